@@ -1,0 +1,45 @@
+"""Generated test signals: a 'female' high harmonic comb and a 'male' low one, and data dirs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vaesep.audio import save_audio
+from vaesep.datadir import write_datadir
+
+
+def harmonic_comb(f0: float, seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A voiced-like source: harmonics of a slowly gliding f0 with a syllable-rate envelope."""
+    t = np.arange(int(seconds * rate)) / rate
+    glide = f0 * (1 + 0.05 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t + rng.uniform(0, 6)))
+    phase = 2 * np.pi * np.cumsum(glide) / rate
+    n_harm = int((rate / 2 - 200) // (f0 * 1.1))
+    signal = sum(np.sin(k * phase + rng.uniform(0, 6)) / k for k in range(1, n_harm + 1))
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * rng.uniform(2, 5) * t + rng.uniform(0, 6))
+    out = signal * envelope
+    return (0.1 * out / np.sqrt(np.mean(out**2))).astype(np.float32)
+
+
+def make_pair(rng: np.random.Generator, seconds: float, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    female = harmonic_comb(rng.uniform(200, 260), seconds, rate, rng)
+    male = harmonic_comb(rng.uniform(90, 120), seconds, rate, rng)
+    return female, male
+
+
+def make_datadir(root: Path, n_utts: int = 6, seconds: float = 1.0, rate: int = 8000,
+                 seed: int = 0) -> Path:
+    """Write a data dir of ``n_utts`` mixtures (mixture = female + male) under ``root``."""
+    rng = np.random.default_rng(seed)
+    mixtures, sources = {}, {"female": {}, "male": {}}
+    for i in range(n_utts):
+        utt = f"utt{i:03d}"
+        female, male = make_pair(rng, seconds, rate)
+        for name, sig in (("mix", female + male), ("female", female), ("male", male)):
+            save_audio(root / "wav" / f"{utt}_{name}.wav", sig, rate)
+        mixtures[utt] = str(root / "wav" / f"{utt}_mix.wav")
+        sources["female"][utt] = str(root / "wav" / f"{utt}_female.wav")
+        sources["male"][utt] = str(root / "wav" / f"{utt}_male.wav")
+    write_datadir(root, mixtures, sources)
+    return root

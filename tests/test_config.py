@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+
+from vaesep.config import load_config
+from vaesep.errors import VaesepError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["vae", "beta_vae", "itl_ae"])
+def test_shipped_configs_load(name):
+    cfg = load_config(CONFIGS / f"{name}.yaml")
+    assert cfg.features.window_ms == 16 and cfg.features.hop_length == 128
+    assert cfg.model.type == name
+
+
+def test_overrides_apply_with_yaml_types():
+    cfg = load_config(
+        CONFIGS / "vae.yaml",
+        ["training.epochs=3", "model.encoder_layers=[64, 32]", "features.window_ms=32"],
+    )
+    assert cfg.training.epochs == 3
+    assert cfg.model.encoder_layers == [64, 32]
+    assert cfg.features.window_ms == 32.0
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "needle"),
+    [
+        ("model:\n  latnet_dim: 3\n", [], "model.latnet_dim: unknown key; did you mean 'latent_dim'"),
+        ("training:\n  epochs: many\n", [], "training.epochs: expected an integer"),
+        ("features:\n  window_ms: -16\n", [], "features.window_ms: must be positive"),
+        ("features:\n  overlap_ms: 16\n", [], "features.overlap_ms: must be smaller"),
+        ("model:\n  type: gan\n", [], "model.type: unknown model 'gan'"),
+        ("model:\n  divergence: kl\n", [], "model.divergence: 'kl' is not one of cs, euclidean"),
+        ("modle:\n  type: vae\n", [], "modle: unknown key; did you mean 'model'"),
+        ("features: [1, 2\n", [], "fix the YAML syntax"),
+        ("", ["training.epochs"], "expected section.key=value"),
+        ("", ["training.bach_size=3"], "did you mean 'batch_size'"),
+        ("", ["model.encoder_layers=[0]"], "model.encoder_layers: sizes must be positive"),
+    ],
+)
+def test_invalid_configs_name_the_key(tmp_path, text, overrides, needle):
+    with pytest.raises(VaesepError) as info:
+        load_config(_write(tmp_path, text), overrides)
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(VaesepError, match="no such config file"):
+        load_config(tmp_path / "nope.yaml")

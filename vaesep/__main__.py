@@ -1,0 +1,3 @@
+from vaesep.cli import main
+
+main()

@@ -1,0 +1,58 @@
+"""What every CLI command shares: user errors as one line on stderr with exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+
+from vaesep.errors import VaesepError
+
+F = TypeVar("F", bound=Callable)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``vaesep: error: message`` on stderr and return the exit-2 exception to raise."""
+    typer.echo(f"vaesep: error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def user_errors(func: F) -> F:
+    """Turn VaesepError (and Ctrl-C) into one line on stderr and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except VaesepError as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            typer.echo("vaesep: interrupted", err=True)
+            raise typer.Exit(code=130) from None
+        except MemoryError:
+            raise fail("out of memory; use smaller inputs or a smaller batch size") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _NoteFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "warning" if record.levelno >= logging.WARNING else "note"
+        return f"vaesep: {kind}: {record.getMessage()}"
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Route the library's notices (logger ``vaesep``) to stderr, one line each."""
+    logger = logging.getLogger("vaesep")
+    if not any(getattr(h, "_vaesep", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_NoteFormatter())
+        handler._vaesep = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose or os.environ.get("VAESEP_DEBUG") else logging.INFO)
+    logger.propagate = False

@@ -1,0 +1,91 @@
+"""CLI commands for models: ``train`` and ``separate``."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from vaesep.cli._common import fail, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    """Add the model commands to ``app``."""
+    app.command("train")(train)
+    app.command("separate")(separate)
+
+
+@user_errors
+def train(
+    config: Path = typer.Option(None, "--config", "-c", help="YAML config (see configs/)."),
+    data: Path = typer.Option(
+        ..., "--data", help="Training data dir (wav.scp, spk1.scp, spk2.scp)."
+    ),
+    exp_dir: Path = typer.Option(..., "--exp-dir", help="Experiment dir to write."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config key, e.g. --set training.epochs=5 (repeatable)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted training."),
+    force: bool = typer.Option(False, "--force", help="Train again over an existing experiment."),
+) -> None:
+    """Train one model per source (female, male) and write a self-contained experiment dir."""
+    from vaesep.config import load_config
+    from vaesep.training import CONFIG_FILE
+    from vaesep.training import train as run_training
+
+    if config is None:
+        if not (resume and (exp_dir / CONFIG_FILE).is_file()):
+            raise fail("--config: required (e.g. --config configs/vae.yaml) unless --resume")
+        config = exp_dir / CONFIG_FILE
+    cfg = load_config(config, overrides)
+    result = run_training(cfg, data, exp_dir, resume=resume, force=force)
+    (exp_dir / "command.txt").write_text(shlex.join(["vaesep", *sys.argv[1:]]) + "\n")
+    for source, summary in result["sources"].items():
+        typer.echo(
+            f"{source}: best epoch {summary['best_epoch']}/{summary['epochs_run']}, "
+            f"loss {summary['best_loss']:.4g}, {summary['seconds']:.1f} s"
+        )
+    typer.echo(f"wrote {exp_dir} in {result['seconds']:.1f} s")
+
+
+@user_errors
+def separate(
+    inputs: list[str] = typer.Argument(
+        ..., help="Audio files, folders, glob patterns or a wav.scp to separate."
+    ),
+    model: Path = typer.Option(..., "--model", "-m", help="Experiment dir written by 'train'."),
+    out_dir: Path = typer.Option(Path("separated"), "--out-dir", "-o", help="Where to write."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+) -> None:
+    """Write <stem>_female.wav and <stem>_male.wav for every input, at its rate and length."""
+    from vaesep.audio import load_audio, save_audio
+    from vaesep.errors import VaesepError
+    from vaesep.inputs import expand_inputs
+    from vaesep.separation import Separator
+
+    files = expand_inputs(inputs)
+    separator = Separator.from_dir(model, device=device)
+    targets = {stem: {s: out_dir / f"{stem}_{s}.wav" for s in separator.sources} for stem in files}
+    existing = [p for outs in targets.values() for p in outs.values() if p.exists()]
+    if existing and not force:
+        raise fail(
+            f"{existing[0]}: exists ({len(existing)} outputs would be overwritten); use --force"
+        )
+    failed = []
+    for stem, path in files.items():
+        try:
+            signal, rate = load_audio(path)
+            estimates = separator.separate(signal, rate)
+        except VaesepError as exc:
+            failed.append(str(exc))
+            continue
+        for source, est in estimates.items():
+            save_audio(targets[stem][source], est, rate)
+        typer.echo(f"{path} -> {', '.join(str(p) for p in targets[stem].values())}")
+    if failed:
+        for message in failed:
+            typer.echo(f"vaesep: error: {message}", err=True)
+        raise typer.Exit(code=2)

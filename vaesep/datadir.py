@@ -1,0 +1,118 @@
+"""Kaldi/ESPnet-style data dirs: ``wav.scp`` (mixture), ``spk1.scp`` (female), ``spk2.scp`` (male).
+
+Each scp line is ``<utt_id> <absolute path>``; files are written sorted by utterance id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vaesep.errors import VaesepError
+
+SOURCES = ("female", "male")
+SOURCE_SCP = {"female": "spk1.scp", "male": "spk2.scp"}
+MIXTURE_SCP = "wav.scp"
+
+
+def read_scp(path: str | Path, check_files: bool = True) -> dict[str, str]:
+    """Read an scp file into ``{utt_id: path}`` sorted by id; duplicate ids are errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise VaesepError(f"{path}: missing; a data dir needs wav.scp, spk1.scp and spk2.scp")
+    entries: dict[str, str] = {}
+    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2:
+            raise VaesepError(f"{path}:{lineno}: expected '<utt_id> <path>', got {line!r}")
+        utt, target = parts
+        if utt in entries:
+            raise VaesepError(
+                f"{path}:{lineno}: duplicate utterance id {utt!r}; ids must be unique"
+            )
+        target_path = Path(target)
+        if not target_path.is_absolute():
+            target_path = (path.parent / target_path).resolve()
+        if check_files and not target_path.is_file():
+            raise VaesepError(
+                f"{path}:{lineno}: {target_path} does not exist; fix or drop the line"
+            )
+        entries[utt] = str(target_path)
+    if not entries:
+        raise VaesepError(f"{path}: no entries; expected lines '<utt_id> <path>'")
+    return dict(sorted(entries.items()))
+
+
+def write_scp(path: str | Path, entries: dict[str, str]) -> None:
+    """Write ``{utt_id: path}`` sorted by id with absolute paths."""
+    lines = [f"{utt} {Path(p).resolve()}\n" for utt, p in sorted(entries.items())]
+    Path(path).write_text("".join(lines), encoding="utf-8")
+
+
+@dataclass
+class DataDir:
+    """A data dir's mixtures and (when present) per-source references, keyed by utterance id."""
+
+    root: Path
+    mixtures: dict[str, str]
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def utt_ids(self) -> list[str]:
+        return list(self.mixtures)
+
+    @property
+    def has_references(self) -> bool:
+        return set(self.sources) == set(SOURCES)
+
+
+def load_datadir(root: str | Path, require_references: bool = True) -> DataDir:
+    """Load and cross-check a data dir; every scp must list the same utterance ids."""
+    root = Path(root)
+    if not root.is_dir():
+        raise VaesepError(f"{root}: not a directory; pass a data dir made by 'vaesep prepare'")
+    mixtures = read_scp(root / MIXTURE_SCP)
+    sources: dict[str, dict[str, str]] = {}
+    for name, scp in SOURCE_SCP.items():
+        scp_path = root / scp
+        if not scp_path.exists():
+            if require_references:
+                raise VaesepError(
+                    f"{scp_path}: missing; {scp} lists the {name} references for each mixture"
+                )
+            continue
+        refs = read_scp(scp_path)
+        if set(refs) != set(mixtures):
+            extra = sorted(set(refs) ^ set(mixtures))[:3]
+            raise VaesepError(
+                f"{scp_path}: utterance ids differ from {MIXTURE_SCP} (e.g. {', '.join(extra)})"
+            )
+        sources[name] = refs
+    return DataDir(root=root, mixtures=mixtures, sources=sources)
+
+
+def write_datadir(
+    root: str | Path,
+    mixtures: dict[str, str],
+    sources: dict[str, dict[str, str]],
+    utt2spk: dict[str, str] | None = None,
+) -> None:
+    """Write ``wav.scp``, ``spk1.scp``, ``spk2.scp``, ``utt2spk`` (and ``spk2utt``) into ``root``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    write_scp(root / MIXTURE_SCP, mixtures)
+    for name, scp in SOURCE_SCP.items():
+        write_scp(root / scp, sources[name])
+    utt2spk = utt2spk or {utt: utt for utt in mixtures}
+    (root / "utt2spk").write_text(
+        "".join(f"{u} {s}\n" for u, s in sorted(utt2spk.items())), encoding="utf-8"
+    )
+    spk2utt: dict[str, list[str]] = {}
+    for utt, spk in sorted(utt2spk.items()):
+        spk2utt.setdefault(spk, []).append(utt)
+    (root / "spk2utt").write_text(
+        "".join(f"{s} {' '.join(us)}\n" for s, us in sorted(spk2utt.items())), encoding="utf-8"
+    )

@@ -1,0 +1,154 @@
+"""STFT/iSTFT with torch.stft, magnitude or power spectrograms, and network-input normalization.
+
+Spectrogram matrices are laid out ``(frames, bins)``: one row per frame, as the models see them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaesep.config import FeatureConfig
+from vaesep.errors import VaesepError
+
+_EPS = 1e-8
+
+
+class Stft:
+    """Analysis/synthesis pair with perfect reconstruction for the configured window and hop."""
+
+    def __init__(self, config: FeatureConfig):
+        self.n_fft = config.n_fft
+        self.hop_length = config.hop_length
+        self.win_length = config.win_length
+        make = torch.hann_window if config.window == "hann" else torch.hamming_window
+        self.window = make(self.win_length, periodic=True, dtype=torch.float32)
+
+    def stft(self, signal: torch.Tensor) -> torch.Tensor:
+        """Complex spectrogram ``(frames, bins)`` of a 1-D signal.
+
+        With a hop above half the window the last frames would not reach the signal's end, so
+        the end is zero-padded by the difference; :meth:`istft` crops it again.
+        """
+        tail = self.hop_length - self.n_fft // 2
+        if tail > 0:
+            signal = torch.nn.functional.pad(signal, (0, tail))
+        spec = torch.stft(
+            signal,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=self.window.to(signal.device),
+            center=True,
+            pad_mode="reflect" if signal.shape[-1] > self.n_fft // 2 else "constant",
+            return_complex=True,
+        )
+        return spec.transpose(-1, -2)
+
+    def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        """Signal of ``length`` samples from a complex spectrogram ``(frames, bins)``."""
+        return torch.istft(
+            spec.transpose(-1, -2),
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=self.window.to(spec.device),
+            center=True,
+            length=length,
+        )
+
+
+def spectrogram(spec: torch.Tensor, kind: str) -> torch.Tensor:
+    """Magnitude ``|X|`` or power ``|X|²`` of a complex spectrogram."""
+    mag = spec.abs()
+    return mag.square() if kind == "power" else mag
+
+
+def stack_context(frames: torch.Tensor, context: int) -> torch.Tensor:
+    """Concatenate each frame with ``context`` neighbours on each side (edges replicated)."""
+    if context == 0:
+        return frames
+    padded = torch.cat([frames[:1].expand(context, -1), frames, frames[-1:].expand(context, -1)])
+    n = frames.shape[0]
+    return torch.cat([padded[i : i + n] for i in range(2 * context + 1)], dim=1)
+
+
+@dataclass
+class FeatureStats:
+    """Statistics of the training mixtures: per-bin input mean/std and the target scale."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    target_scale: float
+
+    def save(self, path: str | Path) -> None:
+        np.savez(path, mean=self.mean, std=self.std, target_scale=np.float64(self.target_scale))
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureStats:
+        try:
+            with np.load(path) as data:
+                return cls(data["mean"], data["std"], float(data["target_scale"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise VaesepError(f"{path}: unreadable feature statistics ({exc}); retrain") from None
+
+
+class Featurizer:
+    """Turns mixture spectrograms into network inputs and network outputs into spectrograms."""
+
+    def __init__(self, config: FeatureConfig, stats: FeatureStats | None = None):
+        self.config = config
+        self.stats = stats
+
+    @property
+    def input_dim(self) -> int:
+        return self.config.num_bins * (2 * self.config.context_frames + 1)
+
+    def _compress(self, spec: torch.Tensor) -> torch.Tensor:
+        return torch.log1p(spec) if self.config.compression == "log" else spec
+
+    def fit(self, mixture_specs: list[torch.Tensor]) -> FeatureStats:
+        """Compute the statistics from the training mixtures' spectrograms (frames, bins)."""
+        frames = torch.cat(mixture_specs).double()
+        compressed = self._compress(frames)
+        mode = self.config.normalization
+        bins = frames.shape[1]
+        if mode == "mean_std":
+            mean = compressed.mean(0)
+            std = compressed.std(0).clamp_min(1e-5)
+        elif mode == "max":
+            mean = torch.zeros(bins, dtype=torch.float64)
+            std = compressed.max().clamp_min(_EPS).expand(bins)
+        else:
+            mean, std = (
+                torch.zeros(bins, dtype=torch.float64),
+                torch.ones(bins, dtype=torch.float64),
+            )
+        # Targets are divided by one scalar so that outputs are O(1) and keep their ratios.
+        target_scale = float(frames.mean().clamp_min(_EPS))
+        self.stats = FeatureStats(mean.float().numpy(), std.float().numpy(), target_scale)
+        return self.stats
+
+    def network_input(self, mixture_spec: torch.Tensor) -> torch.Tensor:
+        """Normalized (and context-stacked) network input for mixture frames (frames, bins)."""
+        stats = self._require_stats()
+        mean = torch.as_tensor(stats.mean, device=mixture_spec.device)
+        std = torch.as_tensor(stats.std, device=mixture_spec.device)
+        normalized = (self._compress(mixture_spec) - mean) / std
+        return stack_context(normalized, self.config.context_frames)
+
+    def target(self, source_spec: torch.Tensor) -> torch.Tensor:
+        """Training target of a source spectrogram."""
+        return source_spec / self._require_stats().target_scale
+
+    def to_spectrogram(self, output: torch.Tensor) -> torch.Tensor:
+        """Undo :meth:`target` on a model's output."""
+        return output * self._require_stats().target_scale
+
+    def _require_stats(self) -> FeatureStats:
+        if self.stats is None:
+            raise RuntimeError("Featurizer has no statistics; call fit() or pass stats")
+        return self.stats

@@ -1,0 +1,62 @@
+"""VAE and beta-VAE for one source: mixture frame in, that source's spectrum out.
+
+Encoder ``[D, *encoder_layers] → (μ, log σ²)`` of a ``latent_dim`` code, decoder
+``[latent_dim, *decoder_layers, M]`` with a non-negative output. Training samples
+``z = μ + σ ⊙ ε``, ``ε ~ N(0, epsilon_std² I)`` (the study's 0.01); inference uses ``z = μ``.
+Loss = reconstruction + β · KL(q(z|x) ‖ N(0, I)); β = 1 is the VAE, β > 1 the β-VAE.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vaesep.config import ModelConfig
+from vaesep.models.layers import OUTPUTS, mlp, reconstruction_loss
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, I)) = −½ Σ (1 + log σ² − μ² − σ²), per row."""
+    return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1)
+
+
+class Decoder(nn.Sequential):
+    """Code → non-negative spectrum."""
+
+    def __init__(self, config: ModelConfig, output_dim: int):
+        sizes = [config.latent_dim, *config.decoder_layers]
+        super().__init__(
+            mlp(sizes, config.activation, config.dropout),
+            nn.Linear(sizes[-1], output_dim),
+            OUTPUTS[config.output_activation](),
+        )
+
+
+class VAE(nn.Module):
+    """Gaussian-encoder VAE (β-VAE when ``config.beta`` > 1)."""
+
+    def __init__(self, input_dim: int, output_dim: int, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        sizes = [input_dim, *config.encoder_layers]
+        self.encoder = mlp(sizes, config.activation, config.dropout)
+        self.mu = nn.Linear(sizes[-1], config.latent_dim)
+        self.logvar = nn.Linear(sizes[-1], config.latent_dim)
+        self.decoder = Decoder(config, output_dim)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)
+        return self.mu(h), self.logvar(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic estimate (z = μ)."""
+        return self.decoder(self.encode(x)[0])
+
+    def loss(self, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        mu, logvar = self.encode(x)
+        eps = torch.randn_like(mu) * self.config.epsilon_std
+        z = mu + (0.5 * logvar).exp() * eps
+        rec = reconstruction_loss(self.decoder(z), target, self.config.reconstruction)
+        kl = gaussian_kl(mu, logvar).mean()
+        total = rec + self.config.beta * kl
+        return total, {"rec": rec.item(), "kl": kl.item()}

@@ -1,0 +1,359 @@
+"""Training: one model per source, input the mixture frame, target that source's frame.
+
+Writes into the experiment dir: ``config.yaml`` (resolved), ``stats.npz`` (feature statistics),
+``<source>.pt`` (best weights) and ``<source>.json`` (its summary), ``train.log`` (JSON lines,
+one per epoch) and ``checkpoints/<source>.last.pt`` (weights, optimizer and random-generator
+state after every epoch, written atomically) from which ``resume=True`` continues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vaesep.audio import load_audio
+from vaesep.config import Config, save_config
+from vaesep.datadir import SOURCES, load_datadir
+from vaesep.errors import VaesepError, log
+from vaesep.features import Featurizer, Stft, spectrogram
+from vaesep.models import build_model
+
+CONFIG_FILE = "config.yaml"
+STATS_FILE = "stats.npz"
+LOG_FILE = "train.log"
+LOCK_FILE = ".lock"
+
+
+@dataclass
+class FrameSet:
+    """Network inputs and per-source targets of a set of frames."""
+
+    inputs: torch.Tensor
+    targets: dict[str, torch.Tensor]
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else the CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise VaesepError("training.device: cuda requested but no GPU is visible; use auto or cpu")
+    return torch.device(name)
+
+
+def load_spectrograms(
+    data_dir: str | Path, config: Config
+) -> list[tuple[str, torch.Tensor, dict[str, torch.Tensor]]]:
+    """(utt_id, mixture spectrogram, {source: spectrogram}) for every utterance of a data dir."""
+    data = load_datadir(data_dir)
+    stft = Stft(config.features)
+    rate = config.features.sample_rate
+    kind = config.features.spectrogram
+    out = []
+    for utt, mix_path in data.mixtures.items():
+        signals = {"mixture": load_audio(mix_path, rate)[0]}
+        signals.update({s: load_audio(data.sources[s][utt], rate)[0] for s in SOURCES})
+        length = min(len(x) for x in signals.values())
+        specs = {
+            k: spectrogram(stft.stft(torch.from_numpy(x[:length])), kind)
+            for k, x in signals.items()
+        }
+        mixture = specs.pop("mixture")
+        out.append((utt, mixture, specs))
+    return out
+
+
+def split_utterances(utt_ids: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Seeded split of utterance ids into (train, validation); at least one each when possible."""
+    n_val = int(round(len(utt_ids) * fraction))
+    if fraction > 0 and len(utt_ids) > 1:
+        n_val = max(n_val, 1)
+    order = np.random.default_rng(seed).permutation(len(utt_ids))
+    val = {utt_ids[i] for i in order[:n_val]}
+    return [u for u in utt_ids if u not in val], [u for u in utt_ids if u in val]
+
+
+def build_frame_sets(
+    spectra: list[tuple[str, torch.Tensor, dict[str, torch.Tensor]]],
+    featurizer: Featurizer,
+    fraction: float,
+    seed: int,
+) -> tuple[FrameSet, FrameSet | None]:
+    """Fit the featurizer on the training utterances and build the train/validation frames."""
+    by_utt = {utt: (mix, refs) for utt, mix, refs in spectra}
+    train_ids, val_ids = split_utterances(list(by_utt), fraction, seed)
+    featurizer.fit([by_utt[u][0] for u in train_ids])
+
+    def frames(ids: list[str]) -> FrameSet:
+        inputs = torch.cat([featurizer.network_input(by_utt[u][0]) for u in ids])
+        targets = {s: torch.cat([featurizer.target(by_utt[u][1][s]) for u in ids]) for s in SOURCES}
+        return FrameSet(inputs.float(), {s: t.float() for s, t in targets.items()})
+
+    return frames(train_ids), (frames(val_ids) if val_ids else None)
+
+
+@contextmanager
+def experiment_lock(exp_dir: Path) -> Iterator[None]:
+    """Refuse a second training in the same experiment dir while one runs."""
+    lock = exp_dir / LOCK_FILE
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        pid = lock.read_text().strip() or "?"
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            lock.unlink(missing_ok=True)
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        else:
+            raise VaesepError(
+                f"{exp_dir}: another training (pid {pid}) is using this experiment dir; "
+                f"wait for it or remove {lock} if it is gone"
+            ) from None
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def atomic_save(obj: object, path: Path) -> None:
+    """torch.save to a temporary file, then rename over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
+    t = config.training
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=t.learning_rate, momentum=0.9, weight_decay=t.weight_decay
+        )
+    cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
+
+
+def _evaluate_loss(model: torch.nn.Module, inputs, target, batch: int) -> float:
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch):
+            loss, _ = model.loss(inputs[start : start + batch], target[start : start + batch])
+            total += loss.item() * len(inputs[start : start + batch])
+    model.train()
+    return total / len(inputs)
+
+
+def train_source(
+    source: str,
+    train_set: FrameSet,
+    val_set: FrameSet | None,
+    config: Config,
+    exp_dir: Path,
+    device: torch.device,
+    resume: bool = False,
+) -> dict:
+    """Train the model of one source; keeps the best epoch (validation loss) in ``<source>.pt``."""
+    t = config.training
+    seed = t.seed + SOURCES.index(source) if source in SOURCES else t.seed
+    torch.manual_seed(seed)
+    model = build_model(config.model, train_set.inputs.shape[1], config.features.num_bins)
+    model.to(device)
+    optimizer = _make_optimizer(model, config)
+    generator = torch.Generator().manual_seed(seed)
+    state = {"epoch": 0, "best_loss": float("inf"), "best_epoch": 0, "stale": 0, "history": []}
+    best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    ckpt_path = exp_dir / "checkpoints" / f"{source}.last.pt"
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        generator.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        best_weights, state = ckpt["best_model"], ckpt["state"]
+        log.info("%s: resuming after epoch %d", source, state["epoch"])
+    ckpt_path.parent.mkdir(exist_ok=True)
+
+    inputs = train_set.inputs.to(device)
+    target = train_set.targets[source].to(device)
+    n = len(inputs)
+    done = state["epoch"] >= t.epochs or (
+        t.early_stopping_patience and state["stale"] >= t.early_stopping_patience
+    )
+    bar = tqdm(
+        range(state["epoch"], t.epochs if not done else state["epoch"]),
+        desc=f"train {source}",
+        disable=None if t.progress else True,
+        leave=False,
+    )
+    for epoch in bar:
+        started = time.perf_counter()
+        perm = torch.randperm(n, generator=generator).to(device)
+        running = 0.0
+        parts: dict[str, float] = {}
+        for start in range(0, n, t.batch_size):
+            idx = perm[start : start + t.batch_size]
+            loss, components = model.loss(inputs[idx], target[idx])
+            if not torch.isfinite(loss):
+                raise VaesepError(
+                    f"training.learning_rate: the {source} loss became {loss.item()} in epoch "
+                    f"{epoch + 1}; lower the learning rate (last good checkpoint: {ckpt_path})"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.item() * len(idx)
+            for k, v in components.items():
+                parts[k] = parts.get(k, 0.0) + v * len(idx)
+        train_loss = running / n
+        val_loss = (
+            _evaluate_loss(
+                model,
+                val_set.inputs.to(device),
+                val_set.targets[source].to(device),
+                max(t.batch_size, 1024),
+            )
+            if val_set is not None
+            else train_loss
+        )
+        record = {
+            "source": source,
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_loss": val_loss if val_set is not None else None,
+            **{k: v / n for k, v in parts.items()},
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        state["history"].append(record)
+        with open(exp_dir / LOG_FILE, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        state["epoch"] = epoch + 1
+        if val_loss < state["best_loss"]:
+            state.update(best_loss=val_loss, best_epoch=epoch + 1, stale=0)
+            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            state["stale"] += 1
+        atomic_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "best_model": best_weights,
+                "state": state,
+            },
+            ckpt_path,
+        )
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+        if t.early_stopping_patience and state["stale"] >= t.early_stopping_patience:
+            log.info(
+                "%s: early stop after epoch %d (best %d)", source, epoch + 1, state["best_epoch"]
+            )
+            break
+    bar.close()
+
+    atomic_save(
+        {
+            "model_type": config.model.type,
+            "input_dim": train_set.inputs.shape[1],
+            "output_dim": config.features.num_bins,
+            "state_dict": {k: v.cpu() for k, v in best_weights.items()},
+        },
+        exp_dir / f"{source}.pt",
+    )
+    summary = {
+        "source": source,
+        "model": config.model.type,
+        "epochs_run": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "best_loss": state["best_loss"],
+        "train_frames": n,
+        "val_frames": len(val_set) if val_set is not None else 0,
+        "device": str(device),
+        "seconds": round(sum(r["seconds"] for r in state["history"]), 3),
+    }
+    (exp_dir / f"{source}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def prepare_exp_dir(exp_dir: Path, config: Config, resume: bool, force: bool) -> None:
+    """Create the experiment dir; refuse to reuse one unless resuming or forced."""
+    existing = exp_dir / CONFIG_FILE
+    if existing.exists() and not (resume or force):
+        raise VaesepError(
+            f"{exp_dir}: already holds an experiment; use --resume to continue it, "
+            "--force to train again over it, or another --exp-dir"
+        )
+    if resume and existing.exists():
+        from vaesep.config import load_config
+
+        previous = load_config(existing)
+        if previous.features != config.features or previous.model != config.model:
+            raise VaesepError(
+                f"{existing}: features/model differ from the requested config; resume with the "
+                "same settings (only training.* may change) or use --force"
+            )
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    if force and not resume:
+        for name in [LOG_FILE, *(f"{s}.pt" for s in SOURCES), *(f"{s}.json" for s in SOURCES)]:
+            (exp_dir / name).unlink(missing_ok=True)
+        for ckpt in (exp_dir / "checkpoints").glob("*.pt"):
+            ckpt.unlink()
+
+
+def train(
+    config: Config,
+    data_dir: str | Path,
+    exp_dir: str | Path,
+    resume: bool = False,
+    force: bool = False,
+    sources: tuple[str, ...] = SOURCES,
+) -> dict:
+    """Train every source's model on a data dir and write a self-contained experiment dir."""
+    exp_dir = Path(exp_dir)
+    prepare_exp_dir(exp_dir, config, resume, force)
+    with experiment_lock(exp_dir):
+        if config.training.num_threads:
+            torch.set_num_threads(config.training.num_threads)
+        device = resolve_device(config.training.device)
+        started = time.perf_counter()
+        spectra = load_spectrograms(data_dir, config)
+        featurizer = Featurizer(config.features)
+        train_set, val_set = build_frame_sets(
+            spectra, featurizer, config.training.validation_fraction, config.training.seed
+        )
+        save_config(config, exp_dir / CONFIG_FILE)
+        featurizer.stats.save(exp_dir / STATS_FILE)
+        log.info(
+            "%d utterances: %d training frames, %d validation frames, device %s",
+            len(spectra),
+            len(train_set),
+            len(val_set) if val_set else 0,
+            device,
+        )
+        summaries = {
+            s: train_source(s, train_set, val_set, config, exp_dir, device, resume) for s in sources
+        }
+        return {"sources": summaries, "seconds": round(time.perf_counter() - started, 3)}
