@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import typer
@@ -41,7 +40,10 @@ def train(
         config = exp_dir / CONFIG_FILE
     cfg = load_config(config, overrides)
     result = run_training(cfg, data, exp_dir, resume=resume, force=force)
-    (exp_dir / "command.txt").write_text(shlex.join(["vaesep", *sys.argv[1:]]) + "\n")
+    command = ["vaesep", "train", "--config", str(config), "--data", str(data)]
+    command += ["--exp-dir", str(exp_dir), *(a for o in overrides for a in ("--set", o))]
+    command += ["--resume"] * resume + ["--force"] * force
+    (exp_dir / "command.txt").write_text(shlex.join(command) + "\n", encoding="utf-8")
     for source, summary in result["sources"].items():
         typer.echo(
             f"{source}: best epoch {summary['best_epoch']}/{summary['epochs_run']}, "
