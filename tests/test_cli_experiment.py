@@ -40,8 +40,16 @@ def data(tmp_path_factory):
 @pytest.mark.parametrize("name", ["vae", "beta_vae", "itl_ae"])
 def test_train_then_separate(data, tmp_path, name):
     exp = tmp_path / name
-    result = run("train", "--config", CONFIGS / f"{name}.yaml", "--data", data / "train",
-                 "--exp-dir", exp, *FAST)
+    result = run(
+        "train",
+        "--config",
+        CONFIGS / f"{name}.yaml",
+        "--data",
+        data / "train",
+        "--exp-dir",
+        exp,
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     for f in ("config.yaml", "stats.npz", "female.pt", "male.pt", "train.log", "command.txt"):
         assert (exp / f).is_file(), f
@@ -58,7 +66,10 @@ def test_train_then_separate(data, tmp_path, name):
     assert_user_error(
         run("separate", data / "test" / "wav.scp", "--model", exp, "--out-dir", out), "--force"
     )
-    assert run("separate", data / "test" / "wav", "--model", exp, "--out-dir", out / "dir").exit_code == 0
+    assert (
+        run("separate", data / "test" / "wav", "--model", exp, "--out-dir", out / "dir").exit_code
+        == 0
+    )
     assert (out / "dir" / "utt001_mix_male.wav").is_file()
 
 
@@ -76,7 +87,7 @@ def test_train_refuses_existing_exp_and_resumes(data, tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["train", "--config", "nope.yaml", "--data", "d", "--exp-dir", "e"], "no such config file"),
+        (["train", "--config", "nope.yaml", "--data", "d", "--exp-dir", "e"], "no such config"),
         (["train", "--config", CONFIGS / "vae.yaml", "--data", "nowhere", "--exp-dir", "e"],
          "nowhere: not a directory"),
         (["train", "--data", "d", "--exp-dir", "e"], "--config: required"),

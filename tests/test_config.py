@@ -34,7 +34,11 @@ def _write(tmp_path, text):
 @pytest.mark.parametrize(
     ("text", "overrides", "needle"),
     [
-        ("model:\n  latnet_dim: 3\n", [], "model.latnet_dim: unknown key; did you mean 'latent_dim'"),
+        (
+            "model:\n  latnet_dim: 3\n",
+            [],
+            "model.latnet_dim: unknown key; did you mean 'latent_dim'",
+        ),
         ("training:\n  epochs: many\n", [], "training.epochs: expected an integer"),
         ("features:\n  window_ms: -16\n", [], "features.window_ms: must be positive"),
         ("features:\n  overlap_ms: 16\n", [], "features.overlap_ms: must be smaller"),

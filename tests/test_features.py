@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from vaesep.config import FeatureConfig
-from vaesep.features import Featurizer, FeatureStats, Stft, spectrogram, stack_context
+from vaesep.features import FeatureStats, Featurizer, Stft, spectrogram, stack_context
 
 
 @pytest.mark.parametrize(("window_ms", "overlap_ms"), [(64, 16), (32, 8), (16, 8), (16, 4), (8, 2)])

@@ -57,7 +57,9 @@ def test_separator_beats_the_mixture_and_sums_to_it(trained):
         assert out["female"].shape == mix.shape
         assert np.allclose(out["female"] + out["male"], mix, atol=1e-4)
         refs = np.stack([female, male])
-        gains.append(_sdr(refs, np.stack([out["female"], out["male"]])) - _sdr(refs, np.stack([mix, mix])))
+        gains.append(
+            _sdr(refs, np.stack([out["female"], out["male"]])) - _sdr(refs, np.stack([mix, mix]))
+        )
     assert np.mean(gains) > 4.0, gains
 
 

@@ -1,0 +1,295 @@
+"""Tests of vaesep.evaluation: SI-SDR, BSS Eval rows, parallel scoring and ``evaluate``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from vaesep.audio import load_audio, save_audio
+from vaesep.datadir import load_datadir, write_datadir
+from vaesep.errors import VaesepError, log
+from vaesep.evaluation import COLUMNS, ScoreItem, evaluate, score_all, score_utterance, si_sdr
+
+RATE = 8000
+
+
+def comb(f0: float, first: int, last: int, seconds: float = 0.5, phase: float = 0.0) -> np.ndarray:
+    """A harmonic comb: harmonics ``first..last`` of ``f0`` with a slow amplitude envelope."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    tone = sum(np.sin(2 * np.pi * k * f0 * t + phase * k) / k for k in range(first, last + 1))
+    return (0.1 * tone * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t + phase))).astype(np.float32)
+
+
+def pair(phase: float = 0.0) -> dict[str, np.ndarray]:
+    """A 'male' low comb and a 'female' high comb, 0.5 s at 8 kHz."""
+    return {"female": comb(230.0, 6, 15, phase=phase), "male": comb(110.0, 1, 8, phase=phase)}
+
+
+@pytest.fixture
+def warned() -> list[str]:
+    """Messages logged at warning level on the ``vaesep`` logger during the test."""
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                messages.append(record.getMessage())
+
+    handler = Keep()
+    log.addHandler(handler)
+    yield messages
+    log.removeHandler(handler)
+
+
+# --- SI-SDR --------------------------------------------------------------------------------
+
+
+def test_si_sdr_is_scale_invariant() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal(4000)
+    est = ref + 0.3 * rng.standard_normal(4000)
+    assert si_sdr(ref, 7.5 * est) == pytest.approx(si_sdr(ref, est), abs=1e-9)
+    assert si_sdr(ref, -0.01 * est) == pytest.approx(si_sdr(ref, est), abs=1e-9)
+
+
+def test_si_sdr_matches_direct_computation() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        ref, est = rng.standard_normal(3000), rng.standard_normal(3000)
+        target = est @ ref / (ref @ ref) * ref
+        expected = 10 * np.log10(np.sum(target**2) / np.sum((est - target) ** 2))
+        assert si_sdr(ref.astype(np.float32), est.astype(np.float32)) == pytest.approx(
+            expected, abs=1e-4
+        )
+
+
+def test_si_sdr_perfect_and_silent() -> None:
+    ref = comb(110.0, 1, 8)
+    assert si_sdr(ref, ref) > 100.0
+    assert np.isnan(si_sdr(np.zeros(100), np.ones(100)))
+    assert np.isnan(si_sdr(np.ones(100), np.zeros(100)))
+
+
+# --- score_utterance -----------------------------------------------------------------------
+
+
+def test_true_sources_score_very_high() -> None:
+    refs = pair()
+    rows = score_utterance("u1", refs, refs, refs["female"] + refs["male"])
+    assert [r["source"] for r in rows] == ["female", "male"]
+    assert all(list(r) == list(COLUMNS) for r in rows)
+    for row in rows:
+        assert row["sdr"] > 60 and row["sir"] > 60 and row["si_sdr"] > 60
+        assert row["sdri"] > 50
+
+
+def test_mixture_as_estimate_equals_mix_columns() -> None:
+    refs = pair()
+    mix = refs["female"] + refs["male"]
+    rows = score_utterance("u1", refs, {"female": mix, "male": 0.5 * mix}, mix)
+    for row in rows:
+        for metric in ("sdr", "sir", "sar", "si_sdr"):
+            assert row[metric] == pytest.approx(row[f"mix_{metric}"], abs=1e-6)
+        assert row["sdri"] == pytest.approx(0.0, abs=1e-6)
+        assert row["si_sdri"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_lengths_are_trimmed_to_the_shortest() -> None:
+    refs = pair()
+    mix = refs["female"] + refs["male"]
+    longer = {k: np.concatenate([v, np.ones(100, np.float32)]) for k, v in refs.items()}
+    rows = score_utterance("u1", refs, longer, mix[:-50])
+    assert all(r["sdr"] > 60 for r in rows)
+
+
+def test_silent_reference_gives_nan_row_and_warning(warned: list[str]) -> None:
+    refs = pair()
+    refs["male"] = np.zeros_like(refs["male"])
+    rows = score_utterance("quiet01", refs, pair(), refs["female"])
+    assert len(rows) == 2
+    assert all(np.isnan(r["sdr"]) and np.isnan(r["sir"]) and np.isnan(r["sar"]) for r in rows)
+    assert any("quiet01" in m for m in warned)
+
+
+def test_missing_estimate_is_an_error() -> None:
+    refs = pair()
+    with pytest.raises(VaesepError, match="male"):
+        score_utterance("u1", refs, {"female": refs["female"]}, refs["female"])
+
+
+# --- score_all -----------------------------------------------------------------------------
+
+
+def test_parallel_scoring_equals_serial(warned: list[str]) -> None:
+    items = []
+    for i in range(3):
+        refs = pair(phase=0.3 * i)
+        mix = refs["female"] + refs["male"]
+        ests = {"female": 0.8 * refs["female"] + 0.2 * mix, "male": 0.7 * refs["male"] + 0.3 * mix}
+        items.append(ScoreItem(f"u{i}", refs, ests, mix))
+    silent = dict(items[0].references, male=np.zeros(RATE // 2, np.float32))
+    items.append(ScoreItem("silent", silent, items[0].estimates, items[0].mixture))
+    serial = score_all(items, jobs=1)
+    warned.clear()
+    parallel = score_all(iter(items), jobs=2)
+    assert [(r["utt_id"], r["source"]) for r in parallel] == [
+        (r["utt_id"], r["source"]) for r in serial
+    ]
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal([a[c] for c in COLUMNS[2:]], [b[c] for c in COLUMNS[2:]])
+    assert any("silent" in m for m in warned), "workers' warnings reach the parent's logger"
+
+
+# --- evaluate ------------------------------------------------------------------------------
+
+
+def make_datadir(root: Path, n_utts: int = 3, rate: int = 16000) -> Path:
+    """A data dir of ``n_utts`` comb mixtures (0.5 s, at ``rate``)."""
+    mixtures, sources = {}, {"female": {}, "male": {}}
+    t = np.arange(rate // 2) / rate
+    for i in range(n_utts):
+        utt = f"utt{i}"
+        female = 0.1 * np.sin(2 * np.pi * (1500 + 100 * i) * t) * (1 + np.sin(2 * np.pi * 4 * t))
+        male = 0.1 * np.sin(2 * np.pi * (150 + 10 * i) * t) + 0.05 * np.sin(2 * np.pi * 400 * t)
+        for name, sig in (("mix", female + male), ("female", female), ("male", male)):
+            save_audio(root / "wav" / f"{utt}_{name}.wav", sig, rate)
+        mixtures[utt] = str(root / "wav" / f"{utt}_mix.wav")
+        for name in sources:
+            sources[name][utt] = str(root / "wav" / f"{utt}_{name}.wav")
+    write_datadir(root / "test", mixtures, sources)
+    return root / "test"
+
+
+class HalfMixture:
+    """Returns half the mixture for every source; fails on the call numbers in ``fail_on``."""
+
+    sources = ("female", "male")
+    name = "half"
+
+    def __init__(self, sample_rate: int = RATE, fail_on: tuple[int, ...] = ()) -> None:
+        self.sample_rate = sample_rate
+        self.fail_on = fail_on
+        self.calls = 0
+
+    def separate(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        assert sample_rate == self.sample_rate
+        self.calls += 1
+        if self.calls in self.fail_on:
+            raise RuntimeError("model exploded")
+        return {s: 0.5 * signal for s in self.sources}
+
+
+class Oracle:
+    """Returns the true sources, found by matching the mixture against the data dir."""
+
+    sources = ("female", "male")
+
+    def __init__(self, data: Path, sample_rate: int = RATE) -> None:
+        self.sample_rate = sample_rate
+        self.data = load_datadir(data)
+
+    def separate(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        for utt, path in self.data.mixtures.items():
+            if np.array_equal(load_audio(path, sample_rate)[0], signal):
+                return {
+                    s: load_audio(self.data.sources[s][utt], sample_rate)[0] for s in self.sources
+                }
+        raise AssertionError("unknown mixture")
+
+
+def read_metrics(out: Path) -> list[dict[str, str]]:
+    with (out / "metrics.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_evaluate_writes_metrics_summary_and_examples(tmp_path: Path) -> None:
+    data = make_datadir(tmp_path)
+    out = tmp_path / "eval"
+    summary = evaluate(HalfMixture(), data, out, jobs=1, keep_examples=2)
+    rows = read_metrics(out)
+    assert len(rows) == 6
+    assert list(rows[0]) == list(COLUMNS)
+    assert [(r["utt_id"], r["source"]) for r in rows[:2]] == [("utt0", "female"), ("utt0", "male")]
+    assert all(abs(float(r["sdri"])) < 0.01 for r in rows), "half the mixture is the mixture"
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk == summary
+    for key in ("sdr", "sir", "sar", "si_sdr", "sdri", "si_sdri"):
+        assert isinstance(summary[key], float)
+        assert key in summary["median"]
+        assert set(summary["per_source"]) == {"female", "male"}
+    assert set(summary["mixture"]) == {"sdr", "sir", "sar", "si_sdr"}
+    assert summary["num_utterances"] == 3 and summary["num_rows"] == 6
+    assert summary["skipped_rows"] == 0 and summary["failed"] == {}
+    assert summary["model"] == "half" and summary["data"] == str(data.resolve())
+    assert summary["jobs"] == 1 and summary["seconds"] >= 0
+    wavs = sorted(p.name for p in (out / "examples").iterdir())
+    assert wavs == ["utt0_female.wav", "utt0_male.wav", "utt1_female.wav", "utt1_male.wav"]
+    info = sf.info(str(out / "examples" / "utt0_male.wav"))
+    assert info.samplerate == RATE and info.frames == RATE // 2, "at the separator's rate"
+
+
+def test_evaluate_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    data = make_datadir(tmp_path, n_utts=1)
+    out = tmp_path / "eval"
+    evaluate(HalfMixture(), data, out, jobs=1)
+    with pytest.raises(VaesepError, match="metrics.csv"):
+        evaluate(HalfMixture(), data, out, jobs=1)
+    summary = evaluate(HalfMixture(), data, out, jobs=1, force=True, keep_examples=0)
+    assert summary["num_rows"] == 2
+    assert not list((out / "examples").iterdir()), "old examples are dropped"
+
+
+def test_evaluate_reports_failed_utterances(tmp_path: Path, warned: list[str]) -> None:
+    data = make_datadir(tmp_path)
+    out = tmp_path / "eval"
+    summary = evaluate(HalfMixture(fail_on=(2,)), data, out, jobs=1)
+    assert summary["failed"] == {"utt1": "RuntimeError: model exploded"}
+    assert [r["utt_id"] for r in read_metrics(out)] == ["utt0", "utt0", "utt2", "utt2"]
+    assert summary["num_utterances"] == 2
+    assert any("utt1" in m and "exploded" in m for m in warned)
+
+
+def test_evaluate_fails_when_every_utterance_fails(tmp_path: Path) -> None:
+    data = make_datadir(tmp_path, n_utts=2)
+    with pytest.raises(VaesepError, match="every utterance failed"):
+        evaluate(HalfMixture(fail_on=(1, 2)), data, tmp_path / "eval", jobs=1)
+    assert not (tmp_path / "eval" / "metrics.csv").exists()
+
+
+def test_evaluate_oracle_in_parallel(tmp_path: Path) -> None:
+    data = make_datadir(tmp_path, n_utts=3)
+    summary = evaluate(Oracle(data), data, tmp_path / "eval", jobs=2, model_name="oracle")
+    assert summary["model"] == "oracle" and summary["jobs"] == 2
+    assert summary["sdr"] > 40 and summary["sdri"] > 30
+    assert summary["mixture"]["sdr"] < 20
+
+
+def test_evaluate_needs_references(tmp_path: Path) -> None:
+    data = make_datadir(tmp_path, n_utts=1)
+    (data / "spk2.scp").unlink()
+    with pytest.raises(VaesepError, match="spk2.scp"):
+        evaluate(HalfMixture(), data, tmp_path / "eval", jobs=1)
+
+
+def test_cli_evaluate_prints_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from vaesep.cli import app
+    from vaesep.separation import Separator
+
+    data = make_datadir(tmp_path, n_utts=2)
+    monkeypatch.setattr(Separator, "from_dir", classmethod(lambda cls, exp_dir: HalfMixture()))
+    args = ["evaluate", "--model", "exp/x", "--data", str(data), "--out-dir", str(tmp_path / "e")]
+    result = CliRunner().invoke(app, [*args, "--jobs", "1", "--examples", "0"])
+    assert result.exit_code == 0, result.output
+    assert "half: 2 utterances" in result.stdout
+    assert result.stdout.splitlines()[2].split()[0] == "SDR"
+    assert (tmp_path / "e" / "metrics.csv").is_file()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2 and "already holds metrics.csv" in again.stderr

@@ -1,0 +1,102 @@
+"""CLI commands for results: ``evaluate`` (metrics of a trained model) and ``report``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from vaesep.cli._common import user_errors
+from vaesep.evaluation import EXACT_DB, evaluate
+from vaesep.reports import report
+
+
+@user_errors
+def evaluate_command(
+    model: Path = typer.Option(
+        ..., "--model", help="Experiment dir written by 'vaesep train' (the model to evaluate)."
+    ),
+    data: Path = typer.Option(
+        ..., "--data", help="Test data dir with wav.scp, spk1.scp and spk2.scp (references)."
+    ),
+    out_dir: Path = typer.Option(
+        ..., "--out-dir", help="Where metrics.csv, summary.json and examples/ are written."
+    ),
+    jobs: int | None = typer.Option(
+        None, "--jobs", min=1, help="Worker processes for scoring (default: all CPUs)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite results already in --out-dir."),
+    examples: int = typer.Option(
+        3, "--examples", min=0, help="Keep the separated wavs of this many utterances."
+    ),
+) -> None:
+    """Separate every mixture of a test data dir and score it with BSS Eval and SI-SDR."""
+    from vaesep.separation import Separator
+
+    separator = Separator.from_dir(model)
+    name = getattr(separator, "name", None) or model.resolve().name
+    summary = evaluate(
+        separator, data, out_dir, jobs=jobs, force=force, keep_examples=examples, model_name=name
+    )
+    typer.echo(_summary_text(summary, out_dir))
+
+
+def _summary_text(summary: dict[str, Any], out_dir: Path) -> str:
+    lines = [
+        f"{summary['model']}: {summary['num_utterances']} utterances, "
+        f"{summary['seconds']:.1f} s with {summary['jobs']} job(s)",
+        f"{'':8}{'model':>8}{'mixture':>9}{'improvement':>13}",
+    ]
+    for key, label in (("sdr", "SDR"), ("sir", "SIR"), ("sar", "SAR"), ("si_sdr", "SI-SDR")):
+        ours, mix = summary[key], summary["mixture"][key]
+        # No improvement over a value that only measures precision (a mixture's SAR).
+        gain = None if ours is None or mix is None or mix > EXACT_DB else ours - mix
+        lines.append(f"{label:8}{_db(ours):>8}{_db(mix):>9}{_db(gain, sign=True):>13}")
+    if summary["failed"]:
+        lines.append(f"failed: {len(summary['failed'])} utterance(s), listed in summary.json")
+    lines.append(f"results: {out_dir / 'metrics.csv'}, {out_dir / 'summary.json'}")
+    return "\n".join(lines)
+
+
+def _db(value: float | None, sign: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.2f}" if sign else f"{value:.2f}"
+
+
+@user_errors
+def report_command(
+    result_dirs: list[Path] = typer.Argument(
+        ..., help="Output dirs of 'vaesep evaluate', one per model (or per sweep setting)."
+    ),
+    out_dir: Path | None = typer.Option(
+        None,
+        "--out-dir",
+        help="Where RESULTS.md, results.csv and violins.png go (default: the dirs' common parent).",
+    ),
+    title: str | None = typer.Option(None, "--title", help="Title of RESULTS.md and the plot."),
+    sweep: str | None = typer.Option(
+        None,
+        "--sweep",
+        metavar="LABEL",
+        help="The dirs are settings of one sweep of LABEL (e.g. 'STFT window/overlap'): "
+        "name each by its dir, one violin per setting.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing RESULTS.md."),
+) -> None:
+    """Tabulate and plot (SDR/SIR/SAR violins) the results of one or more evaluations."""
+    target = out_dir or _common_parent(result_dirs)
+    typer.echo(report(result_dirs, target, force=force, title=title, sweep=sweep), nl=False)
+    typer.echo(f"written: {target / 'RESULTS.md'}, results.csv, violins.png")
+
+
+def _common_parent(dirs: list[Path]) -> Path:
+    return Path(os.path.commonpath([str(d.resolve().parent) for d in dirs]))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``evaluate`` and ``report`` to ``app``."""
+    app.command("evaluate")(evaluate_command)
+    app.command("report")(report_command)
