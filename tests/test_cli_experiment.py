@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,13 @@ def test_train_then_separate(data, tmp_path, name):
         == 0
     )
     assert (out / "dir" / "utt001_mix_male.wav").is_file()
+
+    result = run("evaluate", "--model", exp, "--data", data / "test", "--out-dir", tmp_path / "ev")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert {"sdr", "sir", "sar"} <= set(summary) and summary["num_utterances"] == 2
+    header = (tmp_path / "ev" / "metrics.csv").read_text().splitlines()[0]
+    assert header.startswith("utt_id,source,sdr,sir,sar")
 
 
 def test_train_refuses_existing_exp_and_resumes(data, tmp_path):

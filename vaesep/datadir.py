@@ -100,7 +100,7 @@ def write_datadir(
     sources: dict[str, dict[str, str]],
     utt2spk: dict[str, str] | None = None,
 ) -> None:
-    """Write ``wav.scp``, ``spk1.scp``, ``spk2.scp``, ``utt2spk`` (and ``spk2utt``) into ``root``."""
+    """Write ``wav.scp``, ``spk1.scp``, ``spk2.scp``, ``utt2spk`` and ``spk2utt`` into ``root``."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     write_scp(root / MIXTURE_SCP, mixtures)
