@@ -28,8 +28,9 @@ def make_pair(rng: np.random.Generator, seconds: float, rate: int) -> tuple[np.n
     return female, male
 
 
-def make_datadir(root: Path, n_utts: int = 6, seconds: float = 1.0, rate: int = 8000,
-                 seed: int = 0) -> Path:
+def make_datadir(
+    root: Path, n_utts: int = 6, seconds: float = 1.0, rate: int = 8000, seed: int = 0
+) -> Path:
     """Write a data dir of ``n_utts`` mixtures (mixture = female + male) under ``root``."""
     rng = np.random.default_rng(seed)
     mixtures, sources = {}, {"female": {}, "male": {}}

@@ -40,19 +40,18 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class _NoteFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
+class _NoteHandler(logging.Handler):
+    """One ``vaesep: note: ...`` line per record, on whatever ``sys.stderr`` is at the time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
         kind = "warning" if record.levelno >= logging.WARNING else "note"
-        return f"vaesep: {kind}: {record.getMessage()}"
+        sys.stderr.write(f"vaesep: {kind}: {record.getMessage()}\n")
 
 
 def setup_logging(verbose: bool = False) -> None:
     """Route the library's notices (logger ``vaesep``) to stderr, one line each."""
     logger = logging.getLogger("vaesep")
-    if not any(getattr(h, "_vaesep", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_NoteFormatter())
-        handler._vaesep = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
+        logger.addHandler(_NoteHandler())
     logger.setLevel(logging.DEBUG if verbose or os.environ.get("VAESEP_DEBUG") else logging.INFO)
     logger.propagate = False

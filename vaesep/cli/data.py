@@ -1,0 +1,225 @@
+"""CLI commands for corpora and mixtures: ``synth-corpus`` and ``prepare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vaesep.cli._common import user_errors
+
+OutDir = Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write.")]
+Force = Annotated[bool, typer.Option("--force", help="Write into OUT_DIR even if not empty.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed, the same output.")]
+NumTrain = Annotated[int, typer.Option("--num-train", help="Training mixtures to make.")]
+NumTest = Annotated[int, typer.Option("--num-test", help="Test mixtures to make.")]
+Snr = Annotated[float, typer.Option("--snr", help="Female-to-male level ratio in dB.")]
+SnrRange = Annotated[
+    tuple[float, float] | None,
+    typer.Option(
+        "--snr-range",
+        metavar="LOW HIGH",
+        help="Draw each mixture's ratio uniformly from LOW..HIGH dB (instead of --snr).",
+    ),
+]
+Level = Annotated[
+    str, typer.Option("--level", help="What to equalize before the ratio: rms or peak.")
+]
+Length = Annotated[
+    str,
+    typer.Option("--length", help="min: cut both sources to the shorter; max: zero-pad it."),
+]
+Crop = Annotated[
+    str,
+    typer.Option(
+        "--crop",
+        metavar="MIN-MAX",
+        help="Crop each utterance to a random segment of MIN to MAX seconds, or 'off'.",
+    ),
+]
+SampleRate = Annotated[int, typer.Option("--sample-rate", help="Sample rate of the output (Hz).")]
+Split = Annotated[
+    str,
+    typer.Option(
+        "--split",
+        help="corpus: use the corpus's train/test split when it has one; random: split "
+        "speakers at random (seeded).",
+    ),
+]
+Overlap = Annotated[
+    bool,
+    typer.Option(
+        "--allow-speaker-overlap",
+        help="For a random split, split utterances instead of speakers (speakers may then be "
+        "in both train and test).",
+    ),
+]
+MaxUses = Annotated[
+    int | None,
+    typer.Option(
+        "--max-uses",
+        help="Most mixtures one utterance may appear in (default: as many as the counts need).",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the corpus commands to ``app``."""
+    app.command("synth-corpus")(synth_corpus)
+    prepare = typer.Typer(
+        help="Mix female and male utterances of a corpus into train/ and test/ data dirs.",
+        no_args_is_help=True,
+    )
+    prepare.command("timit")(prepare_timit)
+    prepare.command("librispeech")(prepare_librispeech)
+    prepare.command("manifest")(prepare_manifest)
+    app.add_typer(prepare, name="prepare")
+
+
+@user_errors
+def synth_corpus(
+    out_dir: OutDir,
+    speakers_per_gender: Annotated[
+        int, typer.Option("--speakers-per-gender", help="Speakers of each gender (2 to 100).")
+    ] = 8,
+    utterances: Annotated[
+        int, typer.Option("--utterances", help="Utterances per speaker (1 to 50).")
+    ] = 10,
+    seed: Seed = 0,
+    force: Force = False,
+) -> None:
+    """Synthesize a small TIMIT-layout corpus with espeak-ng and flite."""
+    from vaesep.corpora.synth import synth_corpus as run
+
+    info = run(out_dir, speakers_per_gender, utterances, seed, force)
+    test = sum(s["split"] == "test" for s in info["speakers"])
+    typer.echo(
+        f"wrote {out_dir}: {len(info['speakers'])} speakers ({test} in TEST), "
+        f"{info['utterances']} utterances, {info['seconds']:.0f} s of speech"
+    )
+
+
+@user_errors
+def prepare_timit(
+    source: Annotated[
+        Path, typer.Argument(metavar="TIMIT_ROOT", help="TIMIT folder (holding TRAIN/, TEST/).")
+    ],
+    out_dir: OutDir,
+    include_sa: Annotated[
+        bool, typer.Option("--include-sa", help="Use the SA sentences too (left out by default).")
+    ] = False,
+    num_train: NumTrain = 80,
+    num_test: NumTest = 10,
+    seed: Seed = 0,
+    snr: Snr = 0.0,
+    snr_range: SnrRange = None,
+    level: Level = "rms",
+    length: Length = "min",
+    crop: Crop = "off",
+    sample_rate: SampleRate = 16000,
+    split: Split = "corpus",
+    allow_speaker_overlap: Overlap = False,
+    max_uses: MaxUses = None,
+    force: Force = False,
+) -> None:
+    """Mix TIMIT (or a 'synth-corpus') female and male utterances."""
+    _prepare("timit", source, out_dir, locals(), include_sa=include_sa)
+
+
+@user_errors
+def prepare_librispeech(
+    source: Annotated[
+        Path,
+        typer.Argument(metavar="LIBRISPEECH_ROOT", help="LibriSpeech folder (with SPEAKERS.TXT)."),
+    ],
+    out_dir: OutDir,
+    train_subsets: Annotated[
+        str | None,
+        typer.Option(
+            "--train-subsets", help="Comma-separated training subsets (default: all train-*)."
+        ),
+    ] = None,
+    test_subsets: Annotated[
+        str | None,
+        typer.Option("--test-subsets", help="Comma-separated test subsets (default: all test-*)."),
+    ] = None,
+    num_train: NumTrain = 80,
+    num_test: NumTest = 10,
+    seed: Seed = 0,
+    snr: Snr = 0.0,
+    snr_range: SnrRange = None,
+    level: Level = "rms",
+    length: Length = "min",
+    crop: Crop = "2-4",
+    sample_rate: SampleRate = 16000,
+    split: Split = "corpus",
+    allow_speaker_overlap: Overlap = False,
+    max_uses: MaxUses = None,
+    force: Force = False,
+) -> None:
+    """Mix LibriSpeech female and male utterances (cropped to 2-4 s by default)."""
+    _prepare(
+        "librispeech",
+        source,
+        out_dir,
+        locals(),
+        train_subsets=_names(train_subsets),
+        test_subsets=_names(test_subsets),
+    )
+
+
+@user_errors
+def prepare_manifest(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MANIFEST.csv", help="CSV with columns path,speaker,gender[,split]."
+        ),
+    ],
+    out_dir: OutDir,
+    num_train: NumTrain = 80,
+    num_test: NumTest = 10,
+    seed: Seed = 0,
+    snr: Snr = 0.0,
+    snr_range: SnrRange = None,
+    level: Level = "rms",
+    length: Length = "min",
+    crop: Crop = "off",
+    sample_rate: SampleRate = 16000,
+    split: Split = "corpus",
+    allow_speaker_overlap: Overlap = False,
+    max_uses: MaxUses = None,
+    force: Force = False,
+) -> None:
+    """Mix the female and male utterances listed in a CSV manifest."""
+    _prepare("manifest", source, out_dir, locals())
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _prepare(kind: str, source: Path, out_dir: Path, params: dict, **reader) -> None:
+    """Read the corpus, mix it with the MixOptions found in ``params`` (the command's
+    arguments) and print a short summary."""
+    from dataclasses import fields
+
+    from vaesep.corpora import load_corpus
+    from vaesep.mixing import MixOptions, parse_crop, prepare_mixtures
+
+    names = {f.name for f in fields(MixOptions)}
+    options = MixOptions(**{k: v for k, v in params.items() if k in names})
+    options.snr_db, options.crop = params["snr"], parse_crop(params["crop"])
+    options.validate()
+    corpus = load_corpus(kind, source, **reader)
+    summary = prepare_mixtures(corpus, out_dir, options)
+    for name, split in summary["splits"].items():
+        typer.echo(
+            f"{name}: {split['mixtures']} mixtures, {split['seconds']:.0f} s, from "
+            f"{len(split['female_speakers'])} female and {len(split['male_speakers'])} "
+            "male speakers"
+        )
+    if summary["num_skipped"]:
+        typer.echo(f"skipped {summary['num_skipped']} files (listed in prepare.json)")
+    typer.echo(f"wrote {out_dir} in {summary['time_taken_s']:.1f} s")
