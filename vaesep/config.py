@@ -111,9 +111,9 @@ class TrainingConfig:
     """Optimization; ``device: auto`` uses CUDA when present, the CPU otherwise."""
 
     epochs: int = 40
-    batch_size: int = 70
+    batch_size: int = 128
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     weight_decay: float = 0.0
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
