@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,18 @@ import soundfile as sf
 from vaesep.audio import load_audio, save_audio
 from vaesep.datadir import load_datadir, write_datadir
 from vaesep.errors import VaesepError, log
-from vaesep.evaluation import COLUMNS, ScoreItem, evaluate, score_all, score_utterance, si_sdr
+from vaesep.evaluation import (
+    COLUMNS,
+    ScoreItem,
+    columns,
+    evaluate,
+    perceptual_metrics,
+    pesq_score,
+    score_all,
+    score_utterance,
+    si_sdr,
+    stoi_score,
+)
 
 RATE = 8000
 
@@ -214,7 +227,7 @@ def test_evaluate_writes_metrics_summary_and_examples(tmp_path: Path) -> None:
     summary = evaluate(HalfMixture(), data, out, jobs=1, keep_examples=2)
     rows = read_metrics(out)
     assert len(rows) == 6
-    assert list(rows[0]) == list(COLUMNS)
+    assert list(rows[0]) == list(columns(perceptual_metrics()))
     assert [(r["utt_id"], r["source"]) for r in rows[:2]] == [("utt0", "female"), ("utt0", "male")]
     assert all(abs(float(r["sdri"])) < 0.01 for r in rows), "half the mixture is the mixture"
     on_disk = json.loads((out / "summary.json").read_text())
@@ -223,7 +236,7 @@ def test_evaluate_writes_metrics_summary_and_examples(tmp_path: Path) -> None:
         assert isinstance(summary[key], float)
         assert key in summary["median"]
         assert set(summary["per_source"]) == {"female", "male"}
-    assert set(summary["mixture"]) == {"sdr", "sir", "sar", "si_sdr"}
+    assert set(summary["mixture"]) == {"sdr", "sir", "sar", "si_sdr", *perceptual_metrics()}
     assert summary["num_utterances"] == 3 and summary["num_rows"] == 6
     assert summary["skipped_rows"] == 0 and summary["failed"] == {}
     assert summary["model"] == "half" and summary["data"] == str(data.resolve())
@@ -293,3 +306,48 @@ def test_cli_evaluate_prints_summary(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (tmp_path / "e" / "metrics.csv").is_file()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "already holds metrics.csv" in again.stderr
+
+
+# --- perceptual metrics (optional packages) ------------------------------------------------
+
+
+def test_without_perceptual_packages_the_columns_are_the_base_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pesq", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "pystoi", None)
+    assert perceptual_metrics() == ()
+    data = make_datadir(tmp_path, n_utts=1)
+    summary = evaluate(HalfMixture(16000), data, tmp_path / "eval", jobs=1, keep_examples=0)
+    assert list(read_metrics(tmp_path / "eval")[0]) == list(COLUMNS)
+    assert "pesq" not in summary and "stoi" not in summary["mixture"]
+
+
+def test_one_perceptual_package_gives_its_metric(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pystoi")
+    monkeypatch.setitem(sys.modules, "pesq", None)
+    assert perceptual_metrics() == ("stoi",)
+
+
+def test_evaluate_scores_pesq_and_stoi(tmp_path: Path) -> None:
+    pytest.importorskip("pesq")
+    pytest.importorskip("pystoi")
+    data = make_datadir(tmp_path, n_utts=2, rate=RATE)  # 8 kHz: resampled to 16 kHz for PESQ
+    summary = evaluate(Oracle(data), data, tmp_path / "eval", jobs=1, keep_examples=0)
+    rows = read_metrics(tmp_path / "eval")
+    assert list(rows[0]) == [*COLUMNS, "pesq", "stoi", "mix_pesq", "mix_stoi"]
+    assert summary["pesq"] > 4.0 and summary["stoi"] > 0.99
+    assert summary["mixture"]["pesq"] < summary["pesq"] - 1.0
+    assert summary["mixture"]["stoi"] < summary["stoi"]
+    assert "pesq" in summary["median"] and "stoi" in summary["per_source"]["male"]
+
+
+def test_undefined_perceptual_metrics_are_nan_with_a_warning(warned: list[str]) -> None:
+    pytest.importorskip("pesq")
+    pytest.importorskip("pystoi")
+    speech = pair()["male"]
+    assert math.isnan(pesq_score(np.zeros_like(speech), speech, RATE, "utt7 female"))
+    assert any("utt7 female: PESQ undefined (No utterances detected)" in m for m in warned)
+    short = speech[: RATE // 20]
+    assert math.isnan(stoi_score(short, short, RATE, "utt8 male"))
+    assert any(m.startswith("utt8 male: STOI undefined") for m in warned)

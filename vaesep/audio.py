@@ -1,7 +1,15 @@
-"""Reading, writing and resampling audio (soundfile + librosa/soxr); mono float32 throughout."""
+"""Reading, writing and resampling audio (soundfile + soxr); mono float32 throughout.
+
+Besides whole-file reads there is a block-wise path for long recordings: :func:`read_blocks`
+and :class:`StreamResampler`, whose output equals :func:`resample` of the whole signal.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +18,7 @@ import soundfile as sf
 from vaesep.errors import VaesepError, log
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".sph", ".nist", ".aiff", ".aif")
+_DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError, ValueError)
 
 
 def audio_info(path: str | Path) -> sf._SoundFileInfo:
@@ -19,10 +28,16 @@ def audio_info(path: str | Path) -> sf._SoundFileInfo:
         raise VaesepError(f"{path}: no such audio file; check the path")
     try:
         return sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+    except _DECODE_ERRORS as exc:
         raise VaesepError(
-            f"{path}: not a readable audio file ({exc}); use WAV, FLAC, OGG or NIST SPHERE"
+            f"{path}: not a readable audio file ({_reason(exc)}); use WAV, FLAC, OGG or NIST SPHERE"
         ) from None
+
+
+def _reason(exc: Exception) -> str:
+    """libsndfile's complaint without the "Error opening '<path>': " prefix, on one line."""
+    text = " ".join(str(exc).split())
+    return text.split("': ", 1)[1] if text.startswith("Error opening '") else text
 
 
 def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
@@ -32,19 +47,17 @@ def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
     empty files and files with NaN or infinite samples are errors.
     """
     path = Path(path)
-    audio_info(path)
+    info = audio_info(path)
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+    except _DECODE_ERRORS as exc:
         raise VaesepError(
-            f"{path}: cannot decode audio ({exc}); re-encode it as WAV or FLAC"
+            f"{path}: cannot decode audio ({_reason(exc)}); re-encode it as WAV or FLAC"
         ) from None
+    _check_samples(path, data)
     if data.shape[0] == 0:
         raise VaesepError(f"{path}: the file has no samples; remove it or record it again")
-    if not np.isfinite(data).all():
-        raise VaesepError(f"{path}: the file contains NaN or infinite samples; repair it")
-    if data.shape[1] > 1:
-        log.info("%s: %d channels downmixed to mono", path, data.shape[1])
+    _note_channels(path, info.channels)
     signal = data.mean(axis=1, dtype=np.float32)
     if sample_rate is not None and rate != sample_rate:
         signal = resample(signal, rate, sample_rate)
@@ -52,14 +65,91 @@ def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
     return signal, rate
 
 
+def read_blocks(path: str | Path, block_frames: int) -> Iterator[np.ndarray]:
+    """Yield ``path`` as mono float32 blocks of ``block_frames`` samples (the last shorter).
+
+    Checks as :func:`load_audio` does, block by block; only one block is held in memory.
+    """
+    path = Path(path)
+    info = audio_info(path)
+    _note_channels(path, info.channels)
+    total = 0
+    try:
+        with sf.SoundFile(str(path)) as f:
+            while len(data := f.read(max(1, block_frames), dtype="float32", always_2d=True)):
+                _check_samples(path, data)
+                total += len(data)
+                yield data.mean(axis=1, dtype=np.float32)
+    except _DECODE_ERRORS as exc:
+        raise VaesepError(
+            f"{path}: cannot decode audio ({_reason(exc)}); re-encode it as WAV or FLAC"
+        ) from None
+    if total == 0:
+        raise VaesepError(f"{path}: the file has no samples; remove it or record it again")
+
+
+def _check_samples(path: Path, data: np.ndarray) -> None:
+    if not np.isfinite(data).all():
+        raise VaesepError(
+            f"{path}: the file contains NaN or infinite samples; repair or re-export it"
+        )
+
+
+def _note_channels(path: Path, channels: int) -> None:
+    if channels > 1:
+        log.info("%s: %d channels downmixed to mono", path, channels)
+
+
+class StreamResampler:
+    """Resample a mono signal block by block with soxr (high quality).
+
+    Call it on each block and :meth:`flush` at the end; the concatenated output equals
+    :func:`resample` of the whole signal, ``ceil(n · target / orig)`` samples long.
+    """
+
+    def __init__(self, orig_rate: int, target_rate: int):
+        self.orig_rate, self.target_rate = orig_rate, target_rate
+        self.samples_in = self.samples_out = 0
+        self._stream = None
+        if orig_rate != target_rate:
+            import soxr
+
+            self._stream = soxr.ResampleStream(
+                orig_rate, target_rate, 1, dtype="float32", quality="HQ"
+            )
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        self.samples_in += len(block)
+        out = block if self._stream is None else self._stream.resample_chunk(block, last=False)
+        self.samples_out += len(out)
+        return out
+
+    def flush(self) -> np.ndarray:
+        """The remaining output, padded or cut so that the whole has the expected length."""
+        if self._stream is None:
+            return np.zeros(0, dtype=np.float32)
+        tail = self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        ratio = float(self.target_rate) / self.orig_rate
+        tail = fit_length(tail, max(0, math.ceil(self.samples_in * ratio) - self.samples_out))
+        self.samples_out += len(tail)
+        return tail
+
+
 def resample(signal: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     """Resample a mono signal with soxr (high quality); a no-op when the rates agree."""
     if orig_rate == target_rate:
         return signal.astype(np.float32, copy=False)
-    import librosa
+    resampler = StreamResampler(orig_rate, target_rate)
+    return np.concatenate([resampler(signal), resampler.flush()])
 
-    out = librosa.resample(signal, orig_sr=orig_rate, target_sr=target_rate, res_type="soxr_hq")
-    return out.astype(np.float32, copy=False)
+
+def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
+    """Cut or zero-pad the last axis of ``signal`` to ``length`` samples."""
+    if signal.shape[-1] >= length:
+        return signal[..., :length]
+    pad = [(0, 0)] * (signal.ndim - 1) + [(0, length - signal.shape[-1])]
+    return np.pad(signal, pad)
 
 
 def save_audio(
@@ -72,6 +162,32 @@ def save_audio(
     sf.write(
         str(path), np.asarray(signal, dtype=np.float32), sample_rate, subtype=subtype, format=fmt
     )
+
+
+@contextmanager
+def audio_writers(paths: dict[str, Path], sample_rate: int) -> Iterator[dict[str, sf.SoundFile]]:
+    """Mono float WAV writers for ``paths``; each file appears only once complete.
+
+    The audio goes to hidden temporary files beside the targets, renamed over them when the
+    block exits normally and removed when it raises.
+    """
+    tmp = {k: p.with_name(f".{p.name}.part") for k, p in paths.items()}
+    writers: dict[str, sf.SoundFile] = {}
+    try:
+        for key, path in tmp.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writers[key] = sf.SoundFile(
+                str(path), "w", samplerate=sample_rate, channels=1, subtype="FLOAT", format="WAV"
+            )
+        yield writers
+    except BaseException:
+        for key, writer in writers.items():
+            writer.close()
+            tmp[key].unlink(missing_ok=True)
+        raise
+    for key, writer in writers.items():
+        writer.close()
+        os.replace(tmp[key], paths[key])
 
 
 def is_audio_file(path: Path) -> bool:

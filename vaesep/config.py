@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ from typing import Any, Literal
 import yaml
 
 from vaesep.errors import VaesepError
+
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 @dataclass
@@ -67,7 +71,7 @@ class FeatureConfig:
 
 @dataclass
 class ModelConfig:
-    """Per-source model; ``type`` picks the registry entry (vae, beta_vae, itl_ae, ...)."""
+    """Per-source model; ``type`` picks the registry entry (vae, beta_vae, itl_ae, nmf, oracle)."""
 
     type: str = "vae"
     encoder_layers: list[int] = field(default_factory=lambda: [256, 256, 128])
@@ -87,6 +91,15 @@ class ModelConfig:
     itl_lambda: float = 0.1
     # Reconstruction loss between estimate and target spectra.
     reconstruction: Literal["mse", "l1"] = "mse"
+    # Oracle baseline: ideal ratio |S_k| / Σ|S_j|, Wiener |S_k|² / Σ|S_j|², or binary mask.
+    mask: Literal["ratio", "wiener", "binary"] = "ratio"
+    # Supervised NMF baseline: K dictionary columns per source, beta-divergence, L1 weight on
+    # the activations, multiplicative-update iterations for the dictionaries and at separation.
+    nmf_components: int = 100
+    nmf_divergence: Literal["euclidean", "kl"] = "kl"
+    nmf_sparsity: float = 0.0
+    nmf_iterations: int = 200
+    nmf_test_iterations: int = 100
 
     def validate(self) -> None:
         from vaesep.models import MODELS
@@ -104,6 +117,10 @@ class ModelConfig:
         _require(self.beta >= 0, "model.beta", "must be zero or positive")
         _require(self.kernel_sigma > 0, "model.kernel_sigma", "must be positive")
         _require(self.itl_lambda >= 0, "model.itl_lambda", "must be zero or positive")
+        _require(self.nmf_components > 0, "model.nmf_components", "must be positive")
+        _require(self.nmf_sparsity >= 0, "model.nmf_sparsity", "must be zero or positive")
+        _require(self.nmf_iterations >= 1, "model.nmf_iterations", "must be at least 1")
+        _require(self.nmf_test_iterations >= 1, "model.nmf_test_iterations", "must be at least 1")
 
 
 @dataclass
@@ -192,8 +209,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             raise VaesepError(f"{key}: expected an integer, got {value!r}")
         return value
     if annotation is float:
+        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise VaesepError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise VaesepError(f"{key}: expected a finite number, got {value!r}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):

@@ -1,6 +1,7 @@
 """Kaldi/ESPnet-style data dirs: ``wav.scp`` (mixture), ``spk1.scp`` (female), ``spk2.scp`` (male).
 
 Each scp line is ``<utt_id> <absolute path>``; files are written sorted by utterance id.
+Unsorted files are accepted when read (and sorted); duplicate ids and missing files are errors.
 """
 
 from __future__ import annotations
@@ -16,12 +17,19 @@ MIXTURE_SCP = "wav.scp"
 
 
 def read_scp(path: str | Path, check_files: bool = True) -> dict[str, str]:
-    """Read an scp file into ``{utt_id: path}`` sorted by id; duplicate ids are errors."""
+    """Read an scp file into ``{utt_id: path}`` sorted by id; duplicate ids are errors.
+
+    Relative paths are taken from the scp file's folder.
+    """
     path = Path(path)
     if not path.is_file():
         raise VaesepError(f"{path}: missing; a data dir needs wav.scp, spk1.scp and spk2.scp")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise VaesepError(f"{path}: not a text file; expected lines '<utt_id> <path>'") from None
     entries: dict[str, str] = {}
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue

@@ -3,12 +3,14 @@
 ``evaluate`` separates every mixture of a data dir serially, scores the estimates in worker
 processes, and writes ``metrics.csv`` (a row per utterance and source), ``summary.json`` and a
 few example wavs. The unprocessed mixture is scored next to the estimates (``mix_*`` columns),
-so improvements (``sdri``, ``si_sdri``) are explicit.
+so improvements (``sdri``, ``si_sdri``) are explicit. Wide-band PESQ (``pesq``) and STOI
+(``stoi``) are added where their packages import (``pip install vaesep[perceptual]``).
 """
 
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import logging
@@ -27,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from vaesep.audio import load_audio, save_audio
+from vaesep.audio import load_audio, resample, save_audio
 from vaesep.datadir import DataDir, load_datadir
 from vaesep.errors import VaesepError, log
 
@@ -39,6 +41,9 @@ COLUMNS = (
     *SUMMARY_METRICS,
     *(f"mix_{m}" for m in METRICS),
 )
+# Optional perceptual metrics (scored when their package imports) and their packages.
+PERCEPTUAL = {"pesq": "pesq", "stoi": "pystoi"}
+PESQ_RATE = 16000  # wide-band PESQ (ITU-T P.862.2)
 METRICS_CSV = "metrics.csv"
 SUMMARY_JSON = "summary.json"
 EXAMPLES_DIR = "examples"
@@ -48,7 +53,11 @@ EXACT_DB = 100.0
 
 
 class SeparatorLike(Protocol):
-    """What ``evaluate`` needs of a separator (``vaesep.separation.Separator`` is one)."""
+    """What ``evaluate`` needs of a separator (``vaesep.separation.Separator`` is one).
+
+    A separator with a true ``needs_references`` attribute (an oracle) is also given the
+    utterance's true sources: ``separate(signal, sample_rate, references={source: signal})``.
+    """
 
     sample_rate: int
     sources: tuple[str, ...]
@@ -64,9 +73,63 @@ class ScoreItem:
     references: dict[str, np.ndarray]
     estimates: dict[str, np.ndarray]
     mixture: np.ndarray
+    sample_rate: int | None = None
+    perceptual: tuple[str, ...] = ()
 
 
 # --- metrics -------------------------------------------------------------------------------
+
+
+def columns(perceptual: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The columns of a metrics row: ``COLUMNS``, then the perceptual ones and their ``mix_``."""
+    return (*COLUMNS, *perceptual, *(f"mix_{m}" for m in perceptual))
+
+
+def perceptual_metrics() -> tuple[str, ...]:
+    """The perceptual metrics whose packages import here: ``pesq``, ``stoi``, both or none."""
+    found = []
+    for metric, package in PERCEPTUAL.items():
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            continue
+        found.append(metric)
+    return tuple(found)
+
+
+def pesq_score(reference: np.ndarray, estimate: np.ndarray, rate: int, label: str) -> float:
+    """Wide-band PESQ at 16 kHz (both signals resampled); NaN, with a warning, where undefined."""
+    from pesq import pesq
+
+    ref, est = (
+        resample(np.asarray(x, dtype=np.float32), rate, PESQ_RATE) for x in (reference, estimate)
+    )
+    try:
+        return float(pesq(PESQ_RATE, ref, est, "wb"))
+    except Exception as exc:  # noqa: BLE001 - e.g. "No utterances detected" in a quiet signal
+        reason = exc.args[0] if exc.args else type(exc).__name__
+        reason = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+        log.warning("%s: PESQ undefined (%s); its value is NaN", label, reason)
+        return math.nan
+
+
+def stoi_score(reference: np.ndarray, estimate: np.ndarray, rate: int, label: str) -> float:
+    """STOI (Taal et al., 2011); NaN, with a warning, when too little is left after silences."""
+    from pystoi import stoi
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(
+            stoi(np.asarray(reference, np.float64), np.asarray(estimate, np.float64), rate)
+        )
+    if caught or not math.isfinite(value):
+        reason = str(caught[0].message).split(".")[0] if caught else "not finite"
+        log.warning("%s: STOI undefined (%s); its value is NaN", label, reason)
+        return math.nan
+    return value
+
+
+PERCEPTUAL_SCORES = {"pesq": pesq_score, "stoi": stoi_score}
 
 
 def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -119,14 +182,19 @@ def score_utterance(
     references: dict[str, np.ndarray],
     estimates: dict[str, np.ndarray],
     mixture: np.ndarray,
+    sample_rate: int | None = None,
+    perceptual: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """Score one utterance: a row per source (in ``references`` order) with ``COLUMNS``.
+    """Score one utterance: a row per source (in ``references`` order) with ``columns()``.
 
     ``mix_*`` use the unprocessed mixture as the estimate of every source; ``sdri`` and
     ``si_sdri`` are the differences to them. All signals are trimmed to the shortest. BLAS
     runs on one thread here, so that the numbers do not depend on how many threads or worker
-    processes score (its sums would be ordered differently).
+    processes score (its sums would be ordered differently). The ``perceptual`` metrics
+    (see :func:`perceptual_metrics`) need the ``sample_rate``.
     """
+    if perceptual and not sample_rate:
+        raise ValueError("perceptual metrics need the sample rate")
     names = list(references)
     missing = [name for name in names if name not in estimates]
     if missing:
@@ -137,23 +205,35 @@ def score_utterance(
     ests = np.stack([np.asarray(estimates[n], dtype=np.float64)[:length] for n in names])
     mixes = np.tile(np.asarray(mixture, dtype=np.float64)[:length], (len(names), 1))
     with threadpool_limits(1, user_api="blas"):
-        ours = _metrics(refs, ests, utt_id)
-        base = _metrics(refs, mixes, f"{utt_id} (mixture)")
+        ours = _metrics(refs, ests, utt_id, names, sample_rate, perceptual)
+        base = _metrics(refs, mixes, f"{utt_id} (mixture)", names, sample_rate, perceptual)
     rows = []
     for i, name in enumerate(names):
-        row = {"utt_id": utt_id, "source": name, **{m: ours[m][i] for m in METRICS}}
-        row.update({f"mix_{m}": base[m][i] for m in METRICS})
+        row = {"utt_id": utt_id, "source": name, **{m: v[i] for m, v in ours.items()}}
+        row.update({f"mix_{m}": v[i] for m, v in base.items()})
         row["sdri"] = row["sdr"] - row["mix_sdr"]
         row["si_sdri"] = row["si_sdr"] - row["mix_si_sdr"]
-        rows.append({col: row[col] for col in COLUMNS})
+        rows.append({col: row[col] for col in columns(perceptual)})
     return rows
 
 
-def _metrics(references: np.ndarray, estimates: np.ndarray, label: str) -> dict[str, list[float]]:
-    """BSS Eval and SI-SDR of each source: ``{metric: [value per source]}``."""
+def _metrics(
+    references: np.ndarray,
+    estimates: np.ndarray,
+    label: str,
+    names: list[str],
+    rate: int | None,
+    perceptual: tuple[str, ...],
+) -> dict[str, list[float]]:
+    """BSS Eval, SI-SDR and the ``perceptual`` metrics of each source: ``{metric: [values]}``."""
     bss = bss_eval(references, estimates, label=label)
     metrics = {m: [float(v) for v in bss[m]] for m in ("sdr", "sir", "sar")}
     metrics["si_sdr"] = [si_sdr(r, e) for r, e in zip(references, estimates)]
+    for metric in perceptual:
+        score = PERCEPTUAL_SCORES[metric]
+        metrics[metric] = [
+            score(r, e, rate, f"{label} {name}") for r, e, name in zip(references, estimates, names)
+        ]
     return metrics
 
 
@@ -194,7 +274,14 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def _score_item(item: ScoreItem) -> list[dict[str, Any]]:
-    return score_utterance(item.utt_id, item.references, item.estimates, item.mixture)
+    return score_utterance(
+        item.utt_id,
+        item.references,
+        item.estimates,
+        item.mixture,
+        item.sample_rate,
+        item.perceptual,
+    )
 
 
 def _init_worker() -> None:
@@ -244,7 +331,8 @@ def evaluate(
     Writes ``metrics.csv``, ``summary.json`` and ``examples/<utt>_<source>.wav`` (the first
     ``keep_examples`` utterances) into ``out_dir``; refuses an ``out_dir`` that already holds
     results unless ``force``. An utterance whose separation fails is skipped and listed in the
-    summary's ``failed``. ``model_name`` defaults to the separator's ``name`` attribute.
+    summary's ``failed``. ``model_name`` defaults to the separator's ``name`` attribute. PESQ
+    and STOI are scored when their packages are installed.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -255,7 +343,8 @@ def evaluate(
     _prepare_out_dir(out_dir, tuple(separator.sources), force)
     jobs = min(jobs or os.cpu_count() or 1, len(data.utt_ids))
     failed: dict[str, str] = {}
-    items = _separated(separator, data, failed, out_dir / EXAMPLES_DIR, keep_examples)
+    perceptual = perceptual_metrics()
+    items = _separated(separator, data, failed, out_dir / EXAMPLES_DIR, keep_examples, perceptual)
     rows = score_all(items, jobs)
     if not rows:
         first = next(iter(failed.items()))
@@ -296,13 +385,14 @@ def _separated(
     failed: dict[str, str],
     examples_dir: Path,
     keep_examples: int,
+    perceptual: tuple[str, ...],
 ) -> Iterator[ScoreItem]:
     """Separate the utterances one by one; record failures in ``failed``; keep a few examples."""
     rate = int(separator.sample_rate)
     kept = 0
     for utt in data.utt_ids:
         try:
-            item = _separate_one(separator, data, utt, rate)
+            item = _separate_one(separator, data, utt, rate, perceptual)
         except Exception as exc:  # noqa: BLE001 - one bad utterance must not stop the others
             failed[utt] = (
                 str(exc) if isinstance(exc, VaesepError) else f"{type(exc).__name__}: {exc}"
@@ -316,9 +406,15 @@ def _separated(
         yield item
 
 
-def _separate_one(separator: SeparatorLike, data: DataDir, utt: str, rate: int) -> ScoreItem:
+def _separate_one(
+    separator: SeparatorLike, data: DataDir, utt: str, rate: int, perceptual: tuple[str, ...]
+) -> ScoreItem:
     mixture, _ = load_audio(data.mixtures[utt], rate)
-    output = separator.separate(mixture, rate)
+    references = {s: load_audio(data.sources[s][utt], rate)[0] for s in separator.sources}
+    if getattr(separator, "needs_references", False):
+        output = separator.separate(mixture, rate, references=references)
+    else:
+        output = separator.separate(mixture, rate)
     estimates = {}
     for source in separator.sources:
         if source not in output:
@@ -327,8 +423,7 @@ def _separate_one(separator: SeparatorLike, data: DataDir, utt: str, rate: int) 
         if not np.isfinite(estimate).all():
             raise ValueError(f"the {source!r} estimate has NaN or infinite samples")
         estimates[source] = estimate
-    references = {s: load_audio(data.sources[s][utt], rate)[0] for s in separator.sources}
-    return ScoreItem(utt, references, estimates, mixture)
+    return ScoreItem(utt, references, estimates, mixture, rate, perceptual)
 
 
 # --- aggregation and files -----------------------------------------------------------------
@@ -337,14 +432,16 @@ def _separate_one(separator: SeparatorLike, data: DataDir, utt: str, rate: int) 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Means (and medians) of the metrics over rows, ignoring NaN and infinite values."""
     sources = list(dict.fromkeys(r["source"] for r in rows))
+    perceptual = [m for m in PERCEPTUAL if rows and m in rows[0]]
+    summarized = (*SUMMARY_METRICS, *perceptual)
     return {
-        **{m: _mean(rows, m) for m in SUMMARY_METRICS},
-        "median": {m: _median(rows, m) for m in SUMMARY_METRICS},
+        **{m: _mean(rows, m) for m in summarized},
+        "median": {m: _median(rows, m) for m in summarized},
         "per_source": {
-            s: {m: _mean([r for r in rows if r["source"] == s], m) for m in SUMMARY_METRICS}
+            s: {m: _mean([r for r in rows if r["source"] == s], m) for m in summarized}
             for s in sources
         },
-        "mixture": {m: _mean(rows, f"mix_{m}") for m in METRICS},
+        "mixture": {m: _mean(rows, f"mix_{m}") for m in (*METRICS, *perceptual)},
         "num_utterances": len({r["utt_id"] for r in rows}),
         "num_rows": len(rows),
         "skipped_rows": sum(any(math.isnan(r[m]) for m in METRICS) for r in rows),
@@ -367,9 +464,9 @@ def _median(rows: list[dict[str, Any]], key: str) -> float | None:
 
 
 def metrics_csv(rows: list[dict[str, Any]]) -> str:
-    """The rows as CSV text with ``COLUMNS``; floats with 4 decimals, NaN as ``nan``."""
+    """The rows as CSV text with the rows' columns; floats with 4 decimals, NaN as ``nan``."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, list(rows[0]) if rows else COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})

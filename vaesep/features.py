@@ -84,6 +84,11 @@ class FeatureStats:
     std: np.ndarray
     target_scale: float
 
+    @classmethod
+    def identity(cls, num_bins: int) -> FeatureStats:
+        """Statistics that change nothing, for models without a network (NMF, oracles)."""
+        return cls(np.zeros(num_bins, np.float32), np.ones(num_bins, np.float32), 1.0)
+
     def save(self, path: str | Path) -> None:
         np.savez(path, mean=self.mean, std=self.std, target_scale=np.float64(self.target_scale))
 

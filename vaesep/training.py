@@ -4,11 +4,16 @@ Writes into the experiment dir: ``config.yaml`` (resolved), ``stats.npz`` (featu
 ``<source>.pt`` (best weights) and ``<source>.json`` (its summary), ``train.log`` (JSON lines,
 one per epoch) and ``checkpoints/<source>.last.pt`` (weights, optimizer and random-generator
 state after every epoch, written atomically) from which ``resume=True`` continues.
+
+The baselines write the same files without a network: NMF learns one dictionary per source
+from that source's training spectrograms (``train.log``: the loss every 10 iterations), an
+oracle learns nothing; both store identity statistics.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -24,8 +29,9 @@ from vaesep.audio import load_audio
 from vaesep.config import Config, save_config
 from vaesep.datadir import SOURCES, load_datadir
 from vaesep.errors import VaesepError, log
-from vaesep.features import Featurizer, Stft, spectrogram
-from vaesep.models import build_model
+from vaesep.features import FeatureStats, Featurizer, Stft, spectrogram
+from vaesep.models import build_model, model_kind
+from vaesep.models.nmf import learn_dictionary
 
 CONFIG_FILE = "config.yaml"
 STATS_FILE = "stats.npz"
@@ -177,7 +183,7 @@ def train_source(
 ) -> dict:
     """Train the model of one source; keeps the best epoch (validation loss) in ``<source>.pt``."""
     t = config.training
-    seed = t.seed + SOURCES.index(source) if source in SOURCES else t.seed
+    seed = source_seed(config, source)
     torch.manual_seed(seed)
     model = build_model(config.model, train_set.inputs.shape[1], config.features.num_bins)
     model.to(device)
@@ -187,12 +193,7 @@ def train_source(
     best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     ckpt_path = exp_dir / "checkpoints" / f"{source}.last.pt"
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        generator.set_state(ckpt["generator"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        best_weights, state = ckpt["best_model"], ckpt["state"]
+        best_weights, state = _restore(ckpt_path, model, optimizer, generator, config)
         log.info("%s: resuming after epoch %d", source, state["epoch"])
     ckpt_path.parent.mkdir(exist_ok=True)
 
@@ -217,10 +218,7 @@ def train_source(
             idx = perm[start : start + t.batch_size]
             loss, components = model.loss(inputs[idx], target[idx])
             if not torch.isfinite(loss):
-                raise VaesepError(
-                    f"training.learning_rate: the {source} loss became {loss.item()} in epoch "
-                    f"{epoch + 1}; lower the learning rate (last good checkpoint: {ckpt_path})"
-                )
+                raise _diverged(source, epoch + 1, loss.item(), ckpt_path)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -238,6 +236,8 @@ def train_source(
             if val_set is not None
             else train_loss
         )
+        if not (math.isfinite(val_loss) and _finite_weights(model)):
+            raise _diverged(source, epoch + 1, val_loss, ckpt_path)
         record = {
             "source": source,
             "epoch": epoch + 1,
@@ -247,8 +247,6 @@ def train_source(
             "seconds": round(time.perf_counter() - started, 3),
         }
         state["history"].append(record)
-        with open(exp_dir / LOG_FILE, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
         state["epoch"] = epoch + 1
         if val_loss < state["best_loss"]:
             state.update(best_loss=val_loss, best_epoch=epoch + 1, stale=0)
@@ -266,6 +264,8 @@ def train_source(
             },
             ckpt_path,
         )
+        with open(exp_dir / LOG_FILE, "a", encoding="utf-8") as fh:  # after: no repeats on resume
+            fh.write(json.dumps(record) + "\n")
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
         if t.early_stopping_patience and state["stale"] >= t.early_stopping_patience:
             log.info(
@@ -274,15 +274,6 @@ def train_source(
             break
     bar.close()
 
-    atomic_save(
-        {
-            "model_type": config.model.type,
-            "input_dim": train_set.inputs.shape[1],
-            "output_dim": config.features.num_bins,
-            "state_dict": {k: v.cpu() for k, v in best_weights.items()},
-        },
-        exp_dir / f"{source}.pt",
-    )
     summary = {
         "source": source,
         "model": config.model.type,
@@ -294,8 +285,72 @@ def train_source(
         "device": str(device),
         "seconds": round(sum(r["seconds"] for r in state["history"]), 3),
     }
+    return save_source(exp_dir, source, config, best_weights, summary)
+
+
+def source_seed(config: Config, source: str) -> int:
+    """The seed of one source's model: ``training.seed`` plus the source's index."""
+    seed = config.training.seed
+    return seed + SOURCES.index(source) if source in SOURCES else seed
+
+
+def save_source(
+    exp_dir: Path, source: str, config: Config, state_dict: dict, summary: dict
+) -> dict:
+    """Write ``<source>.pt`` (weights and sizes) and ``<source>.json`` (summary); return it."""
+    atomic_save(
+        {
+            "model_type": config.model.type,
+            "input_dim": Featurizer(config.features).input_dim,
+            "output_dim": config.features.num_bins,
+            "state_dict": {k: v.cpu() for k, v in state_dict.items()},
+        },
+        exp_dir / f"{source}.pt",
+    )
     (exp_dir / f"{source}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def _restore(
+    ckpt_path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    config: Config,
+) -> tuple[dict, dict]:
+    """Load a last-epoch checkpoint into the training objects; return (best weights, state)."""
+    device = next(model.parameters()).device
+    try:
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        generator.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, the fix is the same
+        raise VaesepError(
+            f"{ckpt_path}: cannot resume from it ({type(exc).__name__}); resume with the "
+            "training.optimizer it was started with, or delete it to restart that source"
+        ) from None
+    for group in optimizer.param_groups:  # training.* may change on resume: the new values hold
+        group.update(lr=config.training.learning_rate, weight_decay=config.training.weight_decay)
+    return ckpt["best_model"], ckpt["state"]
+
+
+def _finite_weights(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def _diverged(source: str, epoch: int, loss: float, ckpt_path: Path) -> VaesepError:
+    """The one-line error for a NaN or infinite loss (or weights)."""
+    kept = (
+        f"the last good checkpoint {ckpt_path} is kept"
+        if ckpt_path.exists()
+        else "no checkpoint was written yet"
+    )
+    return VaesepError(
+        f"training.learning_rate: the {source} model diverged in epoch {epoch} (loss {loss}); "
+        f"{kept}; lower the learning rate and rerun (--resume continues from the checkpoint)"
+    )
 
 
 def prepare_exp_dir(exp_dir: Path, config: Config, resume: bool, force: bool) -> None:
@@ -333,27 +388,99 @@ def train(
 ) -> dict:
     """Train every source's model on a data dir and write a self-contained experiment dir."""
     exp_dir = Path(exp_dir)
-    prepare_exp_dir(exp_dir, config, resume, force)
-    with experiment_lock(exp_dir):
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    with experiment_lock(exp_dir):  # before prepare_exp_dir, which --force lets delete files
+        prepare_exp_dir(exp_dir, config, resume, force)
         if config.training.num_threads:
             torch.set_num_threads(config.training.num_threads)
         device = resolve_device(config.training.device)
         started = time.perf_counter()
-        spectra = load_spectrograms(data_dir, config)
-        featurizer = Featurizer(config.features)
-        train_set, val_set = build_frame_sets(
-            spectra, featurizer, config.training.validation_fraction, config.training.seed
-        )
-        save_config(config, exp_dir / CONFIG_FILE)
-        featurizer.stats.save(exp_dir / STATS_FILE)
-        log.info(
-            "%d utterances: %d training frames, %d validation frames, device %s",
-            len(spectra),
-            len(train_set),
-            len(val_set) if val_set else 0,
-            device,
-        )
-        summaries = {
-            s: train_source(s, train_set, val_set, config, exp_dir, device, resume) for s in sources
-        }
+        kind = model_kind(config.model.type)
+        if kind == "oracle":
+            summaries = fit_oracle(config, data_dir, exp_dir, sources)
+        elif kind == "nmf":
+            summaries = fit_nmf(config, data_dir, exp_dir, device, sources)
+        else:
+            summaries = fit_networks(config, data_dir, exp_dir, device, resume, sources)
         return {"sources": summaries, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def fit_networks(
+    config: Config,
+    data_dir: str | Path,
+    exp_dir: Path,
+    device: torch.device,
+    resume: bool,
+    sources: tuple[str, ...],
+) -> dict[str, dict]:
+    """Gradient training of one network per source (the study's models)."""
+    spectra = load_spectrograms(data_dir, config)
+    featurizer = Featurizer(config.features)
+    train_set, val_set = build_frame_sets(
+        spectra, featurizer, config.training.validation_fraction, config.training.seed
+    )
+    _write_setup(config, exp_dir, featurizer.stats)
+    log.info(
+        "%d utterances: %d training frames, %d validation frames, device %s",
+        len(spectra),
+        len(train_set),
+        len(val_set) if val_set else 0,
+        device,
+    )
+    return {
+        s: train_source(s, train_set, val_set, config, exp_dir, device, resume) for s in sources
+    }
+
+
+def fit_nmf(
+    config: Config,
+    data_dir: str | Path,
+    exp_dir: Path,
+    device: torch.device,
+    sources: tuple[str, ...],
+) -> dict[str, dict]:
+    """One NMF dictionary per source from all of that source's training spectrograms.
+
+    Nothing to resume: a dictionary takes seconds, so it is learned again.
+    """
+    spectra = load_spectrograms(data_dir, config)
+    _write_setup(config, exp_dir, FeatureStats.identity(config.features.num_bins))
+    m = config.model
+    summaries = {}
+    for source in sources:
+        started = time.perf_counter()
+        frames = torch.cat([refs[source] for _, _, refs in spectra]).float().to(device)
+        dictionary, losses = learn_dictionary(frames, m, source_seed(config, source))
+        with open(exp_dir / LOG_FILE, "a", encoding="utf-8") as fh:
+            for iteration, loss in losses:
+                fh.write(json.dumps({"source": source, "iteration": iteration, "loss": loss}))
+                fh.write("\n")
+        summary = {
+            "source": source,
+            "model": m.type,
+            "components": m.nmf_components,
+            "divergence": m.nmf_divergence,
+            "iterations": m.nmf_iterations,
+            "loss": losses[-1][1],
+            "train_frames": len(frames),
+            "device": str(device),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        state = {"dictionary": dictionary}
+        summaries[source] = save_source(exp_dir, source, config, state, summary)
+    return summaries
+
+
+def fit_oracle(
+    config: Config, data_dir: str | Path, exp_dir: Path, sources: tuple[str, ...]
+) -> dict[str, dict]:
+    """Nothing to learn: check the data dir, write the config and an empty model per source."""
+    load_datadir(data_dir)
+    _write_setup(config, exp_dir, FeatureStats.identity(config.features.num_bins))
+    model = {"model": config.model.type, "mask": config.model.mask, "seconds": 0.0}
+    return {s: save_source(exp_dir, s, config, {}, {"source": s, **model}) for s in sources}
+
+
+def _write_setup(config: Config, exp_dir: Path, stats: FeatureStats) -> None:
+    save_config(config, exp_dir / CONFIG_FILE)
+    stats.save(exp_dir / STATS_FILE)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The study's experiment end to end: female+male TIMIT mixtures, VAE / beta-VAE / ITL-AE.
-#   bash run.sh                      # built-in synthesized corpus, stages 0-4
-#   bash run.sh --timit /data/TIMIT  # your LDC TIMIT
-#   bash run.sh --stage 5 --stop-stage 5   # the study's hyper-parameter sweeps
-# Stages: 0 corpus, 1 mixtures, 2 train, 3 separate the test set, 4 score + RESULTS.md,
-#         5 sweeps (opt-in). Every stage skips work that is already done.
+#   ./run.sh                         # built-in synthesized corpus, stages 0-4
+#   ./run.sh --timit /data/TIMIT     # your LDC TIMIT
+#   ./run.sh --stage 5 --stop-stage 5 --sweeps stft   # the study's hyper-parameter sweeps
+# Stages: 0 corpus, 1 mixtures, then (sep.sh) 2 train, 3 separate the test set,
+#         4 score + RESULTS.md, 5 sweeps (opt-in). Every stage skips work already done.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,13 +27,10 @@ __options=$(echo $__options)
 
 . ./path.sh
 . ./cmd.sh
-. local/log.sh
-. local/parse_options.sh "$@"
-
-set_args=()
-for kv in $train_set; do set_args+=(--set "$kv"); done
-mixtures="$data/mixtures"
+. utils/log.sh
+. utils/parse_options.sh "$@"
 log "$0 $*"
+mixtures="$data/mixtures"
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   if [ -n "$timit" ]; then
@@ -58,47 +55,9 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   fi
 fi
 
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  for m in $models; do
-    if [ -f "$exp/$m/female.pt" ] && [ -f "$exp/$m/male.pt" ]; then
-      log "Stage 2: $exp/$m already trained"; continue
-    fi
-    resume=(); [ -f "$exp/$m/config.yaml" ] && resume=(--resume)
-    log "Stage 2: training $m ${resume[*]}"
-    vaesep train --config "conf/$m.yaml" --data "$mixtures/train" --exp-dir "$exp/$m" \
-      "${set_args[@]}" "${resume[@]}"
-  done
-fi
-
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  for m in $models; do
-    if [ -f "$exp/$m/separated/.done" ]; then
-      log "Stage 3: $exp/$m/separated already written"; continue
-    fi
-    log "Stage 3: separating the test set with $m"
-    vaesep separate "$mixtures/test/wav.scp" --model "$exp/$m" --out-dir "$exp/$m/separated" --force
-    touch "$exp/$m/separated/.done"
-  done
-fi
-
-if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  for m in $models; do
-    if [ -f "$exp/$m/eval/summary.json" ]; then
-      log "Stage 4: $exp/$m/eval already scored"; continue
-    fi
-    log "Stage 4: scoring $m (BSS Eval)"
-    vaesep evaluate --model "$exp/$m" --data "$mixtures/test" --out-dir "$exp/$m/eval" --force
-  done
-  evals=(); for m in $models; do evals+=("$exp/$m/eval"); done
-  vaesep report "${evals[@]}" --out-dir "$exp" --force \
-    --title "Female+male separation on $(basename "$corpus") (test set)"
-  log "Stage 4: wrote $exp/RESULTS.md and $exp/violins.png"
-fi
-
-if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  for sweep in $sweeps; do
-    local/sweep.sh --sweep "$sweep" --mixtures "$mixtures" --exp "$exp/sweeps" \
-      --train-set "$train_set"
-  done
+if [ "$stop_stage" -ge 2 ]; then
+  ./sep.sh --stage "$(( stage > 2 ? stage : 2 ))" --stop-stage "$stop_stage" \
+    --mixtures "$mixtures" --exp "$exp" --models "$models" --train-set "$train_set" \
+    --sweeps "$sweeps" --title "Female+male separation on $(basename "$corpus") (test set)"
 fi
 log "Done."

@@ -14,16 +14,18 @@ import typer
 from vaesep.errors import VaesepError
 
 F = TypeVar("F", bound=Callable)
+_OUT_OF_MEMORY = "out of memory; use smaller inputs, a smaller model or a smaller batch size"
 
 
 def fail(message: str) -> typer.Exit:
-    """Print ``vaesep: error: message`` on stderr and return the exit-2 exception to raise."""
-    typer.echo(f"vaesep: error: {message}", err=True)
+    """Print ``vaesep: error: message`` (on one line) on stderr; return the exit-2 exception."""
+    typer.echo(f"vaesep: error: {' '.join(message.split())}", err=True)
     return typer.Exit(code=2)
 
 
 def user_errors(func: F) -> F:
-    """Turn VaesepError (and Ctrl-C) into one line on stderr and a non-zero exit."""
+    """Turn VaesepError, OS errors (permissions, a full disk), running out of memory and Ctrl-C
+    into one line on stderr and a non-zero exit."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -35,7 +37,17 @@ def user_errors(func: F) -> F:
             typer.echo("vaesep: interrupted", err=True)
             raise typer.Exit(code=130) from None
         except MemoryError:
-            raise fail("out of memory; use smaller inputs or a smaller batch size") from None
+            raise fail(_OUT_OF_MEMORY) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise fail(
+                f"{where}{exc.strerror or exc}; check the path, its permissions and the free "
+                "disk space"
+            ) from None
+        except RuntimeError as exc:  # torch reports failed allocations as RuntimeError
+            if type(exc).__name__ == "OutOfMemoryError" or "allocate memory" in str(exc):
+                raise fail(_OUT_OF_MEMORY) from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 

@@ -45,11 +45,19 @@ def train(
     command += ["--resume"] * resume + ["--force"] * force
     (exp_dir / "command.txt").write_text(shlex.join(command) + "\n", encoding="utf-8")
     for source, summary in result["sources"].items():
-        typer.echo(
-            f"{source}: best epoch {summary['best_epoch']}/{summary['epochs_run']}, "
-            f"loss {summary['best_loss']:.4g}, {summary['seconds']:.1f} s"
-        )
+        typer.echo(f"{source}: {_training_line(summary)}")
     typer.echo(f"wrote {exp_dir} in {result['seconds']:.1f} s")
+
+
+def _training_line(summary: dict) -> str:
+    """What one source's training did: epochs (networks), iterations (NMF) or nothing (oracle)."""
+    if "best_epoch" in summary:
+        done = f"best epoch {summary['best_epoch']}/{summary['epochs_run']}"
+        return f"{done}, loss {summary['best_loss']:.4g}, {summary['seconds']:.1f} s"
+    if "iterations" in summary:
+        done = f"{summary['iterations']} NMF iterations"
+        return f"{done}, loss {summary['loss']:.4g}, {summary['seconds']:.1f} s"
+    return f"{summary['mask']} oracle mask, nothing to learn"
 
 
 @user_errors
@@ -62,14 +70,20 @@ def separate(
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ) -> None:
-    """Write <stem>_female.wav and <stem>_male.wav for every input, at its rate and length."""
-    from vaesep.audio import load_audio, save_audio
+    """Write <stem>_female.wav and <stem>_male.wav for every input, at its rate and length.
+
+    Inputs are streamed, so memory stays bounded however long a recording is. An input that
+    cannot be read is reported (one line each) and the others are still separated.
+    """
     from vaesep.errors import VaesepError
     from vaesep.inputs import expand_inputs
     from vaesep.separation import Separator
 
     files = expand_inputs(inputs)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise fail(f"{out_dir}: exists and is not a directory; choose another --out-dir")
     separator = Separator.from_dir(model, device=device)
+    separator.require_references(None)
     targets = {stem: {s: out_dir / f"{stem}_{s}.wav" for s in separator.sources} for stem in files}
     existing = [p for outs in targets.values() for p in outs.values() if p.exists()]
     if existing and not force:
@@ -79,15 +93,11 @@ def separate(
     failed = []
     for stem, path in files.items():
         try:
-            signal, rate = load_audio(path)
-            estimates = separator.separate(signal, rate)
+            separator.separate_file(path, targets[stem])
         except VaesepError as exc:
             failed.append(str(exc))
             continue
-        for source, est in estimates.items():
-            save_audio(targets[stem][source], est, rate)
         typer.echo(f"{path} -> {', '.join(str(p) for p in targets[stem].values())}")
-    if failed:
-        for message in failed:
-            typer.echo(f"vaesep: error: {message}", err=True)
-        raise typer.Exit(code=2)
+    errors = [fail(message) for message in failed]  # one line each on stderr
+    if errors:
+        raise errors[-1]

@@ -49,7 +49,9 @@ def _summary_text(summary: dict[str, Any], out_dir: Path) -> str:
         f"{summary['seconds']:.1f} s with {summary['jobs']} job(s)",
         f"{'':8}{'model':>8}{'mixture':>9}{'improvement':>13}",
     ]
-    for key, label in (("sdr", "SDR"), ("sir", "SIR"), ("sar", "SAR"), ("si_sdr", "SI-SDR")):
+    labels = {"sdr": "SDR", "sir": "SIR", "sar": "SAR", "si_sdr": "SI-SDR"}
+    labels.update({k: v for k, v in (("pesq", "PESQ"), ("stoi", "STOI")) if k in summary})
+    for key, label in labels.items():
         ours, mix = summary[key], summary["mixture"][key]
         # No improvement over a value that only measures precision (a mixture's SAR).
         gain = None if ours is None or mix is None or mix > EXACT_DB else ours - mix

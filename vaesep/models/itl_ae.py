@@ -29,6 +29,8 @@ def sample_prior(kind: str, n: int, dim: int, like: torch.Tensor) -> torch.Tenso
 class ITLAE(nn.Module):
     """Deterministic autoencoder regularized towards a prior with an ITL divergence."""
 
+    kind = "neural"
+
     def __init__(self, input_dim: int, output_dim: int, config: ModelConfig):
         super().__init__()
         self.config = config

@@ -35,6 +35,8 @@ class Decoder(nn.Sequential):
 class VAE(nn.Module):
     """Gaussian-encoder VAE (β-VAE when ``config.beta`` > 1)."""
 
+    kind = "neural"
+
     def __init__(self, input_dim: int, output_dim: int, config: ModelConfig):
         super().__init__()
         self.config = config

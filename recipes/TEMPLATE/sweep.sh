@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # One of the study's hyper-parameter sweeps: trains and scores one experiment per setting,
 # then writes one table + violin figure for the sweep (like the study's figure 21).
-#   local/sweep.sh --sweep stft --mixtures data/mixtures --exp exp/sweeps
+#   ./sweep.sh --sweep stft --mixtures data/mixtures --exp exp/sweeps   (from a recipe dir)
 # Sweeps: stft (settings A-H), latent (VAE code size), batch (1, 17, 34, 70),
 #         beta (beta-VAE), itl_latent (ITL-AE code size).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 sweep=stft
 mixtures=data/mixtures
@@ -15,8 +14,8 @@ __options="sweep mixtures exp train_set"
 
 . ./path.sh
 . ./cmd.sh
-. local/log.sh
-. local/parse_options.sh "$@"
+. utils/log.sh
+. utils/parse_options.sh "$@"
 
 # label|config|overrides (space separated key=value)
 case "$sweep" in
@@ -63,6 +62,6 @@ while IFS='|' read -r label config overrides; do
 done <<< "$points"
 
 log "Sweep $sweep: $(wc -l < "$jobs_file") of $(echo "$points" | wc -l) settings to run ($launcher, $nj at once)"
-local/launch.sh --name "sweep_$sweep" --jobs-file "$jobs_file" --log-dir "$dir/log"
+utils/launch.sh --name "sweep_$sweep" --jobs-file "$jobs_file" --log-dir "$dir/log"
 vaesep report "${evals[@]}" --out-dir "$dir" --force --sweep "$sweep" --title "Sweep: $sweep"
 log "Sweep $sweep: wrote $dir/RESULTS.md and $dir/violins.png"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Parses "--key value" and "--key=value" options into shell variables that already exist
 # (dashes become underscores), Kaldi style. Source it after defining the defaults:
-#   stage=0; . local/parse_options.sh "$@"
+#   stage=0; __options="stage"; . utils/parse_options.sh "$@"
 # "--help" prints the variables a script accepts with their current values.
 while [ $# -gt 0 ]; do
   case "$1" in

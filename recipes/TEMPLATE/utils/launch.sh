@@ -2,16 +2,16 @@
 # Runs the jobs of a jobs file ("<task-name> <shell command>" per line) with the launcher of
 # cmd.sh, logging each task to <log-dir>/<name>.<task>.log. Exits non-zero, naming every
 # failed task and its log, when any task fails.
+# Run it from a recipe dir (it reads ./cmd.sh).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 name=jobs
 jobs_file=""
 log_dir=log
 __options="name jobs_file log_dir"
 . ./cmd.sh
-. local/log.sh
-. local/parse_options.sh "$@"
+. utils/log.sh
+. utils/parse_options.sh "$@"
 [ -f "$jobs_file" ] || { echo "$0: error: --jobs-file '$jobs_file' not found" >&2; exit 2; }
 mkdir -p "$log_dir"
 

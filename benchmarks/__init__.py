@@ -1,0 +1,1 @@
+"""vaesep benchmarks: ``python -m benchmarks [--quick]`` (see benchmarks/README.md)."""

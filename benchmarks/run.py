@@ -1,0 +1,308 @@
+"""Quality, speed and memory of vaesep and its baselines, in one command.
+
+    python -m benchmarks [--quick] [--librispeech PATH] [--out benchmarks/results]
+
+Writes ``<out>/<date>.json`` and ``<out>/<date>.md`` and prints the Markdown tables. Speed
+figures are ratios measured within one run (these machines are noisy); every result records
+the core count, library versions and git commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaesep import __version__
+from vaesep.audio import load_audio
+from vaesep.config import load_config
+from vaesep.corpora import load_corpus
+from vaesep.corpora.synth import synth_corpus
+from vaesep.datadir import load_datadir
+from vaesep.evaluation import ScoreItem, evaluate, score_all
+from vaesep.features import Stft
+from vaesep.mixing import MixOptions, parse_crop, prepare_mixtures
+from vaesep.separation import Separator
+from vaesep.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("vae", "beta_vae", "itl_ae", "vae_tuned", "nmf", "oracle_irm", "oracle_wiener",
+          "oracle_ibm")  # fmt: skip
+NEURAL = ("vae", "beta_vae", "itl_ae", "vae_tuned")
+
+
+def environment() -> dict:
+    """Machine, versions and commit the figures were measured with."""
+    import librosa
+    import mir_eval
+
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "versions": {
+            "vaesep": __version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "librosa": librosa.__version__,
+            "mir_eval": mir_eval.__version__,
+        },
+        "commit": commit,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def make_corpora(work: Path, librispeech: Path | None, quick: bool) -> dict[str, Path]:
+    """The built-in corpus (cached under ``work``) and, when given, LibriSpeech mixtures."""
+    counts = {"num_train": 40 if quick else 80, "num_test": 10}
+    out = {}
+    synth = work / "synth"
+    if not (synth / "corpus.json").is_file():
+        synth_corpus(synth, force=True)
+    out["built-in"] = _mixtures(work / "synth_mf", "timit", synth, MixOptions(**counts))
+    if librispeech is not None and (librispeech / "SPEAKERS.TXT").is_file():
+        options = MixOptions(**counts, crop=parse_crop("2-4"))
+        readers = {"train_subsets": ["train-clean-100"], "test_subsets": ["test-other"]}
+        out["librispeech"] = _mixtures(
+            work / "libri_mf", "librispeech", librispeech, options, **readers
+        )
+    return out
+
+
+def _mixtures(out: Path, kind: str, root: Path, options: MixOptions, **reader) -> Path:
+    if not (out / "prepare.json").is_file():
+        options.force = True
+        prepare_mixtures(load_corpus(kind, root, **reader), out, options)
+    return out
+
+
+def bench_quality(data: Path, work: Path, quick: bool) -> dict:
+    """Train and score every model on one corpus; training wall time and frames per second."""
+    results = {}
+    for name in MODELS:
+        config_path = ROOT / "configs" / f"{name}.yaml"
+        if not config_path.is_file():
+            continue
+        overrides = ["training.progress=false"] + (["training.epochs=8"] * quick)
+        cfg = load_config(config_path, overrides)
+        exp = work / name
+        started = time.perf_counter()
+        summary = train(cfg, data / "train", exp, force=True)
+        train_s = time.perf_counter() - started
+        frames = sum(s.get("train_frames", 0) * s.get("epochs_run", 0)
+                     for s in summary["sources"].values())  # fmt: skip
+        scores = evaluate(Separator.from_dir(exp), data / "test", exp / "eval", force=True)
+        results[name] = {
+            "train_s": round(train_s, 2),
+            "train_frames_per_s": round(frames / train_s) if frames else None,
+            **{k: scores.get(k) for k in ("sdr", "sir", "sar", "si_sdr", "sdri", "si_sdri")},
+            "mixture_sdr": scores.get("mixture", {}).get("sdr"),
+        }
+    oracle = results.get("oracle_irm", {}).get("sdr")
+    for row in results.values():
+        row["sdr_vs_oracle_irm"] = round(row["sdr"] / oracle, 3) if oracle and row["sdr"] else None
+    return results
+
+
+def _best_time(func, repeats: int = 3) -> float:
+    func()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _dsp_floor(stft: Stft, x: torch.Tensor) -> float:
+    """Time of STFT → identity mask → iSTFT of ``x``: what any mask-based separator must pay."""
+    return _best_time(lambda: stft.istft(stft.stft(x) * 1.0, len(x)).cpu())
+
+
+def bench_separation(exp_root: Path, seconds: float = 60.0, device: str = "cpu") -> dict:
+    """Real-time factor of each model on a 60 s mixture, and its ratio to the DSP floor."""
+    rng = np.random.default_rng(0)
+    signal = (0.05 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+    results = {}
+    floor = None
+    for name in MODELS:
+        exp = exp_root / name
+        if not (exp / "config.yaml").is_file():
+            continue
+        sep = Separator.from_dir(exp, device=device)
+        if getattr(sep, "needs_references", False):
+            continue
+        if floor is None:
+            floor = _dsp_floor(Stft(sep.config.features), torch.from_numpy(signal).to(device))
+        took = _best_time(lambda: sep.separate(signal, 16000))  # noqa: B023
+        results[name] = {
+            "seconds": round(took, 4),
+            "x_realtime": round(seconds / took),
+            "vs_dsp_floor": round(took / floor, 2),
+        }
+    return {"dsp_floor_s": round(floor, 4) if floor else None, "models": results}
+
+
+def bench_scoring(data: Path, exp: Path) -> dict:
+    """Seconds per mixture to score the test set: one process vs all cores."""
+    sep = Separator.from_dir(exp)
+    test = load_datadir(data / "test")
+    items = []
+    for utt in test.utt_ids:
+        mix = load_audio(test.mixtures[utt], sep.sample_rate)[0]
+        refs = {s: load_audio(test.sources[s][utt], sep.sample_rate)[0] for s in sep.sources}
+        items.append(ScoreItem(utt, refs, sep.separate(mix, sep.sample_rate), mix))
+    timings = {}
+    for jobs in (1, os.cpu_count() or 1):
+        started = time.perf_counter()
+        score_all(items, jobs)
+        timings[jobs] = (time.perf_counter() - started) / len(items)
+    serial, parallel = timings[1], timings[max(timings)]
+    return {
+        "mixtures": len(items),
+        "serial_s_per_mixture": round(serial, 3),
+        "parallel_s_per_mixture": round(parallel, 3),
+        "jobs": max(timings),
+        "speedup": round(serial / parallel, 2),
+    }
+
+
+def _peak_rss_mb(code: str) -> float | None:
+    """Peak RSS (MB) of a fresh Python process running ``code``."""
+    probe = f"{code}\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        return None
+    return round(int(done.stdout.strip().splitlines()[-1]) / 1024, 1)
+
+
+def bench_memory(exp: Path, librispeech: Path | None, work: Path) -> dict:
+    """Peak RSS of separating a 1-hour mixture and of preparing + featurizing LibriSpeech."""
+    out: dict = {}
+    long_memory = ROOT / "benchmarks" / "long_memory.py"
+    if long_memory.is_file():
+        done = subprocess.run(
+            [sys.executable, str(long_memory), "--model", str(exp), "--json"],
+            capture_output=True, text=True, cwd=ROOT,
+        )  # fmt: skip
+        if done.returncode == 0:
+            out["separate_1h"] = json.loads(done.stdout.strip().splitlines()[-1])
+        else:
+            out["separate_1h"] = {"error": done.stderr.strip().splitlines()[-1:]}
+    if librispeech is not None:
+        code = (
+            "from vaesep.corpora import load_corpus\n"
+            "from vaesep.mixing import MixOptions, parse_crop, prepare_mixtures\n"
+            "from vaesep.config import load_config\n"
+            "from vaesep.training import load_spectrograms\n"
+            f"c = load_corpus('librispeech', {str(librispeech)!r})\n"
+            f"prepare_mixtures(c, {str(work / 'mem_libri')!r}, MixOptions(crop=parse_crop('2-4'),"
+            " force=True))\n"
+            f"load_spectrograms({str(work / 'mem_libri' / 'train')!r}, load_config(None))"
+        )
+        out["prepare_featurize_librispeech_mb"] = _peak_rss_mb(code)
+    return out
+
+
+def markdown(report: dict) -> str:
+    """The report as Markdown tables."""
+    env = report["environment"]
+    lines = [
+        f"# vaesep benchmark {env['date']}",
+        "",
+        f"{env['cores']} cores, torch {env['versions']['torch']} ({env['torch_threads']} threads),"
+        f" commit {env['commit']}, GPU: {env['cuda'] or 'none (GPU figures skipped)'};"
+        f" {'quick' if report['quick'] else 'full'} run, {report['seconds']:.0f} s.",
+    ]
+    for corpus, rows in report["quality"].items():
+        lines += ["", f"## Quality and training time: {corpus} test set", "",
+                  "| model | SDR | SIR | SAR | SI-SDR | SDRi | SDR / oracle IRM | train s | "
+                  "frames/s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        mix = next(iter(rows.values()), {}).get("mixture_sdr")
+        lines.append(f"| mixture | {_f(mix)} | | | | 0.00 | | | |")
+        for name, r in rows.items():
+            lines.append(
+                f"| {name} | {_f(r['sdr'])} | {_f(r['sir'])} | {_f(r['sar'])} | "
+                f"{_f(r['si_sdr'])} | {_f(r['sdri'])} | {_f(r['sdr_vs_oracle_irm'])} | "
+                f"{r['train_s']:.1f} | {r['train_frames_per_s'] or ''} |"
+            )
+    for device, sep in report["separation"].items():
+        lines += [
+            "",
+            f"## Separation speed ({device}, 60 s mixture; DSP floor = STFT → identity mask → "
+            f"iSTFT: {sep['dsp_floor_s']} s)",
+            "",
+            "| model | seconds | × real time | × DSP floor |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, r in sep["models"].items():
+            lines.append(f"| {name} | {r['seconds']} | {r['x_realtime']} | {r['vs_dsp_floor']} |")
+    s = report["scoring"]
+    lines += ["", "## Scoring (BSS Eval)", "",
+              f"{s['mixtures']} test mixtures: {s['serial_s_per_mixture']} s per mixture serial, "
+              f"{s['parallel_s_per_mixture']} s with {s['jobs']} processes "
+              f"(×{s['speedup']})."]  # fmt: skip
+    m = report["memory"]
+    lines += ["", "## Memory (peak RSS)", ""]
+    for key, value in m.items():
+        lines.append(f"- {key}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+def _f(value) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and mixtures")
+    parser.add_argument(
+        "--librispeech", type=Path, default=ROOT.parent / "shared/data/LibriSpeech-subset"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--work", type=Path, default=None, help="cache dir (default: temporary)")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    librispeech = args.librispeech if (args.librispeech / "SPEAKERS.TXT").is_file() else None
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work or Path(tmp)
+        corpora = make_corpora(work, librispeech, args.quick)
+        quality = {c: bench_quality(d, work / f"exp_{c}", args.quick) for c, d in corpora.items()}
+        exp_root = work / "exp_built-in"
+        separation = {"cpu": bench_separation(exp_root)}
+        if torch.cuda.is_available():
+            separation["cuda"] = bench_separation(exp_root, device="cuda")
+        report = {
+            "environment": environment(),
+            "quick": args.quick,
+            "quality": quality,
+            "separation": separation,
+            "scoring": bench_scoring(corpora["built-in"], exp_root / "vae"),
+            "memory": bench_memory(exp_root / "vae", librispeech, work),
+        }
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y-%m-%d")
+    (args.out / f"{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report)
+    (args.out / f"{stamp}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Shared stages of the separation recipes (run from a recipe dir, after its own corpus and
+# mixture stages 0-1): 2 train, 3 separate the test set, 4 score + RESULTS.md, 5 sweeps.
+# Each stage skips finished work; jobs run through utils/launch.sh with the launcher of cmd.sh.
+set -euo pipefail
+
+stage=2
+stop_stage=4
+mixtures=data/mixtures   # data dirs train/ and test/ made by 'vaesep prepare'
+exp=exp
+models="vae beta_vae itl_ae"
+train_set=""             # extra config overrides for every model, e.g. "training.epochs=5"
+sweeps="stft latent batch beta itl_latent"
+title="Female+male separation (test set)"
+__options="stage stop_stage mixtures exp models train_set sweeps title"
+
+. ./path.sh
+. ./cmd.sh
+. utils/log.sh
+. utils/parse_options.sh "$@"
+
+sets=""
+for kv in $train_set; do sets+=" --set $kv"; done
+mkdir -p "$exp/log"
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  : > "$exp/log/train.jobs"
+  for m in $models; do
+    if [ -f "$exp/$m/female.pt" ] && [ -f "$exp/$m/male.pt" ]; then
+      log "Stage 2: $exp/$m already trained"; continue
+    fi
+    resume=""; [ -f "$exp/$m/config.yaml" ] && resume=" --resume"
+    echo "$m vaesep train --config conf/$m.yaml --data $mixtures/train --exp-dir $exp/$m$sets$resume" \
+      >> "$exp/log/train.jobs"
+  done
+  log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher, $nj at once)"
+  utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log"
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  : > "$exp/log/separate.jobs"
+  for m in $models; do
+    if [ -f "$exp/$m/separated/.done" ]; then
+      log "Stage 3: $exp/$m/separated already written"; continue
+    fi
+    echo "$m vaesep separate $mixtures/test/wav.scp --model $exp/$m --out-dir $exp/$m/separated --force && touch $exp/$m/separated/.done" \
+      >> "$exp/log/separate.jobs"
+  done
+  log "Stage 3: separating the test set with $(wc -l < "$exp/log/separate.jobs") model(s)"
+  utils/launch.sh --name separate --jobs-file "$exp/log/separate.jobs" --log-dir "$exp/log"
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  : > "$exp/log/score.jobs"
+  evals=()
+  for m in $models; do
+    evals+=("$exp/$m/eval")
+    if [ -f "$exp/$m/eval/summary.json" ]; then
+      log "Stage 4: $exp/$m/eval already scored"; continue
+    fi
+    echo "$m vaesep evaluate --model $exp/$m --data $mixtures/test --out-dir $exp/$m/eval --force" \
+      >> "$exp/log/score.jobs"
+  done
+  log "Stage 4: scoring $(wc -l < "$exp/log/score.jobs") model(s) with BSS Eval"
+  utils/launch.sh --name score --jobs-file "$exp/log/score.jobs" --log-dir "$exp/log"
+  vaesep report "${evals[@]}" --out-dir "$exp" --force --title "$title"
+  log "Stage 4: wrote $exp/RESULTS.md and $exp/violins.png"
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  for sweep in $sweeps; do
+    ./sweep.sh --sweep "$sweep" --mixtures "$mixtures" --exp "$exp/sweeps" --train-set "$train_set"
+  done
+fi

@@ -1,0 +1,209 @@
+"""Baselines: oracle masks and supervised NMF as models of the same train/separate/evaluate."""
+
+import json
+from pathlib import Path
+
+import mir_eval
+import numpy as np
+import pytest
+import torch
+from synthetic import make_datadir, make_pair
+from typer.testing import CliRunner
+
+from vaesep.audio import resample
+from vaesep.cli import app
+from vaesep.config import load_config
+from vaesep.errors import VaesepError
+from vaesep.features import Stft
+from vaesep.models.nmf import learn_dictionary
+from vaesep.models.oracle import ideal_estimates
+from vaesep.separation import Separator, soft_masks
+from vaesep.training import load_spectrograms, train
+
+RATE = 8000
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+FAST = ["training.progress=false", f"features.sample_rate={RATE}"]
+NMF_FAST = [*FAST, "model.type=nmf", "model.nmf_components=20", "model.nmf_iterations=40"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("baselines")
+    make_datadir(root / "train", n_utts=8, seconds=1.0, rate=RATE, seed=0)
+    make_datadir(root / "test", n_utts=3, seconds=1.0, rate=RATE, seed=1)
+    return root
+
+
+def _references(seconds: float = 1.0, seed: int = 3) -> dict[str, torch.Tensor]:
+    female, male = make_pair(np.random.default_rng(seed), seconds, RATE)
+    stft = Stft(load_config(None, FAST).features)
+    return {
+        "female": stft.stft(torch.from_numpy(female)),
+        "male": stft.stft(torch.from_numpy(male)),
+    }
+
+
+@pytest.mark.parametrize("mask", ["ratio", "wiener"])
+def test_soft_oracle_masks_sum_to_one(mask):
+    refs = _references()
+    masks = soft_masks(ideal_estimates(refs, mask))
+    total = masks["female"] + masks["male"]
+    assert torch.allclose(total, torch.ones_like(total))
+    power = 2 if mask == "wiener" else 1
+    female, male = refs["female"].abs() ** power, refs["male"].abs() ** power
+    audible = female + male > 1e-9  # elsewhere both sources share the silence equally
+    expected = female[audible] / (female + male)[audible]
+    assert torch.allclose(masks["female"][audible], expected, atol=1e-5)
+
+
+def test_binary_oracle_mask_is_zero_one_and_sums_to_one():
+    refs = _references()
+    masks = soft_masks(ideal_estimates(refs, "binary"))
+    assert set(torch.unique(masks["female"]).tolist()) == {0.0, 1.0}
+    assert torch.equal(masks["female"] + masks["male"], torch.ones_like(masks["female"]))
+    louder = refs["female"].abs() > refs["male"].abs()
+    assert torch.equal(masks["female"].bool(), louder)
+
+
+@pytest.fixture(scope="module")
+def experiments(data, tmp_path_factory) -> dict[str, Path]:
+    """A briefly trained VAE and the three oracles on the same training data."""
+    root = tmp_path_factory.mktemp("exps")
+    vae = [*FAST, "model.encoder_layers=[64, 32]", "model.decoder_layers=[32, 64]"]
+    train(
+        load_config(None, [*vae, "model.latent_dim=8", "training.epochs=4"]),
+        data / "train",
+        root / "vae",
+    )
+    for mask in ("ratio", "wiener", "binary"):
+        cfg = load_config(None, [*FAST, "model.type=oracle", f"model.mask={mask}"])
+        assert train(cfg, data / "train", root / mask)["seconds"] < 1.0
+    return {name: root / name for name in ("vae", "ratio", "wiener", "binary")}
+
+
+def test_oracles_beat_a_trained_vae(experiments):
+    pairs = [make_pair(np.random.default_rng(seed), 1.0, RATE) for seed in (10, 11)]
+    scores = {}
+    for name, exp in experiments.items():
+        sep = Separator.from_dir(exp)
+        sdrs = []
+        for female, male in pairs:
+            refs = {"female": female, "male": male}
+            out = sep.separate(female + male, RATE, references=refs)
+            assert np.allclose(out["female"] + out["male"], female + male, atol=1e-4)
+            sdrs.append(_sdr([female, male], [out["female"], out["male"]]))
+        scores[name] = np.mean(sdrs)
+    for mask in ("ratio", "wiener", "binary"):
+        assert scores[mask] > scores["vae"] + 1.0, scores
+
+
+def _sdr(references: list[np.ndarray], estimates: list[np.ndarray]) -> np.ndarray:
+    return mir_eval.separation.bss_eval_sources(np.stack(references), np.stack(estimates))[0]
+
+
+def test_oracle_needs_references(experiments):
+    oracle = Separator.from_dir(experiments["ratio"])
+    assert oracle.needs_references and not Separator.from_dir(experiments["vae"]).needs_references
+    female, male = make_pair(np.random.default_rng(4), 1.0, RATE)
+    with pytest.raises(VaesepError, match="needs the reference sources; use 'vaesep evaluate'"):
+        oracle.separate(female + male, RATE)
+    # At another input rate the references are resampled alongside the mixture.
+    hi = {"female": resample(female, RATE, 2 * RATE), "male": resample(male, RATE, 2 * RATE)}
+    out = oracle.separate(hi["female"] + hi["male"], 2 * RATE, references=hi)
+    assert out["female"].shape == hi["female"].shape
+    sdr = _sdr([hi["female"], hi["male"]], [out["female"], out["male"]])
+    assert sdr.min() > 8, sdr
+
+
+def test_separate_cli_refuses_an_oracle(data, experiments, tmp_path):
+    result = CliRunner().invoke(
+        app, ["separate", str(data / "test" / "wav.scp"), "--model", str(experiments["ratio"])]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "vaesep: error: ratio: an oracle mask needs the reference sources; "
+        "use 'vaesep evaluate', not 'separate'"
+    ]
+
+
+@pytest.mark.parametrize("divergence", ["kl", "euclidean"])
+def test_nmf_loss_decreases(data, divergence):
+    cfg = load_config(None, [*NMF_FAST, f"model.nmf_divergence={divergence}"])
+    frames = torch.cat([refs["female"] for _, _, refs in load_spectrograms(data / "train", cfg)])
+    dictionary, losses = learn_dictionary(frames, cfg.model, seed=0, log_every=1)
+    values = [loss for _, loss in losses]
+    assert [i for i, _ in losses] == list(range(1, 41))
+    assert all(b <= a * (1 + 1e-4) for a, b in zip(values, values[1:])), values
+    assert values[-1] < 0.5 * values[0]
+    assert dictionary.shape == (cfg.features.num_bins, 20) and (dictionary > 0).all()
+    assert torch.allclose(dictionary.norm(dim=0), torch.ones(20))
+
+
+@pytest.fixture(scope="module")
+def nmf_exp(data, tmp_path_factory) -> Path:
+    exp = tmp_path_factory.mktemp("nmf") / "exp"
+    train(load_config(None, NMF_FAST), data / "train", exp)
+    return exp
+
+
+def test_nmf_separates_and_sums_to_the_mixture(nmf_exp):
+    sep = Separator.from_dir(nmf_exp)
+    assert not sep.needs_references
+    rng = np.random.default_rng(7)
+    gains = []
+    for _ in range(3):
+        female, male = make_pair(rng, 1.5, RATE)
+        mix = female + male
+        out = sep.separate(mix, RATE)
+        assert np.allclose(out["female"] + out["male"], mix, atol=1e-4)
+        ours = _sdr([female, male], [out["female"], out["male"]])
+        gains.append(ours - _sdr([female, male], [mix, mix]))
+    assert np.mean(gains) > 3.0, gains
+
+
+def test_nmf_chunked_equals_whole(nmf_exp):
+    whole = Separator.from_dir(nmf_exp, chunk_seconds=1000)
+    chunked = Separator.from_dir(nmf_exp, chunk_seconds=0.3)
+    female, male = make_pair(np.random.default_rng(8), 2.0, RATE)
+    a, b = whole.separate(female + male, RATE), chunked.separate(female + male, RATE)
+    for source in a:
+        assert np.allclose(a[source], b[source], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("config", "extra", "min_sdr"),
+    [
+        ("nmf", ["model.nmf_components=20", "model.nmf_iterations=30"], 3.0),
+        ("oracle_irm", [], 8.0),
+    ],
+)
+def test_cli_train_then_evaluate(data, tmp_path, config, extra, min_sdr):
+    exp, out = tmp_path / config, tmp_path / "eval"
+    sets = [arg for key in (*FAST, *extra) for arg in ("--set", key)]
+    args = ["train", "--config", CONFIGS / f"{config}.yaml", "--data", data / "train"]
+    result = CliRunner().invoke(app, [str(a) for a in [*args, "--exp-dir", exp, *sets]])
+    assert result.exit_code == 0, result.output
+    for name in ("config.yaml", "stats.npz", "female.pt", "male.pt", "command.txt"):
+        assert (exp / name).is_file(), name
+    args = ["evaluate", "--model", exp, "--data", data / "test", "--out-dir", out, "--jobs", "1"]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_utterances"] == 3 and summary["failed"] == {}
+    assert summary["sdr"] > min_sdr and summary["sdri"] > 3.0, summary
+
+
+@pytest.mark.parametrize("name", ["nmf", "oracle_irm", "oracle_wiener", "oracle_ibm"])
+def test_baseline_configs_load(name):
+    cfg = load_config(CONFIGS / f"{name}.yaml")
+    assert cfg.model.type == name.split("_")[0]
+    assert cfg.features.hop_length == 128
+
+
+def test_nmf_keys_are_checked():
+    with pytest.raises(VaesepError, match="model.nmf_components: must be positive"):
+        load_config(None, ["model.type=nmf", "model.nmf_components=0"])
+    with pytest.raises(VaesepError, match="'nmf_iterations'"):
+        load_config(None, ["model.type=nmf", "model.nmf_iteration=3"])
+    with pytest.raises(VaesepError, match="model.mask: 'soft' is not one of ratio, wiener"):
+        load_config(None, ["model.type=oracle", "model.mask=soft"])
