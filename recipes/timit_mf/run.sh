@@ -44,6 +44,7 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   fi
 fi
 corpus="${timit:-$data/corpus}"
+corpus_name="TIMIT"; [ -n "$timit" ] || corpus_name="the built-in synthesized corpus"
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   if [ -f "$mixtures/prepare.json" ]; then
@@ -58,6 +59,6 @@ fi
 if [ "$stop_stage" -ge 2 ]; then
   ./sep.sh --stage "$(( stage > 2 ? stage : 2 ))" --stop-stage "$stop_stage" \
     --mixtures "$mixtures" --exp "$exp" --models "$models" --train-set "$train_set" \
-    --sweeps "$sweeps" --title "Female+male separation on $(basename "$corpus") (test set)"
+    --sweeps "$sweeps" --title "Female+male separation on $corpus_name (test set)"
 fi
 log "Done."
