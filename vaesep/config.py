@@ -98,7 +98,7 @@ class ModelConfig:
     nmf_components: int = 100
     nmf_divergence: Literal["euclidean", "kl"] = "kl"
     nmf_sparsity: float = 0.0
-    nmf_iterations: int = 200
+    nmf_iterations: int = 20
     nmf_test_iterations: int = 100
 
     def validate(self) -> None:

@@ -3,7 +3,8 @@
 ``Separator.from_dir(exp_dir)`` needs nothing but what ``train`` wrote. Long recordings are
 processed in chunks whose margins make the result equal to the unchunked one, and
 ``Separator.separate_file`` streams a file through them block by block (resampling included),
-so that memory stays bounded however long the recording.
+so that memory stays bounded however long the recording. The estimates come from the
+networks, from NMF dictionaries or, for an oracle, from the true sources (``references``).
 """
 
 from __future__ import annotations
