@@ -9,10 +9,11 @@ stop_stage=4
 mixtures=data/mixtures   # data dirs train/ and test/ made by 'vaesep prepare'
 exp=exp
 models="vae beta_vae itl_ae"
+baselines="nmf oracle_irm oracle_wiener oracle_ibm"   # trained and scored like the models
 train_set=""             # extra config overrides for every model, e.g. "training.epochs=5"
 sweeps="stft latent batch beta itl_latent"
 title="Female+male separation (test set)"
-__options="stage stop_stage mixtures exp models train_set sweeps title"
+__options="stage stop_stage mixtures exp models baselines train_set sweeps title"
 
 . ./path.sh
 . ./cmd.sh
@@ -21,11 +22,16 @@ __options="stage stop_stage mixtures exp models train_set sweeps title"
 
 sets=""
 for kv in $train_set; do sets+=" --set $kv"; done
+# Report order: mixture, learned baselines, the models, then the oracle masks (upper bounds).
+all=""
+for m in $baselines; do if [[ $m != oracle* ]]; then all+=" $m"; fi; done
+all+=" $models"
+for m in $baselines; do if [[ $m == oracle* ]]; then all+=" $m"; fi; done
 mkdir -p "$exp/log"
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   : > "$exp/log/train.jobs"
-  for m in $models; do
+  for m in $all; do
     if [ -f "$exp/$m/female.pt" ] && [ -f "$exp/$m/male.pt" ]; then
       log "Stage 2: $exp/$m already trained"; continue
     fi
@@ -39,7 +45,8 @@ fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   : > "$exp/log/separate.jobs"
-  for m in $models; do
+  for m in $all; do
+    if [[ $m == oracle* ]]; then continue; fi  # oracles need the references: stage 4 only
     if [ -f "$exp/$m/separated/.done" ]; then
       log "Stage 3: $exp/$m/separated already written"; continue
     fi
@@ -53,7 +60,7 @@ fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   : > "$exp/log/score.jobs"
   evals=()
-  for m in $models; do
+  for m in $all; do
     evals+=("$exp/$m/eval")
     if [ -f "$exp/$m/eval/summary.json" ]; then
       log "Stage 4: $exp/$m/eval already scored"; continue

@@ -15,13 +15,14 @@ test_subsets=test-other
 data=data
 exp=exp
 models="vae beta_vae itl_ae"
+baselines="nmf oracle_irm oracle_wiener oracle_ibm"   # scored beside the models
 num_train=80
 num_test=10
 crop=2-4
 seed=0
 train_set=""
 sweeps="stft"
-__options="stage stop_stage librispeech train_subsets test_subsets data exp models num_train
+__options="baselines stage stop_stage librispeech train_subsets test_subsets data exp models num_train
 num_test crop seed train_set sweeps"
 __options=$(echo $__options)
 
@@ -45,7 +46,7 @@ fi
 
 if [ "$stop_stage" -ge 2 ]; then
   ./sep.sh --stage "$(( stage > 2 ? stage : 2 ))" --stop-stage "$stop_stage" \
-    --mixtures "$mixtures" --exp "$exp" --models "$models" --train-set "$train_set" \
+    --mixtures "$mixtures" --exp "$exp" --models "$models" --baselines "$baselines" --train-set "$train_set" \
     --sweeps "$sweeps" --title "Female+male separation on LibriSpeech ($test_subsets)"
 fi
 log "Done."

@@ -14,6 +14,7 @@ timit=""                 # path to an LDC TIMIT; empty = synthesize the built-in
 data=data                # corpora and mixtures
 exp=exp                  # experiments, results
 models="vae beta_vae itl_ae"
+baselines="nmf oracle_irm oracle_wiener oracle_ibm"   # scored beside the models
 speakers_per_gender=8    # built-in corpus size
 utterances=10
 num_train=80             # the study: 90 mixtures, 80 for training, 10 for testing
@@ -21,7 +22,7 @@ num_test=10
 seed=0
 train_set=""             # extra config overrides for every model, e.g. "training.epochs=5"
 sweeps="stft latent batch beta itl_latent"
-__options="stage stop_stage timit data exp models speakers_per_gender utterances num_train
+__options="baselines stage stop_stage timit data exp models speakers_per_gender utterances num_train
 num_test seed train_set sweeps"
 __options=$(echo $__options)
 
@@ -58,7 +59,7 @@ fi
 
 if [ "$stop_stage" -ge 2 ]; then
   ./sep.sh --stage "$(( stage > 2 ? stage : 2 ))" --stop-stage "$stop_stage" \
-    --mixtures "$mixtures" --exp "$exp" --models "$models" --train-set "$train_set" \
+    --mixtures "$mixtures" --exp "$exp" --models "$models" --baselines "$baselines" --train-set "$train_set" \
     --sweeps "$sweeps" --title "Female+male separation on $corpus_name (test set)"
 fi
 log "Done."
