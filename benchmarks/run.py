@@ -209,11 +209,11 @@ def bench_memory(exp: Path, librispeech: Path | None, work: Path) -> dict:
             "from vaesep.corpora import load_corpus\n"
             "from vaesep.mixing import MixOptions, parse_crop, prepare_mixtures\n"
             "from vaesep.config import load_config\n"
-            "from vaesep.training import load_spectrograms\n"
+            "from vaesep.training import load_stfts\n"
             f"c = load_corpus('librispeech', {str(librispeech)!r})\n"
             f"prepare_mixtures(c, {str(work / 'mem_libri')!r}, MixOptions(crop=parse_crop('2-4'),"
             " force=True))\n"
-            f"load_spectrograms({str(work / 'mem_libri' / 'train')!r}, load_config(None))"
+            f"load_stfts({str(work / 'mem_libri' / 'train')!r}, load_config(None))"
         )
         out["prepare_featurize_librispeech_mb"] = _peak_rss_mb(code)
     return out

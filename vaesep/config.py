@@ -136,6 +136,9 @@ class TrainingConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     validation_fraction: float = 0.1
     early_stopping_patience: int = 8
+    # Pair the training sources anew every epoch (complex STFT sum) instead of the fixed
+    # mixtures: more pairings from the same recordings (not in the study).
+    dynamic_mixing: bool = False
     num_threads: int = 0
     progress: bool = True
 

@@ -16,7 +16,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from vaesep.audio import load_audio
-from vaesep.config import Config, save_config
+from vaesep.config import Config, TrainingConfig, save_config
 from vaesep.datadir import SOURCES, load_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.features import FeatureStats, Featurizer, Stft, spectrogram
@@ -45,6 +45,8 @@ class FrameSet:
 
     inputs: torch.Tensor
     targets: dict[str, torch.Tensor]
+    # Dynamic mixing: a new pairing of the sources for an offset (None: fixed mixtures).
+    remix: Callable[[int], FrameSet] | None = None
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
@@ -59,23 +61,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_spectrograms(
+def load_stfts(
     data_dir: str | Path, config: Config
 ) -> list[tuple[str, torch.Tensor, dict[str, torch.Tensor]]]:
-    """(utt_id, mixture spectrogram, {source: spectrogram}) for every utterance of a data dir."""
+    """(utt_id, mixture STFT, {source: STFT}) for every utterance of a data dir (complex)."""
     data = load_datadir(data_dir)
     stft = Stft(config.features)
     rate = config.features.sample_rate
-    kind = config.features.spectrogram
     out = []
     for utt, mix_path in data.mixtures.items():
         signals = {"mixture": load_audio(mix_path, rate)[0]}
         signals.update({s: load_audio(data.sources[s][utt], rate)[0] for s in SOURCES})
         length = min(len(x) for x in signals.values())
-        specs = {
-            k: spectrogram(stft.stft(torch.from_numpy(x[:length])), kind)
-            for k, x in signals.items()
-        }
+        specs = {k: stft.stft(torch.from_numpy(x[:length])) for k, x in signals.items()}
         mixture = specs.pop("mixture")
         out.append((utt, mixture, specs))
     return out
@@ -92,22 +90,40 @@ def split_utterances(utt_ids: list[str], fraction: float, seed: int) -> tuple[li
 
 
 def build_frame_sets(
-    spectra: list[tuple[str, torch.Tensor, dict[str, torch.Tensor]]],
+    stfts: list[tuple[str, torch.Tensor, dict[str, torch.Tensor]]],
     featurizer: Featurizer,
-    fraction: float,
-    seed: int,
+    training: TrainingConfig,
 ) -> tuple[FrameSet, FrameSet | None]:
-    """Fit the featurizer on the training utterances and build the train/validation frames."""
-    by_utt = {utt: (mix, refs) for utt, mix, refs in spectra}
-    train_ids, val_ids = split_utterances(list(by_utt), fraction, seed)
-    featurizer.fit([by_utt[u][0] for u in train_ids])
+    """Fit the featurizer on the training utterances and build the train/validation frames.
+
+    With ``training.dynamic_mixing`` the training set can remix itself: the male frames are
+    shifted against the female ones and added as complex STFTs, a new pairing every epoch.
+    """
+    kind = featurizer.config.spectrogram
+    by_utt = {utt: (mix, refs) for utt, mix, refs in stfts}
+    train_ids, val_ids = split_utterances(list(by_utt), training.validation_fraction, training.seed)
+    featurizer.fit([spectrogram(by_utt[u][0], kind) for u in train_ids])
+
+    def frame_set(mixture: torch.Tensor, sources: dict[str, torch.Tensor]) -> FrameSet:
+        inputs = featurizer.network_input(spectrogram(mixture, kind)).float()
+        targets = {s: featurizer.target(spectrogram(x, kind)).float() for s, x in sources.items()}
+        return FrameSet(inputs, targets)
 
     def frames(ids: list[str]) -> FrameSet:
-        inputs = torch.cat([featurizer.network_input(by_utt[u][0]) for u in ids])
-        targets = {s: torch.cat([featurizer.target(by_utt[u][1][s]) for u in ids]) for s in SOURCES}
-        return FrameSet(inputs.float(), {s: t.float() for s, t in targets.items()})
+        sources = {s: torch.cat([by_utt[u][1][s] for u in ids]) for s in SOURCES}
+        return frame_set(torch.cat([by_utt[u][0] for u in ids]), sources)
 
-    return frames(train_ids), (frames(val_ids) if val_ids else None)
+    train_set = frames(train_ids)
+    if training.dynamic_mixing:
+        female = torch.cat([by_utt[u][1]["female"] for u in train_ids])
+        male = torch.cat([by_utt[u][1]["male"] for u in train_ids])
+
+        def remix(offset: int) -> FrameSet:
+            shifted = torch.roll(male, offset, dims=0)
+            return frame_set(female + shifted, {"female": female, "male": shifted})
+
+        train_set.remix = remix
+    return train_set, (frames(val_ids) if val_ids else None)
 
 
 @contextmanager
@@ -211,6 +227,9 @@ def train_source(
     )
     for epoch in bar:
         started = time.perf_counter()
+        if train_set.remix is not None:
+            view = train_set.remix(int(torch.randint(1, n, (1,), generator=generator)))
+            inputs, target = view.inputs.to(device), view.targets[source].to(device)
         perm = torch.randperm(n, generator=generator).to(device)
         running = 0.0
         parts: dict[str, float] = {}
@@ -414,15 +433,13 @@ def fit_networks(
     sources: tuple[str, ...],
 ) -> dict[str, dict]:
     """Gradient training of one network per source (the study's models)."""
-    spectra = load_spectrograms(data_dir, config)
+    stfts = load_stfts(data_dir, config)
     featurizer = Featurizer(config.features)
-    train_set, val_set = build_frame_sets(
-        spectra, featurizer, config.training.validation_fraction, config.training.seed
-    )
+    train_set, val_set = build_frame_sets(stfts, featurizer, config.training)
     _write_setup(config, exp_dir, featurizer.stats)
     log.info(
         "%d utterances: %d training frames, %d validation frames, device %s",
-        len(spectra),
+        len(stfts),
         len(train_set),
         len(val_set) if val_set else 0,
         device,
@@ -443,13 +460,14 @@ def fit_nmf(
 
     Nothing to resume: a dictionary takes seconds, so it is learned again.
     """
-    spectra = load_spectrograms(data_dir, config)
+    stfts = load_stfts(data_dir, config)
     _write_setup(config, exp_dir, FeatureStats.identity(config.features.num_bins))
     m = config.model
     summaries = {}
     for source in sources:
         started = time.perf_counter()
-        frames = torch.cat([refs[source] for _, _, refs in spectra]).float().to(device)
+        stft = torch.cat([refs[source] for _, _, refs in stfts])
+        frames = spectrogram(stft, config.features.spectrogram).float().to(device)
         dictionary, losses = learn_dictionary(frames, m, source_seed(config, source))
         with open(exp_dir / LOG_FILE, "a", encoding="utf-8") as fh:
             for iteration, loss in losses:
