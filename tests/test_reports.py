@@ -104,6 +104,12 @@ def test_sweep_names_settings_by_dir(tmp_path: Path) -> None:
     markdown = report(dirs, tmp_path / "out", sweep="STFT window/overlap (ms)")
     assert "| E_16_8 |" in markdown and "| A_64_16 |" in markdown
     assert (tmp_path / "out" / "violins.png").read_bytes().startswith(PNG_MAGIC)
+    # As the recipe lays a sweep out: <setting>/eval, the setting names the row.
+    nested = [
+        fake_result(tmp_path / "s2" / "E_16_8" / "eval", "E_16_8", 6.0, seed=1),
+        fake_result(tmp_path / "s2" / "A_64_16" / "eval", "A_64_16", 3.0, seed=2),
+    ]
+    assert [r.name for r in collect_results(nested, by_dir=True)] == ["E_16_8", "A_64_16"]
 
 
 def test_exact_mixture_sar_is_noted_not_plotted(tmp_path: Path) -> None:

@@ -59,10 +59,20 @@ def collect_results(result_dirs: Sequence[str | Path], by_dir: bool = False) -> 
         raise VaesepError("no result dirs given; pass the output dirs of 'vaesep evaluate'")
     paths = [Path(d) for d in result_dirs]
     loaded = [(_read_rows(p), _read_summary(p)) for p in paths]
-    names = [p.name if by_dir else (s.get("model") or p.name) for p, (_, s) in zip(paths, loaded)]
+    labels = _distinct_parts(paths) if by_dir else [None] * len(paths)
+    names = [label or s.get("model") or p.name for label, p, (_, s) in zip(labels, paths, loaded)]
     counts = Counter(names)
     names = [f"{n} ({p})" if counts[n] > 1 else n for n, p in zip(names, paths)]
     return [Result(n, rows, s, p) for n, p, (rows, s) in zip(names, paths, loaded)]
+
+
+def _distinct_parts(paths: list[Path]) -> list[str | None]:
+    """The first path component in which the dirs differ (e.g. a sweep's setting label)."""
+    parts = [p.resolve().parts for p in paths]
+    for i in range(min(len(x) for x in parts)):
+        if len({x[i] for x in parts}) > 1:
+            return [x[i] for x in parts]
+    return [p.name for p in paths]
 
 
 def _read_rows(result_dir: Path) -> list[dict[str, Any]]:
