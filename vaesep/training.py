@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from vaesep.audio import load_audio
-from vaesep.config import Config, TrainingConfig, save_config
+from vaesep.config import Config, TrainingConfig, load_config, save_config
 from vaesep.datadir import SOURCES, load_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.features import FeatureStats, Featurizer, Stft, spectrogram
@@ -373,7 +373,7 @@ def _diverged(source: str, epoch: int, loss: float, ckpt_path: Path) -> VaesepEr
 
 
 def prepare_exp_dir(exp_dir: Path, config: Config, resume: bool, force: bool) -> None:
-    """Create the experiment dir; refuse to reuse one unless resuming or forced."""
+    """Check an (existing) experiment dir; refuse to reuse one unless resuming or forced."""
     existing = exp_dir / CONFIG_FILE
     if existing.exists() and not (resume or force):
         raise VaesepError(
@@ -381,15 +381,12 @@ def prepare_exp_dir(exp_dir: Path, config: Config, resume: bool, force: bool) ->
             "--force to train again over it, or another --exp-dir"
         )
     if resume and existing.exists():
-        from vaesep.config import load_config
-
         previous = load_config(existing)
         if previous.features != config.features or previous.model != config.model:
             raise VaesepError(
                 f"{existing}: features/model differ from the requested config; resume with the "
                 "same settings (only training.* may change) or use --force"
             )
-    exp_dir.mkdir(parents=True, exist_ok=True)
     if force and not resume:
         for name in [LOG_FILE, *(f"{s}.pt" for s in SOURCES), *(f"{s}.json" for s in SOURCES)]:
             (exp_dir / name).unlink(missing_ok=True)
