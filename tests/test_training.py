@@ -1,9 +1,13 @@
+import json
+
+import pytest
 import torch
 from synthetic import make_datadir
 
 from vaesep.config import load_config
+from vaesep.errors import VaesepError
 from vaesep.features import Featurizer, spectrogram
-from vaesep.training import build_frame_sets, load_stfts, train
+from vaesep.training import build_frame_sets, load_stfts, parallel_workers, train
 
 
 def test_dynamic_mixing_pairs_sources_anew(tmp_path):
@@ -43,3 +47,46 @@ def test_training_with_dynamic_mixing_learns(tmp_path):
     result = train(cfg, tmp_path / "d", tmp_path / "exp")
     assert result["sources"]["female"]["epochs_run"] == 4
     assert (tmp_path / "exp" / "female.pt").is_file()
+
+
+def _tiny_config(*extra: str):
+    base = ["features.sample_rate=8000", "training.epochs=3", "training.progress=false"]
+    return load_config(None, [*base, "training.num_threads=1", *extra])
+
+
+def test_parallel_sources_train_the_same_models_as_serial(tmp_path, monkeypatch):
+    monkeypatch.setattr("vaesep.forked.cpu_count", lambda: 2)
+    make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
+    train(_tiny_config(), tmp_path / "d", tmp_path / "par")
+    train(_tiny_config("training.parallel_sources=false"), tmp_path / "d", tmp_path / "ser")
+    for source in ("female", "male"):
+        par = torch.load(tmp_path / "par" / f"{source}.pt")["state_dict"]
+        ser = torch.load(tmp_path / "ser" / f"{source}.pt")["state_dict"]
+        assert par.keys() == ser.keys()
+        assert all(torch.equal(par[k], ser[k]) for k in par)
+    epochs = [
+        json.loads(line)
+        for line in (tmp_path / "par" / "train.log").read_text().split("\n")
+        if line
+    ]
+    assert sorted((r["source"], r["epoch"]) for r in epochs) == [
+        (s, e) for s in ("female", "male") for e in (1, 2, 3)
+    ]
+
+
+def test_parallel_workers_only_on_a_multicore_cpu(monkeypatch):
+    monkeypatch.setattr("vaesep.forked.cpu_count", lambda: 2)
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert parallel_workers(_tiny_config(), cpu, 2) == 2
+    assert parallel_workers(_tiny_config(), cpu, 1) == 1
+    assert parallel_workers(_tiny_config(), gpu, 2) == 1
+    assert parallel_workers(_tiny_config("training.parallel_sources=false"), cpu, 2) == 1
+    monkeypatch.setattr("vaesep.forked.cpu_count", lambda: 1)
+    assert parallel_workers(_tiny_config(), cpu, 2) == 1
+
+
+def test_an_error_in_a_parallel_source_reaches_the_caller(tmp_path, monkeypatch):
+    monkeypatch.setattr("vaesep.forked.cpu_count", lambda: 2)
+    make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
+    with pytest.raises(VaesepError, match="training.learning_rate: the female model diverged"):
+        train(_tiny_config("training.learning_rate=1e30"), tmp_path / "d", tmp_path / "exp")

@@ -139,6 +139,8 @@ class TrainingConfig:
     # Pair the training sources anew every epoch (complex STFT sum) instead of the fixed
     # mixtures: more pairings from the same recordings (not in the study).
     dynamic_mixing: bool = False
+    # On a multi-core CPU, train the sources' models side by side, one process each.
+    parallel_sources: bool = True
     num_threads: int = 0
     progress: bool = True
 

@@ -2,8 +2,9 @@
 
 Writes into the experiment dir: ``config.yaml`` (resolved), ``stats.npz`` (feature statistics),
 ``<source>.pt`` (best weights) and ``<source>.json`` (its summary), ``train.log`` (JSON lines,
-one per epoch) and ``checkpoints/<source>.last.pt`` (weights, optimizer and random-generator
-state after every epoch, written atomically) from which ``resume=True`` continues.
+one per epoch and source) and ``checkpoints/<source>.last.pt`` (weights, optimizer and
+random-generator state after every epoch, written atomically) from which ``resume=True``
+continues. On a multi-core CPU the sources train side by side (``training.parallel_sources``).
 
 The baselines write the same files without a network: NMF learns one dictionary per source
 from that source's training spectrograms (``train.log``: the loss every 10 iterations), an
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vaesep import forked
 from vaesep.audio import load_audio
 from vaesep.config import Config, TrainingConfig, load_config, save_config
 from vaesep.datadir import SOURCES, load_datadir
@@ -196,8 +198,12 @@ def train_source(
     exp_dir: Path,
     device: torch.device,
     resume: bool = False,
+    position: int = 0,
 ) -> dict:
-    """Train the model of one source; keeps the best epoch (validation loss) in ``<source>.pt``."""
+    """Train the model of one source; keeps the best epoch (validation loss) in ``<source>.pt``.
+
+    ``position`` is the line of its progress bar when several sources train at once.
+    """
     t = config.training
     seed = source_seed(config, source)
     torch.manual_seed(seed)
@@ -224,6 +230,7 @@ def train_source(
         desc=f"train {source}",
         disable=None if t.progress else True,
         leave=False,
+        position=position,
     )
     for epoch in bar:
         started = time.perf_counter()
@@ -441,9 +448,30 @@ def fit_networks(
         len(val_set) if val_set else 0,
         device,
     )
-    return {
-        s: train_source(s, train_set, val_set, config, exp_dir, device, resume) for s in sources
-    }
+    workers = parallel_workers(config, device, len(sources))
+    if workers == 1:
+        return {
+            s: train_source(s, train_set, val_set, config, exp_dir, device, resume) for s in sources
+        }
+    threads = config.training.num_threads or max(1, forked.cpu_count() // workers)
+    log.info("training %d sources in parallel, %d thread(s) each", len(sources), threads)
+
+    def job(source: str, position: int) -> dict:
+        return train_source(source, train_set, val_set, config, exp_dir, device, resume, position)
+
+    return dict(zip(sources, forked.map_forked(job, sources, threads)))
+
+
+def parallel_workers(config: Config, device: torch.device, n_sources: int) -> int:
+    """How many sources train at once: one process each on a multi-core Linux CPU, else 1.
+
+    Small networks use cores poorly within one process (a step is a few small matrix
+    products), so two one-thread processes beat one two-thread process. A GPU, one core,
+    ``training.parallel_sources: false`` or a platform where forking torch is unsafe: 1.
+    """
+    if not (config.training.parallel_sources and device.type == "cpu" and forked.available()):
+        return 1
+    return max(1, min(n_sources, forked.cpu_count()))
 
 
 def fit_nmf(
