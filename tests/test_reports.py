@@ -179,3 +179,31 @@ def test_cli_errors_are_one_line_exit_2(tmp_path: Path, two_results: list[Path])
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert result.stderr.startswith("vaesep: error: ")
         assert "Traceback" not in result.output
+
+
+def _with_perceptual(result: Path, pesq: float) -> Path:
+    """Add PESQ/STOI columns (and their mixture values) to a fake result's metrics.csv."""
+    with (result / "metrics.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row.update(pesq=pesq, stoi=0.9, mix_pesq=1.1, mix_stoi=0.7)
+    with (result / "metrics.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return result
+
+
+def test_table_shows_pesq_and_stoi_only_when_every_result_has_them(
+    tmp_path: Path, two_results: list[Path]
+) -> None:
+    _with_perceptual(two_results[0], 2.5)
+    partial = results_table(collect_results(two_results))
+    assert "pesq_mean" not in partial[0]
+    _with_perceptual(two_results[1], 1.5)
+    markdown = report(two_results, tmp_path / "report")
+    assert markdown.splitlines()[0].endswith("| PESQ | STOI |")
+    rows = {line.split(" | ")[0][2:]: line for line in markdown.splitlines()[2:]}
+    assert rows["mixture"].endswith("| 1.10 / 1.10 | 0.70 / 0.70 |")
+    assert rows["vae"].endswith("| 2.50 / 2.50 | 0.90 / 0.90 |")
+    assert "PESQ: wide-band" in (tmp_path / "report" / "RESULTS.md").read_text()

@@ -13,15 +13,11 @@ import csv
 import importlib
 import io
 import json
-import logging
 import math
-import multiprocessing
 import os
-import sys
 import time
 import warnings
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from vaesep import workers
 from vaesep.audio import load_audio, resample, save_audio
 from vaesep.datadir import DataDir, load_datadir
 from vaesep.errors import VaesepError, log
@@ -243,34 +240,17 @@ def _metrics(
 def score_all(items: Iterable[ScoreItem], jobs: int | None = None) -> list[dict[str, Any]]:
     """Score many utterances with ``jobs`` worker processes (default: all CPUs; 1: in-process).
 
-    Rows come back in the order of ``items``, identical to a serial run. ``items`` may be a
-    generator: workers start scoring while it still produces items.
+    Rows come back in the order of ``items``, identical to a serial run (every worker runs
+    BLAS on one thread). ``items`` may be a generator: workers start scoring while it still
+    produces items.
     """
-    jobs = jobs or os.cpu_count() or 1
+    jobs = jobs or workers.cpu_count()
     if jobs < 1:
         raise VaesepError(f"jobs must be at least 1, got {jobs}")
     if jobs == 1:
         return [row for item in items for row in _score_item(item)]
-    rows: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(jobs, mp_context=_context(), initializer=_init_worker) as pool:
-        for item_rows, notes in pool.map(_score_in_worker, items):
-            for note in notes:
-                log.warning("%s", note)
-            rows.extend(item_rows)
-    return rows
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    """Not fork: the parent may hold torch/OpenMP threads, which fork does not carry safely.
-
-    A forkserver (where there is one) imports the main module and this one once, and forks
-    every worker from there; spawn would import them again in each worker.
-    """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", __name__, "mir_eval.separation"])
-    return context
+    with workers.pool(jobs) as pool, workers.threads_limited(1):  # for a generator's work
+        return [row for rows in pool.map(_score_item, items) for row in rows]
 
 
 def _score_item(item: ScoreItem) -> list[dict[str, Any]]:
@@ -282,36 +262,6 @@ def _score_item(item: ScoreItem) -> list[dict[str, Any]]:
         item.sample_rate,
         item.perceptual,
     )
-
-
-def _init_worker() -> None:
-    """One thread per worker process: the pool provides the parallelism."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    threadpool_limits(1)  # for libraries loaded before the variables above were set
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-
-
-class _Notes(logging.Handler):
-    """Collects a worker's log messages so that the parent logs them, in utterance order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-def _score_in_worker(item: ScoreItem) -> tuple[list[dict[str, Any]], list[str]]:
-    notes = _Notes()
-    saved = log.handlers[:], log.propagate
-    log.handlers, log.propagate = [notes], False
-    try:
-        return _score_item(item), notes.messages
-    finally:
-        log.handlers, log.propagate = saved
 
 
 # --- evaluation of a separator on a data dir -----------------------------------------------
@@ -341,7 +291,7 @@ def evaluate(
     if unknown:
         raise VaesepError(f"{data.root}: no references for source(s) {', '.join(unknown)}")
     _prepare_out_dir(out_dir, tuple(separator.sources), force)
-    jobs = min(jobs or os.cpu_count() or 1, len(data.utt_ids))
+    jobs = min(jobs or workers.cpu_count(), len(data.utt_ids))
     failed: dict[str, str] = {}
     perceptual = perceptual_metrics()
     items = _separated(separator, data, failed, out_dir / EXAMPLES_DIR, keep_examples, perceptual)

@@ -25,7 +25,9 @@ from vaesep.evaluation import (
     EXACT_DB,
     METRICS,
     METRICS_CSV,
+    PERCEPTUAL,
     SUMMARY_JSON,
+    columns,
     write_text_atomic,
 )
 
@@ -34,6 +36,8 @@ RESULTS_CSV = "results.csv"
 VIOLINS_PNG = "violins.png"
 MIXTURE = "mixture"
 TABLE_METRICS = {"sdr": "SDR", "sir": "SIR", "sar": "SAR", "si_sdr": "SI-SDR", "sdri": "SDRi"}
+# Shown when every result has them (scored with the ``perceptual`` extra installed).
+PERCEPTUAL_METRICS = {"pesq": "PESQ", "stoi": "STOI"}
 PLOT_METRICS = {"sdr": "SDR", "sir": "SIR", "sar": "SAR"}
 
 
@@ -88,12 +92,13 @@ def _read_rows(result_dir: Path) -> list[dict[str, Any]]:
             raise VaesepError(
                 f"{path}: missing column(s) {', '.join(missing)}; rerun 'vaesep evaluate'"
             )
+        known = columns(tuple(PERCEPTUAL))
         try:
             return [
                 {
                     k: v if k in ("utt_id", "source") else float(v)
                     for k, v in row.items()
-                    if k in COLUMNS
+                    if k in known
                 }
                 for row in reader
             ]
@@ -122,24 +127,35 @@ def _read_summary(result_dir: Path) -> dict[str, Any]:
 def mixture_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of the unprocessed mixture as if it were a model (its ``sdri`` is 0)."""
     ids = ("utt_id", "source")
+    mixed = [m for m in (*METRICS, *PERCEPTUAL) if rows and f"mix_{m}" in rows[0]]
     return [
-        {**{k: r[k] for k in ids}, **{m: r[f"mix_{m}"] for m in METRICS}, "sdri": 0.0} for r in rows
+        {**{k: r[k] for k in ids}, **{m: r[f"mix_{m}"] for m in mixed}, "sdri": 0.0} for r in rows
     ]
 
 
+def table_metrics(results: list[Result]) -> dict[str, str]:
+    """The table's metrics and their headings: PESQ and STOI where every result has them."""
+    shown = dict(TABLE_METRICS)
+    for metric, heading in PERCEPTUAL_METRICS.items():
+        if all(r.rows and metric in r.rows[0] for r in results):
+            shown[metric] = heading
+    return shown
+
+
 def results_table(results: list[Result]) -> list[dict[str, Any]]:
-    """Mean and median of SDR, SIR, SAR, SI-SDR and SDRi per model, after a "mixture" row.
+    """Mean and median of SDR, SIR, SAR, SI-SDR, SDRi (PESQ, STOI) per model, after "mixture".
 
-    The mixture row comes from the first result's ``mix_*`` columns. Values in dB; NaN and
-    infinite values are left out, as in ``summary.json``.
+    The mixture row comes from the first result's ``mix_*`` columns. Values in dB (PESQ in
+    MOS-LQO, STOI in 0-1); NaN and infinite values are left out, as in ``summary.json``.
     """
+    metrics = table_metrics(results)
     entries = [(MIXTURE, mixture_rows(results[0].rows))] + [(r.name, r.rows) for r in results]
-    return [_table_row(name, rows) for name, rows in entries]
+    return [_table_row(name, rows, metrics) for name, rows in entries]
 
 
-def _table_row(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _table_row(name: str, rows: list[dict[str, Any]], metrics: dict[str, str]) -> dict[str, Any]:
     row: dict[str, Any] = {"model": name, "num_utterances": len({r["utt_id"] for r in rows})}
-    for metric in TABLE_METRICS:
+    for metric in metrics:
         values = _finite(rows, metric)
         row[f"{metric}_mean"] = float(values.mean()) if values.size else None
         row[f"{metric}_median"] = float(np.median(values)) if values.size else None
@@ -152,12 +168,14 @@ def _finite(rows: list[dict[str, Any]], key: str) -> np.ndarray:
 
 
 def markdown_table(table: list[dict[str, Any]]) -> str:
-    """The table as Markdown; each metric cell is ``mean / median`` in dB."""
-    head = ["model", "utts", *TABLE_METRICS.values()]
+    """The table as Markdown; each metric cell is ``mean / median``."""
+    headings = {**TABLE_METRICS, **PERCEPTUAL_METRICS}
+    metrics = [m for m in headings if f"{m}_mean" in table[0]]
+    head = ["model", "utts", *(headings[m] for m in metrics)]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for row in table:
         cells = [row["model"], str(row["num_utterances"])]
-        cells += [f"{_fmt(row[f'{m}_mean'])} / {_fmt(row[f'{m}_median'])}" for m in TABLE_METRICS]
+        cells += [f"{_fmt(row[f'{m}_mean'])} / {_fmt(row[f'{m}_median'])}" for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -292,6 +310,7 @@ def _results_md(results: list[Result], table: list[dict[str, Any]], title: str |
         "Metrics in dB, each cell mean / median over the rows (utterance × source): BSS Eval",
         "SDR, SIR, SAR (mir_eval `bss_eval_sources`, sources matched by name) and SI-SDR;",
         "SDRi = SDR − SDR of the unprocessed mixture (first row, the mixture as the estimate).",
+        *_perceptual_note(table[0]),
         *_exact_note(table[0]),
         "",
         markdown_table(table),
@@ -303,6 +322,16 @@ def _results_md(results: list[Result], table: list[dict[str, Any]], title: str |
         "",
     ]
     return "\n".join(lines)
+
+
+def _perceptual_note(row: dict[str, Any]) -> list[str]:
+    """How to read PESQ and STOI, when the table has them."""
+    notes = {
+        "pesq": "PESQ: wide-band ITU-T P.862.2 MOS-LQO (1.04-4.64)",
+        "stoi": "STOI: intelligibility index (0-1)",
+    }
+    shown = [text for metric, text in notes.items() if f"{metric}_mean" in row]
+    return [f"{'; '.join(shown)}; both against the clean reference."] if shown else []
 
 
 def _exact_note(mixture: dict[str, Any]) -> list[str]:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vaesep import forked
+from vaesep import workers
 from vaesep.audio import load_audio
 from vaesep.config import Config, TrainingConfig, load_config, save_config
 from vaesep.datadir import SOURCES, load_datadir
@@ -448,18 +448,18 @@ def fit_networks(
         len(val_set) if val_set else 0,
         device,
     )
-    workers = parallel_workers(config, device, len(sources))
-    if workers == 1:
+    n_workers = parallel_workers(config, device, len(sources))
+    if n_workers == 1:
         return {
             s: train_source(s, train_set, val_set, config, exp_dir, device, resume) for s in sources
         }
-    threads = config.training.num_threads or max(1, forked.cpu_count() // workers)
+    threads = config.training.num_threads or max(1, workers.cpu_count() // n_workers)
     log.info("training %d sources in parallel, %d thread(s) each", len(sources), threads)
 
     def job(source: str, position: int) -> dict:
         return train_source(source, train_set, val_set, config, exp_dir, device, resume, position)
 
-    return dict(zip(sources, forked.map_forked(job, sources, threads)))
+    return dict(zip(sources, workers.map_forked(job, sources, threads)))
 
 
 def parallel_workers(config: Config, device: torch.device, n_sources: int) -> int:
@@ -469,9 +469,9 @@ def parallel_workers(config: Config, device: torch.device, n_sources: int) -> in
     products), so two one-thread processes beat one two-thread process. A GPU, one core,
     ``training.parallel_sources: false`` or a platform where forking torch is unsafe: 1.
     """
-    if not (config.training.parallel_sources and device.type == "cpu" and forked.available()):
+    if not (config.training.parallel_sources and device.type == "cpu" and workers.can_fork()):
         return 1
-    return max(1, min(n_sources, forked.cpu_count()))
+    return max(1, min(n_sources, workers.cpu_count()))
 
 
 def fit_nmf(
