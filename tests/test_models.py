@@ -81,3 +81,28 @@ def test_model_loss_decreases_and_output_is_non_negative(overrides):
 
 def test_registry_lists_the_study_models():
     assert {"vae", "beta_vae", "itl_ae"} <= set(MODELS)
+
+
+@pytest.mark.parametrize("model_type", ["vae", "itl_ae"])
+def test_mask_estimate_is_a_mask_of_the_mixture_and_learns_it(model_type):
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        type=model_type, encoder_layers=[64], decoder_layers=[64], latent_dim=8, estimate="mask"
+    )
+    model = build_model(cfg, 12, 12)
+    mixture = torch.rand(256, 12) * 3
+    true_mask = (torch.arange(12) < 6).float().expand(256, 12)  # the low bins are the source's
+    x, target = torch.log1p(mixture), true_mask * mixture
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    first = model.loss(x, target, mixture)[0].item()
+    for _ in range(300):
+        loss, _ = model.loss(x, target, mixture)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1 * first
+    out = model(x, mixture)
+    assert (out >= 0).all() and (out <= mixture).all()
+    assert torch.allclose(out, target, atol=0.3)
+    with pytest.raises(ValueError, match="needs the mixture spectrum"):
+        model(x)

@@ -81,6 +81,9 @@ class ModelConfig:
     dropout: float = 0.0
     # Non-negative magnitude output.
     output_activation: Literal["softplus", "relu"] = "softplus"
+    # What the decoder estimates: the source's spectrum (the study), or a [0, 1] mask of the
+    # mixture spectrum trained on the masked mixture (signal approximation; not in the study).
+    estimate: Literal["spectrum", "mask"] = "spectrum"
     # VAE / beta-VAE: z = mu + sigma * eps, eps ~ N(0, epsilon_std^2 I); loss = rec + beta * KL.
     epsilon_std: float = 0.01
     beta: float = 1.0

@@ -125,7 +125,8 @@ class Separator(torch.nn.Module):
             dictionaries = {s: m.dictionary for s, m in self.models.items()}
             return separate_spectrogram(mixture_spec, dictionaries, self.config.model)
         x = self.featurizer.network_input(mixture_spec)
-        return {s: self.featurizer.to_spectrogram(m(x)) for s, m in self.models.items()}
+        mixture = self.featurizer.target(mixture_spec)  # the scale the models work in
+        return {s: self.featurizer.to_spectrogram(m(x, mixture)) for s, m in self.models.items()}
 
     @torch.no_grad()
     def _separate_block(

@@ -43,10 +43,11 @@ LOCK_FILE = ".lock"
 
 @dataclass
 class FrameSet:
-    """Network inputs and per-source targets of a set of frames."""
+    """Network inputs, per-source targets and the mixture spectrum (target scale) of frames."""
 
     inputs: torch.Tensor
     targets: dict[str, torch.Tensor]
+    mixture: torch.Tensor
     # Dynamic mixing: a new pairing of the sources for an offset (None: fixed mixtures).
     remix: Callable[[int], FrameSet] | None = None
 
@@ -107,9 +108,10 @@ def build_frame_sets(
     featurizer.fit([spectrogram(by_utt[u][0], kind) for u in train_ids])
 
     def frame_set(mixture: torch.Tensor, sources: dict[str, torch.Tensor]) -> FrameSet:
-        inputs = featurizer.network_input(spectrogram(mixture, kind)).float()
+        mixture_spec = spectrogram(mixture, kind)
+        inputs = featurizer.network_input(mixture_spec).float()
         targets = {s: featurizer.target(spectrogram(x, kind)).float() for s, x in sources.items()}
-        return FrameSet(inputs, targets)
+        return FrameSet(inputs, targets, featurizer.target(mixture_spec).float())
 
     def frames(ids: list[str]) -> FrameSet:
         sources = {s: torch.cat([by_utt[u][1][s] for u in ids]) for s in SOURCES}
@@ -179,13 +181,18 @@ def _make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optim
     return cls(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
 
 
-def _evaluate_loss(model: torch.nn.Module, inputs, target, batch: int) -> float:
+def _evaluate_loss(
+    model: torch.nn.Module, frames: FrameSet, source: str, device, batch: int
+) -> float:
     model.eval()
     total = 0.0
+    inputs, target = frames.inputs.to(device), frames.targets[source].to(device)
+    mixture = frames.mixture.to(device)
     with torch.no_grad():
         for start in range(0, len(inputs), batch):
-            loss, _ = model.loss(inputs[start : start + batch], target[start : start + batch])
-            total += loss.item() * len(inputs[start : start + batch])
+            part = slice(start, start + batch)
+            loss, _ = model.loss(inputs[part], target[part], mixture[part])
+            total += loss.item() * len(inputs[part])
     model.train()
     return total / len(inputs)
 
@@ -221,6 +228,7 @@ def train_source(
 
     inputs = train_set.inputs.to(device)
     target = train_set.targets[source].to(device)
+    mixture = train_set.mixture.to(device)
     n = len(inputs)
     done = state["epoch"] >= t.epochs or (
         t.early_stopping_patience and state["stale"] >= t.early_stopping_patience
@@ -237,12 +245,13 @@ def train_source(
         if train_set.remix is not None:
             view = train_set.remix(int(torch.randint(1, n, (1,), generator=generator)))
             inputs, target = view.inputs.to(device), view.targets[source].to(device)
+            mixture = view.mixture.to(device)
         perm = torch.randperm(n, generator=generator).to(device)
         running = 0.0
         parts: dict[str, float] = {}
         for start in range(0, n, t.batch_size):
             idx = perm[start : start + t.batch_size]
-            loss, components = model.loss(inputs[idx], target[idx])
+            loss, components = model.loss(inputs[idx], target[idx], mixture[idx])
             if not torch.isfinite(loss):
                 raise _diverged(source, epoch + 1, loss.item(), ckpt_path)
             optimizer.zero_grad(set_to_none=True)
@@ -253,12 +262,7 @@ def train_source(
                 parts[k] = parts.get(k, 0.0) + v * len(idx)
         train_loss = running / n
         val_loss = (
-            _evaluate_loss(
-                model,
-                val_set.inputs.to(device),
-                val_set.targets[source].to(device),
-                max(t.batch_size, 1024),
-            )
+            _evaluate_loss(model, val_set, source, device, max(t.batch_size, 1024))
             if val_set is not None
             else train_loss
         )

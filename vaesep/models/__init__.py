@@ -2,8 +2,9 @@
 
 Each model class has a ``kind`` that says how it is trained and used:
 
-- ``neural``: maps network inputs (frames, input_dim) to non-negative spectra (frames, bins)
-  and has ``loss(x, target) -> (loss, {component: value})`` for gradient training;
+- ``neural``: maps network inputs (frames, input_dim) and the (scaled) mixture spectrum to
+  non-negative spectra (frames, bins), ``forward(x, mixture)``, and has
+  ``loss(x, target, mixture) -> (loss, {component: value})`` for gradient training;
 - ``nmf``: holds a dictionary learned from its source's spectrograms (supervised NMF);
 - ``oracle``: holds nothing; the ideal masks come from the reference sources.
 """

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from vaesep.config import ModelConfig
-from vaesep.models.layers import OUTPUTS, mlp, reconstruction_loss
+from vaesep.models.layers import mlp, output_layer, reconstruction_loss, spectrum_estimate
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -21,14 +21,14 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class Decoder(nn.Sequential):
-    """Code → non-negative spectrum."""
+    """Code → non-negative spectrum (or a [0, 1] mask of the mixture's, see ``estimate``)."""
 
     def __init__(self, config: ModelConfig, output_dim: int):
         sizes = [config.latent_dim, *config.decoder_layers]
         super().__init__(
             mlp(sizes, config.activation, config.dropout),
             nn.Linear(sizes[-1], output_dim),
-            OUTPUTS[config.output_activation](),
+            output_layer(config.estimate, config.output_activation),
         )
 
 
@@ -50,15 +50,18 @@ class VAE(nn.Module):
         h = self.encoder(x)
         return self.mu(h), self.logvar(h)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Deterministic estimate (z = μ)."""
-        return self.decoder(self.encode(x)[0])
+    def forward(self, x: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
+        """Deterministic estimate (z = μ); ``mixture``: the mixture spectrum a mask applies to."""
+        return spectrum_estimate(self.decoder(self.encode(x)[0]), mixture, self.config.estimate)
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         mu, logvar = self.encode(x)
         eps = torch.randn_like(mu) * self.config.epsilon_std
         z = mu + (0.5 * logvar).exp() * eps
-        rec = reconstruction_loss(self.decoder(z), target, self.config.reconstruction)
+        estimate = spectrum_estimate(self.decoder(z), mixture, self.config.estimate)
+        rec = reconstruction_loss(estimate, target, self.config.reconstruction)
         kl = gaussian_kl(mu, logvar).mean()
         total = rec + self.config.beta * kl
         return total, {"rec": rec.item(), "kl": kl.item()}
