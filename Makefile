@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: setup tts demo test lint clean-venv
+.PHONY: setup tts slurm demo test lint clean-venv
 
 $(BIN)/vaesep: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,24 @@ tts:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng flite; }
 
+# tests/test_slurm.py brings up a one-node SLURM from Debian's slurm-wlm and munge. Installing
+# needs root (or sudo) and apt; when it cannot, that test skips, so this never fails.
+slurm:
+	@export PATH="$$PATH:/usr/sbin:/sbin"; \
+	  command -v sbatch >/dev/null && command -v slurmctld >/dev/null && command -v slurmd >/dev/null \
+	  && command -v munged >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "make slurm: not root and no sudo; the SLURM test will skip"; exit 0; fi; \
+	  command -v apt-get >/dev/null \
+	    || { echo "make slurm: no apt-get; the SLURM test will skip"; exit 0; }; \
+	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq slurm-wlm munge >/dev/null; } \
+	    || echo "make slurm: installing slurm-wlm munge failed; the SLURM test will skip"; }
+
 demo: setup tts
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash recipes/timit_mf/run.sh
 
-test: setup tts
+test: setup tts slurm
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -39,8 +39,8 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     echo "$m vaesep train --config conf/$m.yaml --data $mixtures/train --exp-dir $exp/$m$sets$resume" \
       >> "$exp/log/train.jobs"
   done
-  log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher, $nj at once)"
-  utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log"
+  log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"
+  utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log" --gpu true
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then

@@ -61,7 +61,7 @@ while IFS='|' read -r label config overrides; do
   echo "$label vaesep train --config conf/$config.yaml --data $mixtures/train --exp-dir $dir/$label$sets$resume && vaesep evaluate --model $dir/$label --data $mixtures/test --out-dir $dir/$label/eval --force --jobs 1" >> "$jobs_file"
 done <<< "$points"
 
-log "Sweep $sweep: $(wc -l < "$jobs_file") of $(echo "$points" | wc -l) settings to run ($launcher, $nj at once)"
-utils/launch.sh --name "sweep_$sweep" --jobs-file "$jobs_file" --log-dir "$dir/log"
+log "Sweep $sweep: $(wc -l < "$jobs_file") of $(echo "$points" | wc -l) settings to run ($launcher launcher)"
+utils/launch.sh --name "sweep_$sweep" --jobs-file "$jobs_file" --log-dir "$dir/log" --gpu true
 vaesep report "${evals[@]}" --out-dir "$dir" --force --sweep "$sweep" --title "Sweep: $sweep"
 log "Sweep $sweep: wrote $dir/RESULTS.md and $dir/violins.png"
