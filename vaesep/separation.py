@@ -28,6 +28,7 @@ from vaesep.audio import (
 )
 from vaesep.config import Config, load_config
 from vaesep.datadir import SOURCES
+from vaesep.device import resolve_device
 from vaesep.errors import VaesepError, log
 from vaesep.features import FeatureStats, Featurizer, Stft, spectrogram
 from vaesep.models import build_model, model_kind
@@ -97,7 +98,7 @@ class Separator(torch.nn.Module):
                 f"{exp_dir}: not an experiment dir (no {CONFIG_FILE}/{STATS_FILE}); "
                 "pass the --exp-dir of a finished 'vaesep train'"
             )
-        _check_device(device)
+        device = resolve_device(device, "--device")
         config = load_config(exp_dir / CONFIG_FILE)
         stats = FeatureStats.load(exp_dir / STATS_FILE)
         models = {}
@@ -303,16 +304,9 @@ class Separator(torch.nn.Module):
                     writers[source].write(samples)
 
 
-def _check_device(device: str) -> None:
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        raise VaesepError(f"--device {device!r}: unknown device; use cpu or cuda") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise VaesepError(f"--device {device}: no GPU is visible here; use cpu")
-
-
-def _load_model(path: Path, config: Config, stats: FeatureStats, device: str) -> torch.nn.Module:
+def _load_model(
+    path: Path, config: Config, stats: FeatureStats, device: torch.device
+) -> torch.nn.Module:
     """The model of one checkpoint; an error unless it fits the experiment's config."""
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)

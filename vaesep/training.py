@@ -30,6 +30,7 @@ from vaesep import workers
 from vaesep.audio import load_audio
 from vaesep.config import Config, TrainingConfig, load_config, save_config
 from vaesep.datadir import SOURCES, load_datadir
+from vaesep.device import resolve_device
 from vaesep.errors import VaesepError, log
 from vaesep.features import FeatureStats, Featurizer, Stft, spectrogram
 from vaesep.models import build_model, model_kind
@@ -53,15 +54,6 @@ class FrameSet:
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else the CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise VaesepError("training.device: cuda requested but no GPU is visible; use auto or cpu")
-    return torch.device(name)
 
 
 def load_stfts(
@@ -420,7 +412,7 @@ def train(
         prepare_exp_dir(exp_dir, config, resume, force)
         if config.training.num_threads:
             torch.set_num_threads(config.training.num_threads)
-        device = resolve_device(config.training.device)
+        device = resolve_device(config.training.device, "training.device")
         started = time.perf_counter()
         kind = model_kind(config.model.type)
         if kind == "oracle":

@@ -68,7 +68,7 @@ def separate(
     model: Path = typer.Option(..., "--model", "-m", help="Experiment dir written by 'train'."),
     out_dir: Path = typer.Option(Path("separated"), "--out-dir", "-o", help="Where to write."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda (or cuda:N) or auto."),
 ) -> None:
     """Write <stem>_female.wav and <stem>_male.wav for every input, at its rate and length.
 
