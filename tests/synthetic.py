@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import mir_eval
@@ -49,9 +50,11 @@ def make_datadir(
 
 def sdr(references: list[np.ndarray], estimates: list[np.ndarray]) -> np.ndarray:
     """BSS Eval SDR per source, sources matched by index."""
-    return mir_eval.separation.bss_eval_sources(
-        np.stack(references), np.stack(estimates), compute_permutation=False
-    )[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # deprecated in 0.8; we pin < 0.9
+        return mir_eval.separation.bss_eval_sources(
+            np.stack(references), np.stack(estimates), compute_permutation=False
+        )[0]
 
 
 def sdr_gains(separator, seed: int, seconds: float, rate: int, pairs: int = 3) -> np.ndarray:
