@@ -8,7 +8,7 @@ stage=2
 stop_stage=4
 mixtures=data/mixtures   # data dirs train/ and test/ made by 'vaesep prepare'
 exp=exp
-models="vae beta_vae itl_ae"
+models="vae beta_vae itl_ae vae_tuned"
 baselines="nmf oracle_irm oracle_wiener oracle_ibm"   # trained and scored like the models
 train_set=""             # extra config overrides for every model, e.g. "training.epochs=5"
 sweeps="stft latent batch beta itl_latent"
