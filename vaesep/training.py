@@ -173,13 +173,22 @@ def _make_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optim
     return cls(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
 
 
+def _on_device(
+    frames: FrameSet, source: str, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(inputs, that source's targets, mixture spectrum) of ``frames`` on ``device``."""
+    return frames.inputs.to(device), frames.targets[source].to(device), frames.mixture.to(device)
+
+
 def _evaluate_loss(
-    model: torch.nn.Module, frames: FrameSet, source: str, device, batch: int
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    target: torch.Tensor,
+    mixture: torch.Tensor,
+    batch: int,
 ) -> float:
     model.eval()
     total = 0.0
-    inputs, target = frames.inputs.to(device), frames.targets[source].to(device)
-    mixture = frames.mixture.to(device)
     with torch.no_grad():
         for start in range(0, len(inputs), batch):
             part = slice(start, start + batch)
@@ -218,9 +227,8 @@ def train_source(
         log.info("%s: resuming after epoch %d", source, state["epoch"])
     ckpt_path.parent.mkdir(exist_ok=True)
 
-    inputs = train_set.inputs.to(device)
-    target = train_set.targets[source].to(device)
-    mixture = train_set.mixture.to(device)
+    inputs, target, mixture = _on_device(train_set, source, device)
+    val = _on_device(val_set, source, device) if val_set is not None else None
     n = len(inputs)
     done = state["epoch"] >= t.epochs or (
         t.early_stopping_patience and state["stale"] >= t.early_stopping_patience
@@ -236,8 +244,7 @@ def train_source(
         started = time.perf_counter()
         if train_set.remix is not None:
             view = train_set.remix(int(torch.randint(1, n, (1,), generator=generator)))
-            inputs, target = view.inputs.to(device), view.targets[source].to(device)
-            mixture = view.mixture.to(device)
+            inputs, target, mixture = _on_device(view, source, device)
         perm = torch.randperm(n, generator=generator).to(device)
         running = 0.0
         parts: dict[str, float] = {}
@@ -254,9 +261,7 @@ def train_source(
                 parts[k] = parts.get(k, 0.0) + v * len(idx)
         train_loss = running / n
         val_loss = (
-            _evaluate_loss(model, val_set, source, device, max(t.batch_size, 1024))
-            if val_set is not None
-            else train_loss
+            _evaluate_loss(model, *val, max(t.batch_size, 1024)) if val is not None else train_loss
         )
         if not (math.isfinite(val_loss) and _finite_weights(model)):
             raise _diverged(source, epoch + 1, val_loss, ckpt_path)
