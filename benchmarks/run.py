@@ -99,24 +99,30 @@ def bench_quality(data: Path, work: Path, quick: bool) -> dict:
     for name in MODELS:
         if (ROOT / "configs" / f"{name}.yaml").is_file():
             results[name] = _train_and_score(name, name, [], data, work, quick)
-    base = load_config(ROOT / "configs" / "oracle_irm.yaml").features
-    for name in [n for n in NEURAL if n in results]:
-        features = load_config(ROOT / "configs" / f"{name}.yaml").features
-        stft = (features.window_ms, features.overlap_ms)
-        label = f"@{stft[0]:g}/{stft[1]:g}"
-        if stft != (base.window_ms, base.overlap_ms) and f"oracle_irm{label}" not in results:
-            sets = [f"features.window_ms={stft[0]}", f"features.overlap_ms={stft[1]}"]
-            for baseline in ("nmf", "oracle_irm"):
-                row = _train_and_score(baseline, baseline + label, sets, data, work, quick)
-                results[baseline + label] = row
-        results[name]["baselines"] = label if f"oracle_irm{label}" in results else ""
+    base = _stft("oracle_irm")
+    suffix: dict[str, str] = {}  # a model's baselines: nmf<suffix>, oracle_irm<suffix>
+    for name in [n for n in NEURAL if n in results and _stft(n) != base]:
+        window, overlap = _stft(name)
+        suffix[name] = f"@{window:g}/{overlap:g}"
+        sets = [f"features.window_ms={window}", f"features.overlap_ms={overlap}"]
+        for baseline in ("nmf", "oracle_irm"):
+            if baseline + suffix[name] not in results:
+                row = _train_and_score(baseline, baseline + suffix[name], sets, data, work, quick)
+                results[baseline + suffix[name]] = row
     for name, row in results.items():
-        suffix = row.pop("baselines", "") or name[name.find("@") :] * ("@" in name)
-        oracle = results.get(f"oracle_irm{suffix}", {}).get("sdr")
-        nmf = results.get(f"nmf{suffix}", {}).get("sdr")
+        _, at, stft = name.partition("@")  # a baseline row at another STFT: its own baselines
+        own = suffix.get(name, at + stft)
+        oracle = results.get(f"oracle_irm{own}", {}).get("sdr")
+        nmf = results.get(f"nmf{own}", {}).get("sdr")
         row["sdr_vs_oracle_irm"] = round(row["sdr"] / oracle, 3) if oracle and row["sdr"] else None
         row["sdr_minus_nmf"] = round(row["sdr"] - nmf, 2) if nmf is not None else None
     return results
+
+
+def _stft(config: str) -> tuple[float, float]:
+    """(window_ms, overlap_ms) of a config in configs/."""
+    features = load_config(ROOT / "configs" / f"{config}.yaml").features
+    return features.window_ms, features.overlap_ms
 
 
 def _train_and_score(
