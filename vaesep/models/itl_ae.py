@@ -13,7 +13,7 @@ from torch import nn
 
 from vaesep.config import ModelConfig
 from vaesep.models.divergences import DIVERGENCES
-from vaesep.models.layers import mlp, reconstruction_loss, spectrum_estimate
+from vaesep.models.layers import mlp, reconstruction_loss
 from vaesep.models.vae import Decoder
 
 
@@ -44,14 +44,13 @@ class ITLAE(nn.Module):
 
     def forward(self, x: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
         """Estimate; ``mixture``: the mixture spectrum a mask applies to."""
-        return spectrum_estimate(self.decoder(self.encoder(x)), mixture, self.config.estimate)
+        return self.decoder(self.encoder(x), mixture)
 
     def loss(
         self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
         code = self.encoder(x)
-        estimate = spectrum_estimate(self.decoder(code), mixture, self.config.estimate)
-        rec = reconstruction_loss(estimate, target, self.config.reconstruction)
+        rec = reconstruction_loss(self.decoder(code, mixture), target, self.config.reconstruction)
         prior = sample_prior(self.config.prior, code.shape[0], code.shape[1], code)
         div = self.divergence(code, prior, self.config.kernel_sigma)
         return rec + self.config.itl_lambda * div, {"rec": rec.item(), "div": div.item()}

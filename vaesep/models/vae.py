@@ -21,7 +21,8 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class Decoder(nn.Sequential):
-    """Code → non-negative spectrum (or a [0, 1] mask of the mixture's, see ``estimate``)."""
+    """Code → non-negative spectrum estimate: its output, or (``model.estimate: mask``) its
+    [0, 1] output times the ``mixture`` spectrum."""
 
     def __init__(self, config: ModelConfig, output_dim: int):
         sizes = [config.latent_dim, *config.decoder_layers]
@@ -30,6 +31,10 @@ class Decoder(nn.Sequential):
             nn.Linear(sizes[-1], output_dim),
             output_layer(config.estimate, config.output_activation),
         )
+        self.estimate = config.estimate
+
+    def forward(self, code: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
+        return spectrum_estimate(super().forward(code), mixture, self.estimate)
 
 
 class VAE(nn.Module):
@@ -52,7 +57,7 @@ class VAE(nn.Module):
 
     def forward(self, x: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
         """Deterministic estimate (z = μ); ``mixture``: the mixture spectrum a mask applies to."""
-        return spectrum_estimate(self.decoder(self.encode(x)[0]), mixture, self.config.estimate)
+        return self.decoder(self.encode(x)[0], mixture)
 
     def loss(
         self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor | None = None
@@ -60,8 +65,7 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x)
         eps = torch.randn_like(mu) * self.config.epsilon_std
         z = mu + (0.5 * logvar).exp() * eps
-        estimate = spectrum_estimate(self.decoder(z), mixture, self.config.estimate)
-        rec = reconstruction_loss(estimate, target, self.config.reconstruction)
+        rec = reconstruction_loss(self.decoder(z, mixture), target, self.config.reconstruction)
         kl = gaussian_kl(mu, logvar).mean()
         total = rec + self.config.beta * kl
         return total, {"rec": rec.item(), "kl": kl.item()}
