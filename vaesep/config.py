@@ -12,6 +12,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -56,74 +57,36 @@ class FeatureConfig:
         return self.n_fft // 2 + 1
 
     def validate(self) -> None:
-        _require(self.sample_rate >= 1000, "features.sample_rate", "must be at least 1000 Hz")
-        _require(self.window_ms > 0, "features.window_ms", "must be positive")
-        _require(self.overlap_ms >= 0, "features.overlap_ms", "must be zero or positive")
-        _require(
+        require(self.sample_rate >= 1000, "features.sample_rate", "must be at least 1000 Hz")
+        require(self.window_ms > 0, "features.window_ms", "must be positive")
+        require(self.overlap_ms >= 0, "features.overlap_ms", "must be zero or positive")
+        require(
             self.overlap_ms < self.window_ms,
             "features.overlap_ms",
             f"must be smaller than features.window_ms ({self.window_ms})",
         )
-        _require(self.win_length >= 16, "features.window_ms", "gives fewer than 16 samples")
-        _require(self.hop_length >= 1, "features.overlap_ms", "leaves a hop below one sample")
-        _require(self.context_frames >= 0, "features.context_frames", "must be zero or positive")
+        require(self.win_length >= 16, "features.window_ms", "gives fewer than 16 samples")
+        require(self.hop_length >= 1, "features.overlap_ms", "leaves a hop below one sample")
+        require(self.context_frames >= 0, "features.context_frames", "must be zero or positive")
 
 
 @dataclass
-class ModelConfig:
-    """Per-source model; ``type`` picks the registry entry (vae, beta_vae, itl_ae, nmf, oracle)."""
+class ModelSection:
+    """Base of every model's config section; ``type`` names the registry entry.
+
+    Each registered model declares its own section (a subclass with its keys and a
+    ``validate``), so a key of another model is an error naming it.
+    """
 
     type: str = "vae"
-    encoder_layers: list[int] = field(default_factory=lambda: [256, 256, 128])
-    decoder_layers: list[int] = field(default_factory=lambda: [256, 256])
-    latent_dim: int = 64
-    activation: Literal["relu", "tanh", "leaky_relu", "elu"] = "relu"
-    dropout: float = 0.0
-    # Non-negative magnitude output.
-    output_activation: Literal["softplus", "relu"] = "softplus"
-    # What the decoder estimates: the source's spectrum (the study), or a [0, 1] mask of the
-    # mixture spectrum trained on the masked mixture (signal approximation; not in the study).
-    estimate: Literal["spectrum", "mask"] = "spectrum"
-    # VAE / beta-VAE: z = mu + sigma * eps, eps ~ N(0, epsilon_std^2 I); loss = rec + beta * KL.
-    epsilon_std: float = 0.01
-    beta: float = 1.0
-    # ITL-AE: loss = rec + lambda * D(codes, prior samples) with Gaussian-kernel estimates.
-    divergence: Literal["cs", "euclidean"] = "cs"
-    prior: Literal["gaussian", "laplace"] = "gaussian"
-    kernel_sigma: float = 1.0
-    itl_lambda: float = 0.1
-    # Reconstruction loss between estimate and target spectra.
-    reconstruction: Literal["mse", "l1"] = "mse"
-    # Oracle baseline: ideal ratio |S_k| / Σ|S_j|, Wiener |S_k|² / Σ|S_j|², or binary mask.
-    mask: Literal["ratio", "wiener", "binary"] = "ratio"
-    # Supervised NMF baseline: K dictionary columns per source, beta-divergence, L1 weight on
-    # the activations, multiplicative-update iterations for the dictionaries and at separation.
-    nmf_components: int = 100
-    nmf_divergence: Literal["euclidean", "kl"] = "kl"
-    nmf_sparsity: float = 0.0
-    nmf_iterations: int = 20
-    nmf_test_iterations: int = 100
+
+    @property
+    def segment_frames(self) -> int:
+        """Frames per training example (1: frame-wise models)."""
+        return 1
 
     def validate(self) -> None:
-        from vaesep.models import MODELS
-
-        if self.type not in MODELS:
-            raise VaesepError(
-                f"model.type: unknown model {self.type!r}; choose one of {', '.join(MODELS)}"
-            )
-        for key in ("encoder_layers", "decoder_layers"):
-            sizes = getattr(self, key)
-            _require(all(s > 0 for s in sizes), f"model.{key}", "sizes must be positive")
-        _require(self.latent_dim > 0, "model.latent_dim", "must be positive")
-        _require(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
-        _require(self.epsilon_std >= 0, "model.epsilon_std", "must be zero or positive")
-        _require(self.beta >= 0, "model.beta", "must be zero or positive")
-        _require(self.kernel_sigma > 0, "model.kernel_sigma", "must be positive")
-        _require(self.itl_lambda >= 0, "model.itl_lambda", "must be zero or positive")
-        _require(self.nmf_components > 0, "model.nmf_components", "must be positive")
-        _require(self.nmf_sparsity >= 0, "model.nmf_sparsity", "must be zero or positive")
-        _require(self.nmf_iterations >= 1, "model.nmf_iterations", "must be at least 1")
-        _require(self.nmf_test_iterations >= 1, "model.nmf_test_iterations", "must be at least 1")
+        """Check the section's values; raise :class:`VaesepError` naming the key."""
 
 
 @dataclass
@@ -148,29 +111,29 @@ class TrainingConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        _require(self.epochs >= 1, "training.epochs", "must be at least 1")
-        _require(self.batch_size >= 1, "training.batch_size", "must be at least 1")
-        _require(self.learning_rate > 0, "training.learning_rate", "must be positive")
-        _require(self.weight_decay >= 0, "training.weight_decay", "must be zero or positive")
-        _require(
+        require(self.epochs >= 1, "training.epochs", "must be at least 1")
+        require(self.batch_size >= 1, "training.batch_size", "must be at least 1")
+        require(self.learning_rate > 0, "training.learning_rate", "must be positive")
+        require(self.weight_decay >= 0, "training.weight_decay", "must be zero or positive")
+        require(
             0 <= self.validation_fraction < 1,
             "training.validation_fraction",
             "must be in [0, 1)",
         )
-        _require(
+        require(
             self.early_stopping_patience >= 0,
             "training.early_stopping_patience",
             "must be zero (off) or positive",
         )
-        _require(self.num_threads >= 0, "training.num_threads", "must be 0 (auto) or positive")
+        require(self.num_threads >= 0, "training.num_threads", "must be 0 (auto) or positive")
 
 
 @dataclass
 class Config:
-    """A whole experiment configuration."""
+    """A whole experiment configuration; ``model`` is the section of the chosen ``model.type``."""
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelSection = field(default_factory=ModelSection)
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
     def validate(self) -> Config:
@@ -183,7 +146,7 @@ class Config:
         return dataclasses.asdict(self)
 
 
-def _require(ok: bool, key: str, message: str) -> None:
+def require(ok: bool, key: str, message: str) -> None:
     if not ok:
         raise VaesepError(f"{key}: {message}")
 
@@ -231,31 +194,59 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     raise TypeError(f"unsupported annotation {annotation!r} for {key}")
 
 
-def _build(cls: type, data: Any, prefix: str) -> Any:
+def _build(cls: type, data: Any, prefix: str, sections: Mapping[str, type]) -> Any:
     if not isinstance(data, dict):
         raise VaesepError(f"{prefix}: expected a mapping of keys, got {data!r}")
+    if cls is ModelSection:
+        cls = _model_section(data, sections)
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in data.items():
         if key not in names:
-            raise VaesepError(f"{prefix}.{key}: unknown key{_closest(str(key), names)}")
+            raise VaesepError(f"{prefix}.{key}: {_unknown(str(key), names, data, sections)}")
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, value, f"{prefix}.{key}")
+            kwargs[key] = _build(hint, value, f"{prefix}.{key}", sections)
         else:
             kwargs[key] = _coerce(value, hint, f"{prefix}.{key}".lstrip("."))
     return cls(**kwargs)
 
 
-def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:
-    """Build and validate a :class:`Config`; errors name the offending key."""
+def _model_section(data: dict[str, Any], sections: Mapping[str, type]) -> type:
+    """The section class of ``model.type`` (default ``vae``)."""
+    kind = data.get("type", ModelSection.type)
+    if kind not in sections:
+        raise VaesepError(
+            f".model.type: unknown model {kind!r}; choose one of {', '.join(sections)}"
+        )
+    return sections[kind]
+
+
+def _unknown(key: str, names: list[str], data: dict, sections: Mapping[str, type]) -> str:
+    """Why ``key`` is refused: a key of other model types, or unknown (closest key named)."""
+    if "type" in names:  # a model section
+        owners = [t for t, c in sections.items() if key in {f.name for f in dataclasses.fields(c)}]
+        if owners:
+            kind = data.get("type", ModelSection.type)
+            return f"a key of model.type {', '.join(owners)}, not of {kind}; remove it"
+    return f"unknown key{_closest(key, names)}"
+
+
+def config_from_dict(
+    data: dict[str, Any], sections: Mapping[str, type], source: str = "config"
+) -> Config:
+    """Build and validate a :class:`Config`; errors name the offending key.
+
+    ``sections`` maps each ``model.type`` to its config section class (the registry's).
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise VaesepError(f"{source}: expected sections features/model/training, got {data!r}")
+    data = {"model": {}, **data}  # the model section is built even when absent
     try:
-        return _build(Config, data, "").validate()
+        return _build(Config, data, "", sections).validate()
     except VaesepError as exc:
         raise VaesepError(f"{source}: {str(exc).lstrip('.')}") from None
 
@@ -309,11 +300,19 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config (or the defaults), apply ``--set`` overrides and validate."""
+def load_config(
+    path: str | Path | None,
+    overrides: list[str] | None,
+    sections: Mapping[str, type],
+) -> Config:
+    """Load a YAML config (or the defaults), apply ``--set`` overrides and validate.
+
+    ``sections``: the model config sections by ``model.type``; ``vaesep.registry.load_config``
+    passes the registry's.
+    """
     data = read_yaml(path) if path is not None else {}
     data = apply_overrides(data, overrides or [])
-    return config_from_dict(data, source=str(path) if path is not None else "config")
+    return config_from_dict(data, sections, source=str(path) if path is not None else "config")
 
 
 def save_config(config: Config, path: str | Path) -> None:

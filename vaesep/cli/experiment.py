@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import typer
@@ -30,8 +29,8 @@ def train(
     force: bool = typer.Option(False, "--force", help="Train again over an existing experiment."),
 ) -> None:
     """Train one model per source (female, male) and write a self-contained experiment dir."""
-    from vaesep.config import load_config
-    from vaesep.training import CONFIG_FILE
+    from vaesep.expdir import CONFIG_FILE
+    from vaesep.registry import load_config
     from vaesep.training import train as run_training
 
     if config is None:
@@ -39,25 +38,13 @@ def train(
             raise fail("--config: required (e.g. --config configs/vae.yaml) unless --resume")
         config = exp_dir / CONFIG_FILE
     cfg = load_config(config, overrides)
-    result = run_training(cfg, data, exp_dir, resume=resume, force=force)
     command = ["vaesep", "train", "--config", str(config), "--data", str(data)]
     command += ["--exp-dir", str(exp_dir), *(a for o in overrides for a in ("--set", o))]
     command += ["--resume"] * resume + ["--force"] * force
-    (exp_dir / "command.txt").write_text(shlex.join(command) + "\n", encoding="utf-8")
+    result = run_training(cfg, data, exp_dir, resume=resume, force=force, command=command)
     for source, summary in result["sources"].items():
-        typer.echo(f"{source}: {_training_line(summary)}")
+        typer.echo(f"{source}: {summary['outcome']}")
     typer.echo(f"wrote {exp_dir} in {result['seconds']:.1f} s")
-
-
-def _training_line(summary: dict) -> str:
-    """What one source's training did: epochs (networks), iterations (NMF) or nothing (oracle)."""
-    if "best_epoch" in summary:
-        done = f"best epoch {summary['best_epoch']}/{summary['epochs_run']}"
-        return f"{done}, loss {summary['best_loss']:.4g}, {summary['seconds']:.1f} s"
-    if "iterations" in summary:
-        done = f"{summary['iterations']} NMF iterations"
-        return f"{done}, loss {summary['loss']:.4g}, {summary['seconds']:.1f} s"
-    return f"{summary['mask']} oracle mask, nothing to learn"
 
 
 @user_errors
@@ -83,7 +70,6 @@ def separate(
     if out_dir.exists() and not out_dir.is_dir():
         raise fail(f"{out_dir}: exists and is not a directory; choose another --out-dir")
     separator = Separator.from_dir(model, device=device)
-    separator.require_references(None)
     targets = {stem: {s: out_dir / f"{stem}_{s}.wav" for s in separator.sources} for stem in files}
     existing = [p for outs in targets.values() for p in outs.values() if p.exists()]
     if existing and not force:

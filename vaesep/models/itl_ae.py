@@ -7,14 +7,33 @@ divergence of Gaussian-kernel density estimates (see :mod:`vaesep.models.diverge
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
-from vaesep.config import ModelConfig
+from vaesep.config import require
+from vaesep.models.base import GradientModel
 from vaesep.models.divergences import DIVERGENCES
-from vaesep.models.layers import mlp, reconstruction_loss
+from vaesep.models.layers import NetworkConfig, mlp, reconstruction_loss
 from vaesep.models.vae import Decoder
+
+
+@dataclass
+class ITLAEConfig(NetworkConfig):
+    """``model`` section of ``itl_ae``: loss = rec + λ · D(codes, prior samples)."""
+
+    type: str = "itl_ae"
+    divergence: Literal["cs", "euclidean"] = "cs"
+    prior: Literal["gaussian", "laplace"] = "gaussian"
+    kernel_sigma: float = 1.0
+    itl_lambda: float = 0.1
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.kernel_sigma > 0, "model.kernel_sigma", "must be positive")
+        require(self.itl_lambda >= 0, "model.itl_lambda", "must be zero or positive")
 
 
 def sample_prior(kind: str, n: int, dim: int, like: torch.Tensor) -> torch.Tensor:
@@ -26,12 +45,10 @@ def sample_prior(kind: str, n: int, dim: int, like: torch.Tensor) -> torch.Tenso
     return -scale * uniform.sign() * (1 - 2 * uniform.abs()).clamp_min(1e-12).log()
 
 
-class ITLAE(nn.Module):
+class ITLAE(GradientModel):
     """Deterministic autoencoder regularized towards a prior with an ITL divergence."""
 
-    kind = "neural"
-
-    def __init__(self, input_dim: int, output_dim: int, config: ModelConfig):
+    def __init__(self, input_dim: int, output_dim: int, config: ITLAEConfig):
         super().__init__()
         self.config = config
         sizes = [input_dim, *config.encoder_layers]
@@ -42,15 +59,16 @@ class ITLAE(nn.Module):
         self.decoder = Decoder(config, output_dim)
         self.divergence = DIVERGENCES[config.divergence]
 
-    def forward(self, x: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
         """Estimate; ``mixture``: the mixture spectrum a mask applies to."""
         return self.decoder(self.encoder(x), mixture)
 
     def loss(
-        self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor | None = None
+        self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
         code = self.encoder(x)
         rec = reconstruction_loss(self.decoder(code, mixture), target, self.config.reconstruction)
-        prior = sample_prior(self.config.prior, code.shape[0], code.shape[1], code)
-        div = self.divergence(code, prior, self.config.kernel_sigma)
+        codes = code.reshape(-1, code.shape[-1])  # the divergence compares sets of codes
+        prior = sample_prior(self.config.prior, codes.shape[0], codes.shape[1], codes)
+        div = self.divergence(codes, prior, self.config.kernel_sigma)
         return rec + self.config.itl_lambda * div, {"rec": rec.item(), "div": div.item()}

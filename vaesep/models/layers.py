@@ -1,12 +1,42 @@
-"""Fully connected building blocks shared by the models."""
+"""Building blocks shared by the network models: the network config section, MLPs, losses."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import nn
 
+from vaesep.config import ModelSection, require
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
 OUTPUTS = {"softplus": nn.Softplus, "relu": nn.ReLU}
+
+
+@dataclass
+class NetworkConfig(ModelSection):
+    """Keys every encoder/decoder network shares (the study's MLPs and their relatives)."""
+
+    encoder_layers: list[int] = field(default_factory=lambda: [256, 256, 128])
+    decoder_layers: list[int] = field(default_factory=lambda: [256, 256])
+    latent_dim: int = 64
+    activation: Literal["relu", "tanh", "leaky_relu", "elu"] = "relu"
+    dropout: float = 0.0
+    # Non-negative magnitude output.
+    output_activation: Literal["softplus", "relu"] = "softplus"
+    # What the decoder estimates: the source's spectrum (the study), or a [0, 1] mask of the
+    # mixture spectrum trained on the masked mixture (signal approximation; not in the study).
+    estimate: Literal["spectrum", "mask"] = "spectrum"
+    # Reconstruction loss between estimate and target spectra.
+    reconstruction: Literal["mse", "l1"] = "mse"
+
+    def validate(self) -> None:
+        for key in ("encoder_layers", "decoder_layers"):
+            sizes = getattr(self, key)
+            require(all(s > 0 for s in sizes), f"model.{key}", "sizes must be positive")
+        require(self.latent_dim > 0, "model.latent_dim", "must be positive")
+        require(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
 
 
 def output_layer(estimate: str, output_activation: str) -> nn.Module:
@@ -14,15 +44,9 @@ def output_layer(estimate: str, output_activation: str) -> nn.Module:
     return nn.Sigmoid() if estimate == "mask" else OUTPUTS[output_activation]()
 
 
-def spectrum_estimate(
-    output: torch.Tensor, mixture: torch.Tensor | None, estimate: str
-) -> torch.Tensor:
+def spectrum_estimate(output: torch.Tensor, mixture: torch.Tensor, estimate: str) -> torch.Tensor:
     """A decoder's spectrum estimate: its output, or (a mask) its output times the mixture's."""
-    if estimate == "spectrum":
-        return output
-    if mixture is None:
-        raise ValueError("a model with model.estimate=mask needs the mixture spectrum")
-    return output * mixture
+    return output if estimate == "spectrum" else output * mixture
 
 
 def mlp(sizes: list[int], activation: str, dropout: float = 0.0) -> nn.Sequential:
@@ -36,7 +60,7 @@ def mlp(sizes: list[int], activation: str, dropout: float = 0.0) -> nn.Sequentia
 
 
 def reconstruction_loss(estimate: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Per-frame error summed over bins, averaged over the batch."""
+    """Per-frame error summed over bins, averaged over the frames of the batch."""
     diff = estimate - target
     per_bin = diff.square() if kind == "mse" else diff.abs()
-    return per_bin.sum(dim=1).mean()
+    return per_bin.sum(dim=-1).mean()

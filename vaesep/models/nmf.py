@@ -11,13 +11,36 @@ Cost: the Euclidean ½‖V − H Wᵀ‖² or the generalized Kullback–Leibler
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
-from torch import nn
 
-from vaesep.config import ModelConfig
+from vaesep.config import ModelSection, require
+from vaesep.models.base import SourceModel
 
 _EPS = 1e-12
+
+
+@dataclass
+class NMFConfig(ModelSection):
+    """``model`` section of ``nmf``: K columns per source, beta-divergence, L1 weight on the
+    activations, multiplicative-update iterations for the dictionaries and at separation."""
+
+    type: str = "nmf"
+    nmf_components: int = 100
+    nmf_divergence: Literal["euclidean", "kl"] = "kl"
+    nmf_sparsity: float = 0.0
+    nmf_iterations: int = 20
+    nmf_test_iterations: int = 100
+
+    def validate(self) -> None:
+        require(self.nmf_components > 0, "model.nmf_components", "must be positive")
+        require(self.nmf_sparsity >= 0, "model.nmf_sparsity", "must be zero or positive")
+        require(self.nmf_iterations >= 1, "model.nmf_iterations", "must be at least 1")
+        require(self.nmf_test_iterations >= 1, "model.nmf_test_iterations", "must be at least 1")
+
+
 # Floor of H and W: multiplicative updates drive unused entries towards zero, and float32
 # subnormals (< 1e-38) would slow every matrix product down many times over.
 _FLOOR = 1e-12
@@ -67,7 +90,7 @@ def dictionary_update(
 
 
 def learn_dictionary(
-    v: torch.Tensor, config: ModelConfig, seed: int, log_every: int = 10
+    v: torch.Tensor, config: NMFConfig, seed: int, log_every: int = 10
 ) -> tuple[torch.Tensor, list[tuple[int, float]]]:
     """Dictionary W (bins × K) of one source's frames V (frames × bins).
 
@@ -91,7 +114,7 @@ def learn_dictionary(
 
 
 def separate_spectrogram(
-    mixture: torch.Tensor, dictionaries: dict[str, torch.Tensor], config: ModelConfig
+    mixture: torch.Tensor, dictionaries: dict[str, torch.Tensor], config: NMFConfig
 ) -> dict[str, torch.Tensor]:
     """Ŝ_k = H_k W_kᵀ of the mixture V (frames × bins) decomposed on the fixed dictionaries.
 
@@ -107,12 +130,11 @@ def separate_spectrogram(
     return {s: part @ d.to(mixture).T for (s, d), part in zip(dictionaries.items(), parts)}
 
 
-class NMF(nn.Module):
-    """One source's NMF dictionary (bins × K); the input is the mixture spectrogram itself."""
+class NMF(SourceModel):
+    """One source's NMF dictionary (bins × K); the mixture is decomposed on all sources'
+    dictionaries at once (:func:`separate_spectrogram`), frame by frame."""
 
-    kind = "nmf"
-
-    def __init__(self, input_dim: int, output_dim: int, config: ModelConfig):
+    def __init__(self, input_dim: int, output_dim: int, config: NMFConfig):
         super().__init__()
         self.config = config
         self.register_buffer("dictionary", torch.zeros(output_dim, config.nmf_components))

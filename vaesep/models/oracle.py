@@ -7,10 +7,22 @@ the reference sources, so an oracle can be evaluated but not used on new recordi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 from torch import nn
 
-from vaesep.config import ModelConfig
+from vaesep.config import ModelSection
+from vaesep.models.base import SourceModel
+
+
+@dataclass
+class OracleConfig(ModelSection):
+    """``model`` section of ``oracle``: which ideal mask."""
+
+    type: str = "oracle"
+    mask: Literal["ratio", "wiener", "binary"] = "ratio"
 
 
 def ideal_estimates(references: dict[str, torch.Tensor], mask: str) -> dict[str, torch.Tensor]:
@@ -29,11 +41,10 @@ def ideal_estimates(references: dict[str, torch.Tensor], mask: str) -> dict[str,
     return dict(zip(references, estimates))
 
 
-class OracleMask(nn.Module):
-    """A source's place in the separator; it holds nothing (the mask comes from the references)."""
+class OracleMask(SourceModel):
+    """A source's place in an experiment dir; it holds nothing (the mask comes from the
+    references, see :class:`vaesep.oracle.OracleSeparator`)."""
 
-    kind = "oracle"
-
-    def __init__(self, input_dim: int, output_dim: int, config: ModelConfig):
+    def __init__(self, input_dim: int, output_dim: int, config: OracleConfig):
         super().__init__()
         self.config = config

@@ -8,23 +8,46 @@ Loss = reconstruction + β · KL(q(z|x) ‖ N(0, I)); β = 1 is the VAE, β > 1 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from vaesep.config import ModelConfig
-from vaesep.models.layers import mlp, output_layer, reconstruction_loss, spectrum_estimate
+from vaesep.config import require
+from vaesep.models.base import GradientModel
+from vaesep.models.layers import (
+    NetworkConfig,
+    mlp,
+    output_layer,
+    reconstruction_loss,
+    spectrum_estimate,
+)
+
+
+@dataclass
+class VAEConfig(NetworkConfig):
+    """``model`` section of ``vae`` and ``beta_vae``."""
+
+    # z = mu + sigma * eps, eps ~ N(0, epsilon_std^2 I); loss = rec + beta * KL.
+    epsilon_std: float = 0.01
+    beta: float = 1.0
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.epsilon_std >= 0, "model.epsilon_std", "must be zero or positive")
+        require(self.beta >= 0, "model.beta", "must be zero or positive")
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, σ²) ‖ N(0, I)) = −½ Σ (1 + log σ² − μ² − σ²), per row."""
-    return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1)
+    return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=-1)
 
 
 class Decoder(nn.Sequential):
     """Code → non-negative spectrum estimate: its output, or (``model.estimate: mask``) its
     [0, 1] output times the ``mixture`` spectrum."""
 
-    def __init__(self, config: ModelConfig, output_dim: int):
+    def __init__(self, config: NetworkConfig, output_dim: int):
         sizes = [config.latent_dim, *config.decoder_layers]
         super().__init__(
             mlp(sizes, config.activation, config.dropout),
@@ -33,16 +56,14 @@ class Decoder(nn.Sequential):
         )
         self.estimate = config.estimate
 
-    def forward(self, code: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, code: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
         return spectrum_estimate(super().forward(code), mixture, self.estimate)
 
 
-class VAE(nn.Module):
-    """Gaussian-encoder VAE (β-VAE when ``config.beta`` > 1)."""
+class VAE(GradientModel):
+    """Gaussian-encoder VAE (β-VAE when ``config.beta`` > 1); frame-wise."""
 
-    kind = "neural"
-
-    def __init__(self, input_dim: int, output_dim: int, config: ModelConfig):
+    def __init__(self, input_dim: int, output_dim: int, config: VAEConfig):
         super().__init__()
         self.config = config
         sizes = [input_dim, *config.encoder_layers]
@@ -55,12 +76,12 @@ class VAE(nn.Module):
         h = self.encoder(x)
         return self.mu(h), self.logvar(h)
 
-    def forward(self, x: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
         """Deterministic estimate (z = μ); ``mixture``: the mixture spectrum a mask applies to."""
         return self.decoder(self.encode(x)[0], mixture)
 
     def loss(
-        self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor | None = None
+        self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
         mu, logvar = self.encode(x)
         eps = torch.randn_like(mu) * self.config.epsilon_std

@@ -1,0 +1,221 @@
+"""The experiment dir: its file names, lock, atomic saves, and everything written and read there.
+
+An experiment dir holds ``config.yaml`` (resolved: only the chosen model's keys), ``stats.npz``
+(feature statistics), ``<source>.pt`` (best weights, the registry name, input/output sizes and
+the software versions) with ``<source>.json`` (its summary), ``train.log`` (JSON lines),
+``command.txt`` (the command that trained it) and ``checkpoints/<source>.last.pt`` (the last
+epoch's weights, every optimizer's state and the random-generator state, for ``--resume``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import platform
+import shlex
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from vaesep import __version__
+from vaesep.config import Config, config_from_dict, read_yaml, save_config
+from vaesep.datadir import SOURCES
+from vaesep.errors import VaesepError
+from vaesep.features import FeatureStats, Featurizer
+
+CONFIG_FILE = "config.yaml"
+STATS_FILE = "stats.npz"
+LOG_FILE = "train.log"
+LOCK_FILE = ".lock"
+COMMAND_FILE = "command.txt"
+CHECKPOINTS = "checkpoints"
+
+
+def versions() -> dict[str, str]:
+    """The software versions recorded in every checkpoint."""
+    return {"vaesep": __version__, "torch": str(torch.__version__), "python": platform.python_version()}
+
+
+def atomic_save(obj: object, path: Path) -> None:
+    """torch.save to a temporary file, then rename over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One source's saved model: registry name, network sizes and weights."""
+
+    model_type: str
+    input_dim: int
+    output_dim: int
+    state_dict: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What :func:`load` reads: the config, the feature statistics and each source's model."""
+
+    path: Path
+    config: Config
+    stats: FeatureStats
+    checkpoints: dict[str, Checkpoint]
+
+
+class ExpDir:
+    """An experiment dir being written by a training (see the module docstring)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def checkpoint_path(self, source: str) -> Path:
+        return self.path / CHECKPOINTS / f"{source}.last.pt"
+
+    def write_setup(self, config: Config, stats: FeatureStats) -> None:
+        """The resolved config and the feature statistics (written before any model)."""
+        save_config(config, self.path / CONFIG_FILE)
+        stats.save(self.path / STATS_FILE)
+
+    def append_log(self, records: list[dict]) -> None:
+        """Append JSON lines to ``train.log``."""
+        with open(self.path / LOG_FILE, "a", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in records)
+
+    def save_source(self, source: str, config: Config, state_dict: dict, summary: dict) -> dict:
+        """Write ``<source>.pt`` (weights, sizes, versions) and ``<source>.json``; return it."""
+        atomic_save(
+            {
+                "model_type": config.model.type,
+                "input_dim": Featurizer(config.features).input_dim,
+                "output_dim": config.features.num_bins,
+                "state_dict": {k: v.cpu() for k, v in state_dict.items()},
+                "versions": versions(),
+            },
+            self.path / f"{source}.pt",
+        )
+        text = json.dumps(summary, indent=2)
+        (self.path / f"{source}.json").write_text(text, encoding="utf-8")
+        return summary
+
+    def write_command(self, argv: list[str]) -> None:
+        """``command.txt``: the exact command line, shell-quoted."""
+        (self.path / COMMAND_FILE).write_text(shlex.join(argv) + "\n", encoding="utf-8")
+
+    def prepare(
+        self, config: Config, sections: Mapping[str, type], resume: bool, force: bool
+    ) -> None:
+        """Check an (existing) dir; refuse to reuse one unless resuming or forced."""
+        existing = self.path / CONFIG_FILE
+        if existing.exists() and not (resume or force):
+            raise VaesepError(
+                f"{self.path}: already holds an experiment; use --resume to continue it, "
+                "--force to train again over it, or another --exp-dir"
+            )
+        if resume and existing.exists():
+            previous = load_config(existing, sections)
+            if previous.features != config.features or previous.model != config.model:
+                raise VaesepError(
+                    f"{existing}: features/model differ from the requested config; resume with "
+                    "the same settings (only training.* may change) or use --force"
+                )
+        if force and not resume:
+            for name in [LOG_FILE, *(f"{s}.pt" for s in SOURCES), *(f"{s}.json" for s in SOURCES)]:
+                (self.path / name).unlink(missing_ok=True)
+            for ckpt in (self.path / CHECKPOINTS).glob("*.pt"):
+                ckpt.unlink()
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Refuse a second training in the same dir while one runs (``.lock`` holds its pid)."""
+        lock = self.path / LOCK_FILE
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pid = lock.read_text().strip() or "?"
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                lock.unlink(missing_ok=True)
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            else:
+                raise VaesepError(
+                    f"{self.path}: another training (pid {pid}) is using this experiment dir; "
+                    f"wait for it or remove {lock} if it is gone"
+                ) from None
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def load_config(path: Path, sections: Mapping[str, type]) -> Config:
+    """An experiment's ``config.yaml``.
+
+    Model keys of other model types are dropped: vaesep 0.1 wrote every model's keys there.
+    """
+    data = read_yaml(path)
+    model = data.get("model")
+    kind = model.get("type", "vae") if isinstance(model, dict) else None
+    if kind in sections:
+        keys = set(sections[kind].__dataclass_fields__)
+        data["model"] = {k: v for k, v in model.items() if k in keys}
+    return config_from_dict(data, sections, source=str(path))
+
+
+def load(exp_dir: str | Path, sections: Mapping[str, type]) -> Experiment:
+    """Read an experiment dir written by a training; every problem is a one-line error."""
+    exp_dir = Path(exp_dir)
+    if not (exp_dir / CONFIG_FILE).is_file() or not (exp_dir / STATS_FILE).is_file():
+        raise VaesepError(
+            f"{exp_dir}: not an experiment dir (no {CONFIG_FILE}/{STATS_FILE}); "
+            "pass the --exp-dir of a finished 'vaesep train'"
+        )
+    config = load_config(exp_dir / CONFIG_FILE, sections)
+    stats = FeatureStats.load(exp_dir / STATS_FILE)
+    checkpoints = {s: _read_checkpoint(exp_dir / f"{s}.pt", config, stats) for s in SOURCES}
+    return Experiment(exp_dir, config, stats, checkpoints)
+
+
+def _read_checkpoint(path: Path, config: Config, stats: FeatureStats) -> Checkpoint:
+    """One source's ``<source>.pt``; an error unless it fits the experiment's config."""
+    if not path.is_file():
+        raise VaesepError(f"{path}: missing; the training did not finish, rerun it with --resume")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:
+        reason = " ".join(str(exc).split())
+        raise VaesepError(f"{path}: unreadable checkpoint ({reason}); retrain") from None
+    expected = (Featurizer(config.features).input_dim, config.features.num_bins)
+    try:
+        sizes = (ckpt["input_dim"], ckpt["output_dim"])
+        if sizes != expected or len(stats.mean) != expected[1]:
+            raise ValueError("feature sizes differ")
+        if ckpt.get("model_type", config.model.type) != config.model.type:
+            raise ValueError("model type differs")
+        return Checkpoint(config.model.type, *expected, ckpt["state_dict"])
+    except (KeyError, ValueError, TypeError):
+        raise mismatch(path) from None
+
+
+def mismatch(path: Path) -> VaesepError:
+    """The one-line error of a checkpoint that does not fit its experiment's config."""
+    return VaesepError(
+        f"{path}: the experiment was trained with other feature/model settings than its "
+        f"{CONFIG_FILE} now holds (e.g. another window or latent size); restore the "
+        f"{CONFIG_FILE} it was trained with, or retrain"
+    )

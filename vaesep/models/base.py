@@ -1,0 +1,109 @@
+"""The model interface: what training and separation ask of a registered model.
+
+Tensors are laid out ``(batch, frames, features)``: a training example is a *segment* of
+``segment_frames`` consecutive frames of one utterance (1 for the study's frame-wise MLPs),
+and separation hands a model a whole (chunk of a) recording as one ``(1, frames, ·)`` segment.
+
+- :class:`SourceModel`: one source's model as separation uses it: ``forward(x, mixture)``
+  maps network inputs ``(B, T, D)`` and the mixture spectrum ``(B, T, F)`` (in the target
+  scale) to that source's non-negative spectrum estimate ``(B, T, F)``. ``receptive_field``
+  says how many frames on each side an output frame depends on (``None``: unbounded, e.g. a
+  recurrent network), which decides how long recordings are chunked.
+- :class:`GradientModel`: a source model trained by gradient steps. The trainer calls
+  :meth:`~GradientModel.optimizers` once, then :meth:`~GradientModel.training_step` for every
+  batch and :meth:`~GradientModel.validation_step` for every validation batch; the defaults
+  are one optimizer and ``loss`` minimized, so a model usually only writes ``loss``. A model
+  with several optimizers (e.g. an adversarial one) overrides all three.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch of segments for one source's model: network inputs ``(B, T, D)``, that
+    source's target spectrum and the mixture spectrum ``(B, T, F)`` (target scale)."""
+
+    inputs: torch.Tensor
+    target: torch.Tensor
+    mixture: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+
+class NonFiniteLoss(ArithmeticError):
+    """A training step met a NaN or infinite loss (the trainer turns it into a user error)."""
+
+    def __init__(self, value: float):
+        super().__init__(value)
+        self.value = value
+
+
+class SourceModel(nn.Module):
+    """One source's model as the separator uses it (see the module docstring)."""
+
+    # Frames on each side an output frame depends on; None: unbounded (recurrent).
+    receptive_field: ClassVar[int | None] = 0
+
+    def forward(self, x: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
+        """Non-negative spectrum estimate ``(B, T, F)`` of inputs ``(B, T, D)``."""
+        raise NotImplementedError
+
+
+class GradientModel(SourceModel):
+    """A source model trained by gradient steps; the defaults are the study's loop body."""
+
+    def loss(
+        self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """(scalar loss, {component: value}) of a batch of segments."""
+        raise NotImplementedError
+
+    def optimizers(self, training) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers by name (checkpointed under these names): one, over all weights."""
+        return {"model": make_optimizer(self.parameters(), training)}
+
+    def training_step(
+        self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int
+    ) -> dict[str, float]:
+        """One gradient step; returns ``loss`` (for the epoch's mean) and its components.
+
+        Raises :class:`NonFiniteLoss` before stepping when the loss is NaN or infinite.
+        """
+        loss, components = self.loss(batch.inputs, batch.target, batch.mixture)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(loss.item())
+        optimizer = optimizers["model"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item(), **components}
+
+    def validation_step(self, batch: Batch) -> dict[str, float]:
+        """The validation ``loss`` of a batch (it picks the best epoch); in eval mode."""
+        with torch.no_grad():
+            loss, _ = self.loss(batch.inputs, batch.target, batch.mixture)
+        return {"loss": loss.item()}
+
+
+def make_optimizer(parameters, training) -> torch.optim.Optimizer:
+    """``training.optimizer`` (adam, adamw or sgd with momentum 0.9) over ``parameters``."""
+    if training.optimizer == "sgd":
+        return torch.optim.SGD(
+            parameters, lr=training.learning_rate, momentum=0.9, weight_decay=training.weight_decay
+        )
+    cls = torch.optim.AdamW if training.optimizer == "adamw" else torch.optim.Adam
+    return cls(parameters, lr=training.learning_rate, weight_decay=training.weight_decay)
+
+
+def finite(value: float) -> bool:
+    """Whether a loss value is a finite number."""
+    return math.isfinite(value)

@@ -1,0 +1,140 @@
+"""Training examples: segments of ``T`` consecutive STFT frames inside utterances.
+
+A data dir's utterances are split into training and validation utterances (seeded), the
+featurizer is fitted on the training mixtures, and each utterance is cut into segments of
+``T = model.segment_frames`` frames: back to back from its start, the last one ending at its
+last frame (so it may overlap the one before), and an utterance shorter than ``T`` padded with
+silent frames at its end. Tensors are ``(segments, T, ·)``. With ``T = 1`` every frame is a
+segment, in the order of the data dir, which is exactly the study's bag of frames.
+
+Features are computed on the segments laid end to end, so ``features.context_frames``
+neighbours are those of that stream. With ``training.dynamic_mixing`` a training set can remix
+itself: the male segments are rolled against the female ones and added as complex STFTs, a new
+pairing for every offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaesep.audio import load_audio
+from vaesep.config import Config, TrainingConfig
+from vaesep.datadir import SOURCES, load_datadir
+from vaesep.features import Featurizer, Stft, spectrogram
+
+Utterance = tuple[str, torch.Tensor, dict[str, torch.Tensor]]
+
+
+@dataclass
+class SegmentSet:
+    """Network inputs ``(N, T, D)``, per-source targets and the mixture spectrum ``(N, T, F)``
+    (target scale) of ``N`` segments."""
+
+    inputs: torch.Tensor
+    targets: dict[str, torch.Tensor]
+    mixture: torch.Tensor
+    # Dynamic mixing: a new pairing of the sources for an offset (None: fixed mixtures).
+    remix: Callable[[int], SegmentSet] | None = None
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+    @property
+    def frames(self) -> int:
+        """Frames in all segments."""
+        return self.inputs.shape[0] * self.inputs.shape[1]
+
+
+def load_stfts(data_dir: str | Path, config: Config) -> list[Utterance]:
+    """(utt_id, mixture STFT, {source: STFT}) for every utterance of a data dir (complex)."""
+    data = load_datadir(data_dir)
+    stft = Stft(config.features)
+    rate = config.features.sample_rate
+    out = []
+    for utt, mix_path in data.mixtures.items():
+        signals = {"mixture": load_audio(mix_path, rate)[0]}
+        signals.update({s: load_audio(data.sources[s][utt], rate)[0] for s in SOURCES})
+        length = min(len(x) for x in signals.values())
+        specs = {k: stft.stft(torch.from_numpy(x[:length])) for k, x in signals.items()}
+        mixture = specs.pop("mixture")
+        out.append((utt, mixture, specs))
+    return out
+
+
+def split_utterances(utt_ids: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Seeded split of utterance ids into (train, validation); at least one each when possible."""
+    n_val = int(round(len(utt_ids) * fraction))
+    if fraction > 0 and len(utt_ids) > 1:
+        n_val = max(n_val, 1)
+    order = np.random.default_rng(seed).permutation(len(utt_ids))
+    val = {utt_ids[i] for i in order[:n_val]}
+    return [u for u in utt_ids if u not in val], [u for u in utt_ids if u in val]
+
+
+def segment_index(lengths: list[int], frames: int) -> torch.Tensor:
+    """``(N, frames)`` indices into the utterances' frames laid end to end (see the module).
+
+    Index ``sum(lengths)`` (one past the last frame) stands for a silent padding frame.
+    """
+    rows, offset, pad = [], 0, sum(lengths)
+    for length in lengths:
+        starts = list(range(0, max(length - frames, 0) + 1, frames))
+        if length > frames and starts[-1] + frames < length:
+            starts.append(length - frames)
+        for start in starts:
+            idx = [offset + start + i if start + i < length else pad for i in range(frames)]
+            rows.append(idx)
+        offset += length
+    return torch.tensor(rows, dtype=torch.long).reshape(-1, frames)
+
+
+def _segments(stfts: list[torch.Tensor], index: torch.Tensor) -> torch.Tensor:
+    """The frames of ``stfts`` (each (frames, bins)) gathered into segments ``(N, T, bins)``."""
+    stream = torch.cat([*stfts, torch.zeros_like(stfts[0][:1])])
+    return stream[index]
+
+
+def build_segment_sets(
+    stfts: list[Utterance], featurizer: Featurizer, training: TrainingConfig, frames: int
+) -> tuple[SegmentSet, SegmentSet | None]:
+    """Fit the featurizer on the training utterances; the train/validation segment sets."""
+    kind = featurizer.config.spectrogram
+    by_utt = {utt: (mix, refs) for utt, mix, refs in stfts}
+    train_ids, val_ids = split_utterances(list(by_utt), training.validation_fraction, training.seed)
+    featurizer.fit([spectrogram(by_utt[u][0], kind) for u in train_ids])
+
+    def segment_set(mixture: torch.Tensor, sources: dict[str, torch.Tensor]) -> SegmentSet:
+        shape = mixture.shape
+        mixture_spec = spectrogram(mixture.reshape(-1, shape[-1]), kind)
+        inputs = featurizer.network_input(mixture_spec).float()
+        targets = {
+            s: featurizer.target(spectrogram(x, kind)).float().reshape(shape)
+            for s, x in sources.items()
+        }
+        mix = featurizer.target(mixture_spec).float().reshape(shape)
+        return SegmentSet(inputs.reshape(*shape[:2], -1), targets, mix)
+
+    def cut(ids: list[str]) -> dict[str, torch.Tensor]:
+        index = segment_index([len(by_utt[u][0]) for u in ids], frames)
+        segs = {s: _segments([by_utt[u][1][s] for u in ids], index) for s in SOURCES}
+        return {"mixture": _segments([by_utt[u][0] for u in ids], index), **segs}
+
+    train = cut(train_ids)
+    train_set = segment_set(train.pop("mixture"), train)
+    if training.dynamic_mixing:
+        female, male = train["female"], train["male"]
+
+        def remix(offset: int) -> SegmentSet:
+            shifted = torch.roll(male, offset, dims=0)
+            return segment_set(female + shifted, {"female": female, "male": shifted})
+
+        train_set.remix = remix
+    if not val_ids:
+        return train_set, None
+    val = cut(val_ids)
+    return train_set, segment_set(val.pop("mixture"), val)
