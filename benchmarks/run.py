@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from vaesep import __version__
-from vaesep.config import load_config
+from vaesep.registry import load_config
 from vaesep.corpora import load_corpus
 from vaesep.corpora.synth import synth_corpus
 from vaesep.evaluation import evaluate
@@ -233,8 +233,8 @@ def bench_memory(exp: Path, librispeech: Path | None, work: Path) -> dict:
         code = (
             "from vaesep.corpora import load_corpus\n"
             "from vaesep.mixing import MixOptions, parse_crop, prepare_mixtures\n"
-            "from vaesep.config import load_config\n"
-            "from vaesep.training import load_stfts\n"
+            "from vaesep.registry import load_config\n"
+            "from vaesep.segments import load_stfts\n"
             f"c = load_corpus('librispeech', {str(librispeech)!r})\n"
             f"prepare_mixtures(c, {str(work / 'mem_libri')!r}, MixOptions(crop=parse_crop('2-4'),"
             " force=True))\n"

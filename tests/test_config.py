@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from vaesep.config import load_config
+from vaesep.registry import load_config
 from vaesep.errors import VaesepError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -43,7 +43,13 @@ def _write(tmp_path, text):
         ("features:\n  window_ms: -16\n", [], "features.window_ms: must be positive"),
         ("features:\n  overlap_ms: 16\n", [], "features.overlap_ms: must be smaller"),
         ("model:\n  type: gan\n", [], "model.type: unknown model 'gan'"),
-        ("model:\n  divergence: kl\n", [], "model.divergence: 'kl' is not one of cs, euclidean"),
+        (
+            "model:\n  type: itl_ae\n  divergence: kl\n",
+            [],
+            "model.divergence: 'kl' is not one of cs, euclidean",
+        ),
+        ("model:\n  type: itl_ae\n  beta: 2\n", [], "model.beta: a key of model.type vae, beta_vae"),
+        ("", ["model.nmf_components=3"], "model.nmf_components: a key of model.type nmf, not of"),
         ("modle:\n  type: vae\n", [], "modle: unknown key; did you mean 'model'"),
         ("features: [1, 2\n", [], "fix the YAML syntax"),
         ("", ["training.epochs"], "expected section.key=value"),
@@ -61,3 +67,13 @@ def test_invalid_configs_name_the_key(tmp_path, text, overrides, needle):
 def test_missing_config_file(tmp_path):
     with pytest.raises(VaesepError, match="no such config file"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_saved_config_holds_only_the_models_keys(tmp_path):
+    from vaesep.config import save_config
+
+    cfg = load_config(CONFIGS / "itl_ae.yaml")
+    save_config(cfg, tmp_path / "config.yaml")
+    saved = (tmp_path / "config.yaml").read_text()
+    assert "kernel_sigma" in saved and "beta" not in saved and "nmf_components" not in saved
+    assert load_config(tmp_path / "config.yaml") == cfg

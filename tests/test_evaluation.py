@@ -1,4 +1,5 @@
-"""Tests of vaesep.evaluation: SI-SDR, BSS Eval rows, parallel scoring and ``evaluate``."""
+"""Tests of vaesep.metrics (SI-SDR, BSS Eval rows) and vaesep.evaluation (parallel scoring,
+``evaluate`` and ``evaluate_separated``)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import synthetic
 
-from vaesep.audio import load_audio, save_audio
+from vaesep.audio import audio_writers, load_audio, save_audio
 from vaesep.datadir import load_datadir, write_datadir
 from vaesep.errors import VaesepError, log
-from vaesep.evaluation import (
+from vaesep.evaluation import ScoreItem, evaluate, evaluate_separated, score_all
+from vaesep.metrics import (
     COLUMNS,
-    ScoreItem,
     columns,
-    evaluate,
     perceptual_metrics,
     pesq_score,
-    score_all,
     score_utterance,
     si_sdr,
     stoi_score,
@@ -306,6 +306,92 @@ def test_cli_evaluate_prints_summary(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (tmp_path / "e" / "metrics.csv").is_file()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "already holds metrics.csv" in again.stderr
+
+
+# --- evaluate_separated --------------------------------------------------------------------
+
+
+class FixedMask:
+    """Splits the mixture's spectrum at 500 Hz: the low part is 'male', the rest 'female'."""
+
+    sources = ("female", "male")
+    sample_rate = RATE
+    name = "fixed"
+
+    def separate(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        low = np.fft.rfftfreq(len(signal), 1 / sample_rate) < 500
+        male = np.fft.irfft(np.fft.rfft(signal) * low, len(signal)).astype(np.float32)
+        return {"female": signal - male, "male": male}
+
+
+def write_separated(data: Path, out: Path) -> Path:
+    """``<utt>_<source>.wav`` of FixedMask for every mixture, float WAVs as 'separate' writes."""
+    for utt, path in load_datadir(data).mixtures.items():
+        mixture, rate = load_audio(path)
+        estimates = FixedMask().separate(mixture, rate)
+        with audio_writers({s: out / f"{utt}_{s}.wav" for s in estimates}, rate) as writers:
+            for source, writer in writers.items():
+                writer.write(estimates[source])
+    return out
+
+
+def test_scores_of_separated_files_equal_those_of_evaluate(tmp_path: Path) -> None:
+    data = synthetic.make_datadir(tmp_path / "test", n_utts=4)
+    separated = write_separated(data, tmp_path / "exp" / "fixed" / "separated")
+    direct = evaluate(FixedMask(), data, tmp_path / "direct", jobs=1, keep_examples=1)
+    files = evaluate_separated(separated, data, tmp_path / "files", jobs=2, keep_examples=1)
+    assert direct["sdri"] > 1.0, "a mask that separates something"
+    csv_text = (tmp_path / "direct" / "metrics.csv").read_text()
+    assert (tmp_path / "files" / "metrics.csv").read_text() == csv_text
+    assert files["model"] == "fixed", "named by the experiment dir above 'separated'"
+    assert files["failed"] == {} and files["jobs"] == 2
+    assert {k: v for k, v in files.items() if k not in ("jobs", "seconds")} == {
+        k: v for k, v in direct.items() if k not in ("jobs", "seconds")
+    }
+    for example in ("utt000_female.wav", "utt000_male.wav"):
+        expected = load_audio(tmp_path / "direct" / "examples" / example)[0]
+        np.testing.assert_array_equal(
+            load_audio(tmp_path / "files" / "examples" / example)[0], expected
+        )
+
+
+def test_separated_missing_files_fail_and_other_lengths_are_trimmed(
+    tmp_path: Path, warned: list[str]
+) -> None:
+    data = synthetic.make_datadir(tmp_path / "test", n_utts=3)
+    separated = write_separated(data, tmp_path / "sep")
+    (separated / "utt001_male.wav").unlink()
+    female, rate = load_audio(separated / "utt002_female.wav")
+    save_audio(separated / "utt002_female.wav", np.concatenate([female, np.ones(500)]), rate)
+    evaluate(FixedMask(), data, tmp_path / "direct", jobs=1, keep_examples=0)
+    summary = evaluate_separated(separated, data, tmp_path / "eval", jobs=1, keep_examples=0)
+    assert list(summary["failed"]) == ["utt001"]
+    assert "utt001_male.wav: no such audio file" in summary["failed"]["utt001"]
+    assert any("utt001" in m for m in warned)
+    expected = [r for r in read_metrics(tmp_path / "direct") if r["utt_id"] != "utt001"]
+    assert read_metrics(tmp_path / "eval") == expected, "the longer file is trimmed"
+    assert summary["model"] == "sep", "named by its own dir when not called 'separated'"
+    with pytest.raises(VaesepError, match="not a directory"):
+        evaluate_separated(tmp_path / "nowhere", data, tmp_path / "eval2")
+
+
+def test_cli_evaluate_separated_needs_exactly_one_source_of_estimates(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vaesep.cli import app
+
+    data = synthetic.make_datadir(tmp_path / "test", n_utts=2)
+    separated = write_separated(data, tmp_path / "exp" / "fixed" / "separated")
+    args = ["evaluate", "--data", str(data), "--out-dir", str(tmp_path / "e"), "--jobs", "1"]
+    result = CliRunner().invoke(app, [*args, "--separated", str(separated), "--name", "mask"])
+    assert result.exit_code == 0, result.output
+    assert "mask: 2 utterances" in result.stdout
+    assert json.loads((tmp_path / "e" / "summary.json").read_text())["model"] == "mask"
+    for wrong in ([], ["--separated", str(separated), "--model", "exp/x"]):
+        bad = CliRunner().invoke(app, [*args, *wrong])
+        assert bad.exit_code == 2
+        assert bad.stderr.startswith("vaesep: error: give exactly one of --model")
+        assert bad.stderr.count("\n") == 1
 
 
 # --- perceptual metrics (optional packages) ------------------------------------------------

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from vaesep.errors import VaesepError
-from vaesep.evaluation import METRICS, metrics_csv, summarize
+from vaesep.evaluation import metrics_csv, summarize
+from vaesep.metrics import METRICS
 from vaesep.reports import collect_results, report, results_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -555,6 +555,6 @@ def test_streaming_file_equals_in_memory(exp: Path, tmp_path: Path, rate: int) -
 
 
 def test_scientific_notation_is_a_number() -> None:
-    from vaesep.config import load_config
+    from vaesep.registry import load_config
 
     assert load_config(None, ["training.learning_rate=1e-4"]).training.learning_rate == 1e-4

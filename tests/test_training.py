@@ -4,10 +4,12 @@ import pytest
 import torch
 from synthetic import make_datadir
 
-from vaesep.config import load_config
+from vaesep.registry import load_config
 from vaesep.errors import VaesepError
 from vaesep.features import Featurizer, spectrogram
-from vaesep.training import build_frame_sets, load_stfts, parallel_workers, train
+from vaesep.segments import build_segment_sets, load_stfts, segment_index
+from vaesep.trainer import parallel_workers
+from vaesep.training import train
 
 
 def test_dynamic_mixing_pairs_sources_anew(tmp_path):
@@ -17,7 +19,7 @@ def test_dynamic_mixing_pairs_sources_anew(tmp_path):
     )
     stfts = load_stfts(tmp_path / "d", cfg)
     feat = Featurizer(cfg.features)
-    train_set, val_set = build_frame_sets(stfts, feat, cfg.training)
+    train_set, val_set = build_segment_sets(stfts, feat, cfg.training, 1)
     assert val_set is not None and train_set.remix is not None
     same = train_set.remix(0)
     assert torch.allclose(same.inputs, train_set.inputs, atol=1e-3)  # offset 0: the mixtures
@@ -90,3 +92,23 @@ def test_an_error_in_a_parallel_source_reaches_the_caller(tmp_path, monkeypatch)
     make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
     with pytest.raises(VaesepError, match="training.learning_rate: the female model diverged"):
         train(_tiny_config("training.learning_rate=1e30"), tmp_path / "d", tmp_path / "exp")
+
+
+def test_segments_lie_inside_utterances_and_cover_them():
+    index = segment_index([5, 2, 3], 3)
+    pad = 10
+    assert index.tolist() == [[0, 1, 2], [2, 3, 4], [5, 6, pad], [7, 8, 9]]
+    assert segment_index([4, 2], 1).flatten().tolist() == list(range(6))  # T = 1: every frame
+
+
+def test_a_checkpoint_with_other_optimizers_is_a_one_line_error(tmp_path, monkeypatch):
+    make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
+    cfg = _tiny_config("training.parallel_sources=false", "training.epochs=1")
+    train(cfg, tmp_path / "d", tmp_path / "exp")
+    ckpt_path = tmp_path / "exp" / "checkpoints" / "female.last.pt"
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    ckpt["optimizers"]["critic"] = ckpt["optimizers"]["model"]
+    torch.save(ckpt, ckpt_path)
+    with pytest.raises(VaesepError, match=r"holds the optimizer\(s\) critic, model but the model"):
+        train(_tiny_config("training.parallel_sources=false"), tmp_path / "d", tmp_path / "exp",
+              resume=True)  # fmt: skip

@@ -1,52 +1,46 @@
-"""Separation metrics (BSS Eval SDR/SIR/SAR, SI-SDR), their aggregation and result files.
+"""Evaluation of separations on a data dir: parallel scoring, summaries and result files.
 
-``evaluate`` separates every mixture of a data dir serially, scores the estimates in worker
-processes, and writes ``metrics.csv`` (a row per utterance and source), ``summary.json`` and a
-few example wavs. The unprocessed mixture is scored next to the estimates (``mix_*`` columns),
-so improvements (``sdri``, ``si_sdri``) are explicit. Wide-band PESQ (``pesq``) and STOI
-(``stoi``) are added where their packages import (``pip install vaesep[perceptual]``).
+``evaluate`` separates every mixture of a data dir serially; ``evaluate_separated`` reads
+separations already written by ``vaesep separate``. Either way the estimates are scored in
+worker processes (see :mod:`vaesep.metrics`), and ``metrics.csv`` (a row per utterance and
+source), ``summary.json`` and a few example wavs are written.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 import math
 import os
 import time
-import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from vaesep import workers
-from vaesep.audio import load_audio, resample, save_audio
+from vaesep.audio import audio_info, load_audio, save_audio
 from vaesep.datadir import DataDir, load_datadir
 from vaesep.errors import VaesepError, log
-
-METRICS = ("sdr", "sir", "sar", "si_sdr")
-SUMMARY_METRICS = (*METRICS, "sdri", "si_sdri")
-COLUMNS = (
-    "utt_id",
-    "source",
-    *SUMMARY_METRICS,
-    *(f"mix_{m}" for m in METRICS),
+from vaesep.metrics import (
+    COLUMNS,
+    METRICS,
+    PERCEPTUAL,
+    SUMMARY_METRICS,
+    perceptual_metrics,
+    score_utterance,
 )
-# Optional perceptual metrics (scored when their package imports) and their packages.
-PERCEPTUAL = {"pesq": "pesq", "stoi": "pystoi"}
-PESQ_RATE = 16000  # wide-band PESQ (ITU-T P.862.2)
+
 METRICS_CSV = "metrics.csv"
 SUMMARY_JSON = "summary.json"
 EXAMPLES_DIR = "examples"
-# Above this, a value in dB measures numerical precision rather than quality: e.g. the SAR of
-# a mixture that is the exact sum of its references (BSS Eval finds no artifacts in it).
-EXACT_DB = 100.0
+SEPARATED_DIR = "separated"  # the recipes' 'vaesep separate --out-dir' inside an experiment
+
+# The estimates of one utterance: (utt_id, mixture, references) -> {source: estimate}.
+Estimator = Callable[[str, np.ndarray, dict[str, np.ndarray]], Mapping[str, np.ndarray]]
 
 
 class SeparatorLike(Protocol):
@@ -72,166 +66,6 @@ class ScoreItem:
     mixture: np.ndarray
     sample_rate: int | None = None
     perceptual: tuple[str, ...] = ()
-
-
-# --- metrics -------------------------------------------------------------------------------
-
-
-def columns(perceptual: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The columns of a metrics row: ``COLUMNS``, then the perceptual ones and their ``mix_``."""
-    return (*COLUMNS, *perceptual, *(f"mix_{m}" for m in perceptual))
-
-
-def perceptual_metrics() -> tuple[str, ...]:
-    """The perceptual metrics whose packages import here: ``pesq``, ``stoi``, both or none."""
-    found = []
-    for metric, package in PERCEPTUAL.items():
-        try:
-            importlib.import_module(package)
-        except ImportError:
-            continue
-        found.append(metric)
-    return tuple(found)
-
-
-def pesq_score(reference: np.ndarray, estimate: np.ndarray, rate: int, label: str) -> float:
-    """Wide-band PESQ at 16 kHz (both signals resampled); NaN, with a warning, where undefined."""
-    from pesq import pesq
-
-    ref, est = (
-        resample(np.asarray(x, dtype=np.float32), rate, PESQ_RATE) for x in (reference, estimate)
-    )
-    try:
-        return float(pesq(PESQ_RATE, ref, est, "wb"))
-    except Exception as exc:  # noqa: BLE001 - e.g. "No utterances detected" in a quiet signal
-        reason = exc.args[0] if exc.args else type(exc).__name__
-        reason = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
-        log.warning("%s: PESQ undefined (%s); its value is NaN", label, reason)
-        return math.nan
-
-
-def stoi_score(reference: np.ndarray, estimate: np.ndarray, rate: int, label: str) -> float:
-    """STOI (Taal et al., 2011); NaN, with a warning, when too little is left after silences."""
-    from pystoi import stoi
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        value = float(
-            stoi(np.asarray(reference, np.float64), np.asarray(estimate, np.float64), rate)
-        )
-    if caught or not math.isfinite(value):
-        reason = str(caught[0].message).split(".")[0] if caught else "not finite"
-        log.warning("%s: STOI undefined (%s); its value is NaN", label, reason)
-        return math.nan
-    return value
-
-
-PERCEPTUAL_SCORES = {"pesq": pesq_score, "stoi": stoi_score}
-
-
-def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Scale-invariant SDR in dB (Le Roux et al., 2019), computed in float64.
-
-    The signals are used as given: no mean is removed (speech is close to zero-mean; remove
-    the means first if you want the paper's zero-mean variant). NaN when the reference or the
-    estimate is silent; a perfect estimate gives a very large finite value.
-    """
-    ref = np.asarray(reference, dtype=np.float64)
-    est = np.asarray(estimate, dtype=np.float64)
-    ref_energy = np.dot(ref, ref)
-    if ref_energy == 0.0 or not np.any(est):
-        return math.nan
-    target = (np.dot(est, ref) / ref_energy) * ref
-    noise = est - target
-    eps = np.finfo(np.float64).eps
-    return float(10.0 * np.log10((np.dot(target, target) + eps) / (np.dot(noise, noise) + eps)))
-
-
-def bss_eval(
-    references: np.ndarray, estimates: np.ndarray, label: str = "utterance"
-) -> dict[str, np.ndarray]:
-    """BSS Eval SDR/SIR/SAR per source (mir_eval, sources matched by index, no permutation).
-
-    ``references`` and ``estimates`` are ``(n_src, T)``. Where the metrics are undefined (a
-    silent reference or estimate) all values are NaN and a warning names ``label``.
-    """
-    import mir_eval
-
-    n_src = references.shape[0]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # deprecated in 0.8, pinned < 0.9
-            sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(
-                np.asarray(references, dtype=np.float64),
-                np.asarray(estimates, dtype=np.float64),
-                compute_permutation=False,
-            )
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        reason = str(exc).split(",")[0].split(".")[0]
-        log.warning("%s: BSS Eval undefined (%s); its metrics are NaN", label, reason)
-        nan = np.full(n_src, np.nan)
-        return {"sdr": nan, "sir": nan.copy(), "sar": nan.copy()}
-    return {"sdr": sdr, "sir": sir, "sar": sar}
-
-
-def score_utterance(
-    utt_id: str,
-    references: dict[str, np.ndarray],
-    estimates: dict[str, np.ndarray],
-    mixture: np.ndarray,
-    sample_rate: int | None = None,
-    perceptual: tuple[str, ...] = (),
-) -> list[dict[str, Any]]:
-    """Score one utterance: a row per source (in ``references`` order) with ``columns()``.
-
-    ``mix_*`` use the unprocessed mixture as the estimate of every source; ``sdri`` and
-    ``si_sdri`` are the differences to them. All signals are trimmed to the shortest. BLAS
-    runs on one thread here, so that the numbers do not depend on how many threads or worker
-    processes score (its sums would be ordered differently). The ``perceptual`` metrics
-    (see :func:`perceptual_metrics`) need the ``sample_rate``.
-    """
-    if perceptual and not sample_rate:
-        raise ValueError("perceptual metrics need the sample rate")
-    names = list(references)
-    missing = [name for name in names if name not in estimates]
-    if missing:
-        raise VaesepError(f"{utt_id}: no estimate for source(s) {', '.join(missing)}")
-    signals = [mixture, *(references[n] for n in names), *(estimates[n] for n in names)]
-    length = min(len(x) for x in signals)
-    refs = np.stack([np.asarray(references[n], dtype=np.float64)[:length] for n in names])
-    ests = np.stack([np.asarray(estimates[n], dtype=np.float64)[:length] for n in names])
-    mixes = np.tile(np.asarray(mixture, dtype=np.float64)[:length], (len(names), 1))
-    with threadpool_limits(1, user_api="blas"):
-        ours = _metrics(refs, ests, utt_id, names, sample_rate, perceptual)
-        base = _metrics(refs, mixes, f"{utt_id} (mixture)", names, sample_rate, perceptual)
-    rows = []
-    for i, name in enumerate(names):
-        row = {"utt_id": utt_id, "source": name, **{m: v[i] for m, v in ours.items()}}
-        row.update({f"mix_{m}": v[i] for m, v in base.items()})
-        row["sdri"] = row["sdr"] - row["mix_sdr"]
-        row["si_sdri"] = row["si_sdr"] - row["mix_si_sdr"]
-        rows.append({col: row[col] for col in columns(perceptual)})
-    return rows
-
-
-def _metrics(
-    references: np.ndarray,
-    estimates: np.ndarray,
-    label: str,
-    names: list[str],
-    rate: int | None,
-    perceptual: tuple[str, ...],
-) -> dict[str, list[float]]:
-    """BSS Eval, SI-SDR and the ``perceptual`` metrics of each source: ``{metric: [values]}``."""
-    bss = bss_eval(references, estimates, label=label)
-    metrics = {m: [float(v) for v in bss[m]] for m in ("sdr", "sir", "sar")}
-    metrics["si_sdr"] = [si_sdr(r, e) for r, e in zip(references, estimates)]
-    for metric in perceptual:
-        score = PERCEPTUAL_SCORES[metric]
-        metrics[metric] = [
-            score(r, e, rate, f"{label} {name}") for r, e, name in zip(references, estimates, names)
-        ]
-    return metrics
 
 
 # --- parallel scoring ----------------------------------------------------------------------
@@ -264,7 +98,7 @@ def _score_item(item: ScoreItem) -> list[dict[str, Any]]:
     )
 
 
-# --- evaluation of a separator on a data dir -----------------------------------------------
+# --- evaluation on a data dir --------------------------------------------------------------
 
 
 def evaluate(
@@ -284,17 +118,80 @@ def evaluate(
     summary's ``failed``. ``model_name`` defaults to the separator's ``name`` attribute. PESQ
     and STOI are scored when their packages are installed.
     """
-    start = time.perf_counter()
-    out_dir = Path(out_dir)
+    rate = int(separator.sample_rate)
+    oracle = getattr(separator, "needs_references", False)
+
+    def estimate(
+        utt: str, mixture: np.ndarray, references: dict[str, np.ndarray]
+    ) -> Mapping[str, np.ndarray]:
+        if oracle:
+            return separator.separate(mixture, rate, references=references)
+        return separator.separate(mixture, rate)
+
+    name = model_name or getattr(separator, "name", None) or type(separator).__name__
     data = load_datadir(datadir_path, require_references=True)
-    unknown = [s for s in separator.sources if s not in data.sources]
+    sources = tuple(separator.sources)
+    return _evaluate(estimate, sources, rate, data, Path(out_dir), name, jobs, force, keep_examples)
+
+
+def evaluate_separated(
+    separated_dir: str | Path,
+    datadir_path: str | Path,
+    out_dir: str | Path,
+    jobs: int | None = None,
+    force: bool = False,
+    keep_examples: int = 3,
+    model_name: str | None = None,
+) -> dict[str, Any]:
+    """Score the separations ``vaesep separate <data>/wav.scp`` wrote; as :func:`evaluate` does.
+
+    The estimates are ``<separated_dir>/<utt_id>_<source>.wav``. An utterance with a missing or
+    unreadable file is skipped and listed in the summary's ``failed``; a file of another length
+    than the mixture is trimmed with the other signals to the shortest. Everything is scored at
+    the first mixture's rate (files at other rates are resampled to it), so the numbers equal
+    those of :func:`evaluate` with the same model when the model runs at the data's rate.
+    ``model_name`` defaults to the experiment's name: the parent dir's name when the dir is
+    called ``separated`` (``exp/vae/separated``: ``vae``), else the dir's own name.
+    """
+    separated = Path(os.path.abspath(separated_dir))
+    if not separated.is_dir():
+        raise VaesepError(f"{separated_dir}: not a directory; pass the --out-dir of 'separate'")
+    data = load_datadir(datadir_path, require_references=True)
+    rate = audio_info(data.mixtures[data.utt_ids[0]]).samplerate
+    sources = tuple(data.sources)
+
+    def estimate(
+        utt: str, mixture: np.ndarray, references: dict[str, np.ndarray]
+    ) -> Mapping[str, np.ndarray]:
+        return {s: load_audio(separated / f"{utt}_{s}.wav", rate)[0] for s in sources}
+
+    name = model_name or (separated.parent if separated.name == SEPARATED_DIR else separated).name
+    return _evaluate(estimate, sources, rate, data, Path(out_dir), name, jobs, force, keep_examples)
+
+
+def _evaluate(
+    estimate: Estimator,
+    sources: tuple[str, ...],
+    rate: int,
+    data: DataDir,
+    out_dir: Path,
+    model_name: str,
+    jobs: int | None,
+    force: bool,
+    keep_examples: int,
+) -> dict[str, Any]:
+    """The driver of both: estimate utterance by utterance, score in parallel, write files."""
+    start = time.perf_counter()
+    unknown = [s for s in sources if s not in data.sources]
     if unknown:
         raise VaesepError(f"{data.root}: no references for source(s) {', '.join(unknown)}")
-    _prepare_out_dir(out_dir, tuple(separator.sources), force)
+    _prepare_out_dir(out_dir, sources, force)
     jobs = min(jobs or workers.cpu_count(), len(data.utt_ids))
     failed: dict[str, str] = {}
     perceptual = perceptual_metrics()
-    items = _separated(separator, data, failed, out_dir / EXAMPLES_DIR, keep_examples, perceptual)
+    items = _estimated(
+        estimate, sources, rate, data, failed, out_dir / EXAMPLES_DIR, keep_examples, perceptual
+    )
     rows = score_all(items, jobs)
     if not rows:
         first = next(iter(failed.items()))
@@ -303,9 +200,9 @@ def evaluate(
         )
     summary = summarize(rows)
     summary.update(
-        model=model_name or getattr(separator, "name", None) or type(separator).__name__,
+        model=model_name,
         data=str(data.root.resolve()),
-        sample_rate=int(separator.sample_rate),
+        sample_rate=rate,
         failed=failed,
         jobs=jobs,
         seconds=round(time.perf_counter() - start, 2),
@@ -329,20 +226,21 @@ def _prepare_out_dir(out_dir: Path, sources: tuple[str, ...], force: bool) -> No
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _separated(
-    separator: SeparatorLike,
+def _estimated(
+    estimate: Estimator,
+    sources: tuple[str, ...],
+    rate: int,
     data: DataDir,
     failed: dict[str, str],
     examples_dir: Path,
     keep_examples: int,
     perceptual: tuple[str, ...],
 ) -> Iterator[ScoreItem]:
-    """Separate the utterances one by one; record failures in ``failed``; keep a few examples."""
-    rate = int(separator.sample_rate)
+    """Estimate the utterances one by one; record failures in ``failed``; keep a few examples."""
     kept = 0
     for utt in data.utt_ids:
         try:
-            item = _separate_one(separator, data, utt, rate, perceptual)
+            item = _estimate_one(estimate, sources, rate, data, utt, perceptual)
         except Exception as exc:  # noqa: BLE001 - one bad utterance must not stop the others
             failed[utt] = (
                 str(exc) if isinstance(exc, VaesepError) else f"{type(exc).__name__}: {exc}"
@@ -350,29 +248,31 @@ def _separated(
             log.warning("%s: separation failed, skipped (%s)", utt, failed[utt])
             continue
         if kept < keep_examples:
-            for source, estimate in item.estimates.items():
-                save_audio(examples_dir / f"{utt}_{source}.wav", estimate, rate)
+            for source, signal in item.estimates.items():
+                save_audio(examples_dir / f"{utt}_{source}.wav", signal, rate)
             kept += 1
         yield item
 
 
-def _separate_one(
-    separator: SeparatorLike, data: DataDir, utt: str, rate: int, perceptual: tuple[str, ...]
+def _estimate_one(
+    estimate: Estimator,
+    sources: tuple[str, ...],
+    rate: int,
+    data: DataDir,
+    utt: str,
+    perceptual: tuple[str, ...],
 ) -> ScoreItem:
     mixture, _ = load_audio(data.mixtures[utt], rate)
-    references = {s: load_audio(data.sources[s][utt], rate)[0] for s in separator.sources}
-    if getattr(separator, "needs_references", False):
-        output = separator.separate(mixture, rate, references=references)
-    else:
-        output = separator.separate(mixture, rate)
+    references = {s: load_audio(data.sources[s][utt], rate)[0] for s in sources}
+    output = estimate(utt, mixture, references)
     estimates = {}
-    for source in separator.sources:
+    for source in sources:
         if source not in output:
             raise ValueError(f"the separator returned no {source!r} estimate")
-        estimate = np.asarray(output[source], dtype=np.float32).reshape(-1)
-        if not np.isfinite(estimate).all():
+        signal = np.asarray(output[source], dtype=np.float32).reshape(-1)
+        if not np.isfinite(signal).all():
             raise ValueError(f"the {source!r} estimate has NaN or infinite samples")
-        estimates[source] = estimate
+        estimates[source] = signal
     return ScoreItem(utt, references, estimates, mixture, rate, perceptual)
 
 

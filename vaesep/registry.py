@@ -22,7 +22,9 @@ from vaesep.fitting import FitRun, fit_dictionaries, fit_nothing
 from vaesep.models.itl_ae import ITLAE, ITLAEConfig
 from vaesep.models.nmf import NMF, NMFConfig
 from vaesep.models.oracle import OracleConfig, OracleMask
+from vaesep.models.rnn_mask import RNNMask, RNNMaskConfig
 from vaesep.models.vae import VAE, VAEConfig
+from vaesep.models.vrnn import VRNN, VRNNConfig
 from vaesep.trainer import fit_gradient
 
 Estimator = Callable[..., dict]
@@ -49,6 +51,8 @@ MODELS: dict[str, ModelSpec] = {
     "itl_ae": ModelSpec(ITLAEConfig, ITLAE, fit_gradient),
     "nmf": ModelSpec(NMFConfig, NMF, fit_dictionaries, nmf_joint),
     "oracle": ModelSpec(OracleConfig, OracleMask, fit_nothing, None),
+    "vrnn": ModelSpec(VRNNConfig, VRNN, fit_gradient),
+    "rnn_mask": ModelSpec(RNNMaskConfig, RNNMask, fit_gradient),
 }
 SECTIONS: dict[str, type[ModelSection]] = {name: spec.section for name, spec in MODELS.items()}
 

@@ -20,16 +20,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from vaesep.errors import VaesepError, log
-from vaesep.evaluation import (
-    COLUMNS,
-    EXACT_DB,
-    METRICS,
-    METRICS_CSV,
-    PERCEPTUAL,
-    SUMMARY_JSON,
-    columns,
-    write_text_atomic,
-)
+from vaesep.evaluation import METRICS_CSV, SUMMARY_JSON, write_text_atomic
+from vaesep.metrics import COLUMNS, EXACT_DB, METRICS, PERCEPTUAL, columns
 
 RESULTS_MD = "RESULTS.md"
 RESULTS_CSV = "results.csv"

@@ -10,7 +10,8 @@ mixtures=data/mixtures   # data dirs train/ and test/ made by 'vaesep prepare'
 exp=exp
 models="vae beta_vae itl_ae vae_tuned"
 baselines="nmf oracle_irm oracle_wiener oracle_ibm"   # trained and scored like the models
-train_set=""             # extra config overrides for every model, e.g. "training.epochs=5"
+train_set=""             # extra config overrides, e.g. "training.epochs=5"; model.* keys go to
+                         # the models only (a baseline's model section has other keys)
 sweeps="stft latent batch beta itl_latent"
 title="Female+male separation (test set)"
 __options="stage stop_stage mixtures exp models baselines train_set sweeps title"
@@ -20,8 +21,11 @@ __options="stage stop_stage mixtures exp models baselines train_set sweeps title
 . utils/log.sh
 . utils/parse_options.sh "$@"
 
-sets=""
-for kv in $train_set; do sets+=" --set $kv"; done
+sets=""; baseline_sets=""
+for kv in $train_set; do
+  sets+=" --set $kv"
+  if [[ $kv != model.* ]]; then baseline_sets+=" --set $kv"; fi
+done
 # Report order: mixture, learned baselines, the models, then the oracle masks (upper bounds).
 all=""
 for m in $baselines; do if [[ $m != oracle* ]]; then all+=" $m"; fi; done
@@ -36,7 +40,8 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       log "Stage 2: $exp/$m already trained"; continue
     fi
     resume=""; [ -f "$exp/$m/config.yaml" ] && resume=" --resume"
-    echo "$m vaesep train --config conf/$m.yaml --data $mixtures/train --exp-dir $exp/$m$sets$resume" \
+    these=$sets; if [[ " $baselines " == *" $m "* ]]; then these=$baseline_sets; fi
+    echo "$m vaesep train --config conf/$m.yaml --data $mixtures/train --exp-dir $exp/$m$these$resume" \
       >> "$exp/log/train.jobs"
   done
   log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"
@@ -65,7 +70,10 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     if [ -f "$exp/$m/eval/summary.json" ]; then
       log "Stage 4: $exp/$m/eval already scored"; continue
     fi
-    echo "$m vaesep evaluate --model $exp/$m --data $mixtures/test --out-dir $exp/$m/eval --force" \
+    # Stage 3 separated every model but the oracles: score its files, don't separate again.
+    estimates="--separated $exp/$m/separated"
+    if [[ $m == oracle* ]]; then estimates="--model $exp/$m"; fi
+    echo "$m vaesep evaluate $estimates --data $mixtures/test --out-dir $exp/$m/eval --force" \
       >> "$exp/log/score.jobs"
   done
   log "Stage 4: scoring $(wc -l < "$exp/log/score.jobs") model(s) with BSS Eval"

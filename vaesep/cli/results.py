@@ -1,4 +1,4 @@
-"""CLI commands for results: ``evaluate`` (metrics of a trained model) and ``report``."""
+"""CLI commands for results: ``evaluate`` (metrics of a model or its separations), ``report``."""
 
 from __future__ import annotations
 
@@ -8,15 +8,21 @@ from typing import Any
 
 import typer
 
-from vaesep.cli._common import user_errors
-from vaesep.evaluation import EXACT_DB, evaluate
+from vaesep.cli._common import fail, user_errors
+from vaesep.evaluation import evaluate, evaluate_separated
+from vaesep.metrics import EXACT_DB
 from vaesep.reports import report
 
 
 @user_errors
 def evaluate_command(
-    model: Path = typer.Option(
-        ..., "--model", help="Experiment dir written by 'vaesep train' (the model to evaluate)."
+    model: Path | None = typer.Option(
+        None, "--model", help="Experiment dir written by 'vaesep train': separate and score."
+    ),
+    separated: Path | None = typer.Option(
+        None,
+        "--separated",
+        help="Output dir of 'vaesep separate TEST/wav.scp': score these separations instead.",
     ),
     data: Path = typer.Option(
         ..., "--data", help="Test data dir with wav.scp, spk1.scp and spk2.scp (references)."
@@ -31,12 +37,35 @@ def evaluate_command(
     examples: int = typer.Option(
         3, "--examples", min=0, help="Keep the separated wavs of this many utterances."
     ),
+    name: str | None = typer.Option(
+        None,
+        "--name",
+        help="Model name in the results (default: the model's, or the experiment dir's name).",
+    ),
 ) -> None:
-    """Separate every mixture of a test data dir and score it with BSS Eval and SI-SDR."""
-    from vaesep.separation import Separator
+    """Score the separations of a test data dir with BSS Eval and SI-SDR.
 
-    separator = Separator.from_dir(model)
-    name = getattr(separator, "name", None) or model.resolve().name
+    With --model, every mixture is separated first; with --separated, the files that
+    'vaesep separate' wrote (<utt_id>_female.wav, <utt_id>_male.wav) are scored.
+    """
+    if (model is None) == (separated is None):
+        raise fail("give exactly one of --model (separate and score) or --separated DIR")
+    if separated is not None:
+        summary = evaluate_separated(
+            separated,
+            data,
+            out_dir,
+            jobs=jobs,
+            force=force,
+            keep_examples=examples,
+            model_name=name,
+        )
+        typer.echo(_summary_text(summary, out_dir))
+        return
+    from vaesep.oracle import load_separator
+
+    separator = load_separator(model)
+    name = name or separator.name
     summary = evaluate(
         separator, data, out_dir, jobs=jobs, force=force, keep_examples=examples, model_name=name
     )

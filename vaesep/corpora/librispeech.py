@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vaesep.audio import is_audio_file
-from vaesep.corpora import Corpus, Utterance, parse_gender, safe_id
+from vaesep.corpora.base import Corpus, Utterance, parse_gender, safe_id
 from vaesep.errors import VaesepError
 
 SPEAKERS_FILE = "SPEAKERS.TXT"

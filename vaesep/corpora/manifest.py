@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from vaesep.corpora import SPLITS, Corpus, Utterance, parse_gender, safe_id
+from vaesep.corpora.base import SPLITS, Corpus, Utterance, parse_gender, safe_id
 from vaesep.errors import VaesepError
 
 REQUIRED = ("path", "speaker", "gender")

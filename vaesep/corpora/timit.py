@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vaesep.corpora import Corpus, Utterance
+from vaesep.corpora.base import Corpus, Utterance
 from vaesep.errors import VaesepError
 
 _DIALECT = re.compile(r"dr[1-8]")
