@@ -24,12 +24,13 @@ import numpy as np
 import torch
 
 from vaesep import __version__
-from vaesep.registry import load_config
 from vaesep.corpora import load_corpus
 from vaesep.corpora.synth import synth_corpus
 from vaesep.evaluation import evaluate
 from vaesep.features import Stft
-from vaesep.mixing import MixOptions, parse_crop, prepare_mixtures
+from vaesep.mixing import MixOptions, parse_crop
+from vaesep.preparation import prepare_mixtures
+from vaesep.registry import load_config
 from vaesep.separation import Separator
 from vaesep.training import train
 
@@ -232,7 +233,8 @@ def bench_memory(exp: Path, librispeech: Path | None, work: Path) -> dict:
     if librispeech is not None:
         code = (
             "from vaesep.corpora import load_corpus\n"
-            "from vaesep.mixing import MixOptions, parse_crop, prepare_mixtures\n"
+            "from vaesep.mixing import MixOptions, parse_crop\n"
+            "from vaesep.preparation import prepare_mixtures\n"
             "from vaesep.registry import load_config\n"
             "from vaesep.segments import load_stfts\n"
             f"c = load_corpus('librispeech', {str(librispeech)!r})\n"

@@ -15,7 +15,9 @@ from vaesep.corpora.manifest import read_manifest
 from vaesep.corpora.timit import read_timit
 from vaesep.datadir import load_datadir
 from vaesep.errors import VaesepError
-from vaesep.mixing import MixOptions, pair_utterances, parse_crop, prepare_mixtures
+from vaesep.mixing import MixOptions, parse_crop
+from vaesep.pairing import pair_utterances
+from vaesep.preparation import prepare_mixtures
 
 SMALL = {"num_train": 12, "num_test": 4}
 

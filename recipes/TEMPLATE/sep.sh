@@ -8,7 +8,7 @@ stage=2
 stop_stage=4
 mixtures=data/mixtures   # data dirs train/ and test/ made by 'vaesep prepare'
 exp=exp
-models="vae beta_vae itl_ae vae_tuned"
+models="vae beta_vae itl_ae vae_tuned rnn_mask vrnn"
 baselines="nmf oracle_irm oracle_wiener oracle_ibm"   # trained and scored like the models
 train_set=""             # extra config overrides, e.g. "training.epochs=5"; model.* keys go to
                          # the models only (a baseline's model section has other keys)

@@ -13,7 +13,7 @@ stop_stage=4
 timit=""                 # path to an LDC TIMIT; empty = synthesize the built-in corpus
 data=data                # corpora and mixtures
 exp=exp                  # experiments, results
-models="vae beta_vae itl_ae vae_tuned"
+models="vae beta_vae itl_ae vae_tuned rnn_mask vrnn"
 baselines="nmf oracle_irm oracle_wiener oracle_ibm"   # scored beside the models
 speakers_per_gender=8    # built-in corpus size
 utterances=10

@@ -206,7 +206,8 @@ def _prepare(kind: str, source: Path, out_dir: Path, params: dict, **reader) -> 
     from dataclasses import fields
 
     from vaesep.corpora import load_corpus
-    from vaesep.mixing import MixOptions, parse_crop, prepare_mixtures
+    from vaesep.mixing import MixOptions, parse_crop
+    from vaesep.preparation import prepare_mixtures
 
     names = {f.name for f in fields(MixOptions)}
     options = MixOptions(**{k: v for k, v in params.items() if k in names})
