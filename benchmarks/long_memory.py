@@ -75,8 +75,8 @@ def write_long_mixture(path: Path, minutes: float, rate: int, seed: int = 0) -> 
 def train_tiny_model(work: Path, rate: int) -> Path:
     """A small VAE at ``rate`` (16 ms window, 8 ms overlap) trained for one epoch."""
     from vaesep.audio import save_audio
-    from vaesep.registry import load_config
     from vaesep.datadir import write_datadir
+    from vaesep.registry import load_config
     from vaesep.training import train
 
     rng = np.random.default_rng(1)

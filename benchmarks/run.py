@@ -29,15 +29,16 @@ from vaesep.corpora.synth import synth_corpus
 from vaesep.evaluation import evaluate
 from vaesep.features import Stft
 from vaesep.mixing import MixOptions, parse_crop
+from vaesep.oracle import OracleSeparator, load_separator
 from vaesep.preparation import prepare_mixtures
 from vaesep.registry import load_config
 from vaesep.separation import Separator
 from vaesep.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ("vae", "beta_vae", "itl_ae", "vae_tuned", "nmf", "oracle_irm", "oracle_wiener",
-          "oracle_ibm")  # fmt: skip
-NEURAL = ("vae", "beta_vae", "itl_ae", "vae_tuned")
+MODELS = ("vae", "beta_vae", "itl_ae", "vae_tuned", "rnn_mask", "vrnn", "nmf", "oracle_irm",
+          "oracle_wiener", "oracle_ibm")  # fmt: skip
+NEURAL = ("vae", "beta_vae", "itl_ae", "vae_tuned", "rnn_mask", "vrnn")
 
 
 def environment() -> dict:
@@ -137,7 +138,7 @@ def _train_and_score(
     train_s = time.perf_counter() - started
     frames = sum(s.get("train_frames", 0) * s.get("epochs_run", 0)
                  for s in summary["sources"].values())  # fmt: skip
-    scores = evaluate(Separator.from_dir(exp), data / "test", exp / "eval", force=True)
+    scores = evaluate(load_separator(exp), data / "test", exp / "eval", force=True)
     return {
         "train_s": round(train_s, 2),
         "train_frames_per_s": round(frames / train_s) if frames else None,
@@ -172,8 +173,8 @@ def bench_separation(exp_root: Path, seconds: float = 60.0, device: str = "cpu")
         exp = exp_root / name
         if not (exp / "config.yaml").is_file():
             continue
-        sep = Separator.from_dir(exp, device=device)
-        if getattr(sep, "needs_references", False):
+        sep = load_separator(exp, device=device)
+        if isinstance(sep, OracleSeparator):
             continue
         features = sep.config.features
         key = (features.win_length, features.hop_length)
