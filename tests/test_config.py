@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from vaesep.registry import load_config
 from vaesep.errors import VaesepError
+from vaesep.registry import load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -48,7 +48,11 @@ def _write(tmp_path, text):
             [],
             "model.divergence: 'kl' is not one of cs, euclidean",
         ),
-        ("model:\n  type: itl_ae\n  beta: 2\n", [], "model.beta: a key of model.type vae, beta_vae"),
+        (
+            "model:\n  type: itl_ae\n  beta: 2\n",
+            [],
+            "model.beta: a key of model.type vae, beta_vae",
+        ),
         ("", ["model.nmf_components=3"], "model.nmf_components: a key of model.type nmf, not of"),
         ("modle:\n  type: vae\n", [], "modle: unknown key; did you mean 'model'"),
         ("features: [1, 2\n", [], "fix the YAML syntax"),

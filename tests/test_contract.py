@@ -17,9 +17,9 @@ from synthetic import make_datadir, make_pair
 from vaesep.audio import load_audio, save_audio
 from vaesep.expdir import load
 from vaesep.features import spectrogram
-from vaesep.oracle import OracleSeparator, load_separator
 from vaesep.models.base import GradientModel
 from vaesep.models.vae import VAEConfig
+from vaesep.oracle import OracleSeparator, load_separator
 from vaesep.registry import MODELS, SECTIONS, ModelSpec, load_config
 from vaesep.separation import Separator, soft_masks
 from vaesep.trainer import fit_gradient

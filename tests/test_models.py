@@ -1,14 +1,12 @@
 import pytest
 import torch
 
-from vaesep.models.itl_ae import ITLAEConfig
-from vaesep.models.vae import VAEConfig
-from vaesep.registry import MODELS, build_model
 from vaesep.models.divergences import cauchy_schwarz, euclidean
-from vaesep.models.itl_ae import sample_prior
+from vaesep.models.itl_ae import ITLAEConfig, sample_prior
+from vaesep.models.vae import VAEConfig, gaussian_kl
+from vaesep.registry import MODELS, build_model
 
 SECTION = {"vae": VAEConfig, "beta_vae": VAEConfig, "itl_ae": ITLAEConfig}
-from vaesep.models.vae import gaussian_kl
 
 
 def test_kl_matches_torch_distributions():

@@ -4,8 +4,8 @@ import torch
 from synthetic import make_datadir, make_pair, sdr_gains
 
 from vaesep.audio import load_audio, save_audio
-from vaesep.registry import load_config
 from vaesep.errors import VaesepError
+from vaesep.registry import load_config
 from vaesep.separation import Separator, soft_masks
 from vaesep.training import train
 

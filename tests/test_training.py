@@ -4,9 +4,9 @@ import pytest
 import torch
 from synthetic import make_datadir
 
-from vaesep.registry import load_config
 from vaesep.errors import VaesepError
 from vaesep.features import Featurizer, spectrogram
+from vaesep.registry import load_config
 from vaesep.segments import build_segment_sets, load_stfts, segment_index
 from vaesep.trainer import parallel_workers
 from vaesep.training import train

@@ -37,7 +37,11 @@ CHECKPOINTS = "checkpoints"
 
 def versions() -> dict[str, str]:
     """The software versions recorded in every checkpoint."""
-    return {"vaesep": __version__, "torch": str(torch.__version__), "python": platform.python_version()}
+    return {
+        "vaesep": __version__,
+        "torch": str(torch.__version__),
+        "python": platform.python_version(),
+    }
 
 
 def atomic_save(obj: object, path: Path) -> None:

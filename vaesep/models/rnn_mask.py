@@ -1,0 +1,55 @@
+"""A plain (bidirectional) recurrent mask network for one source; no latent variables.
+
+The ablation of :mod:`vaesep.models.vrnn`: the same φ and recurrent network (``model.cell``)
+without the stochastic layer, so comparing the two measures what the variational part adds.
+With ``x`` ``(B, T, D)``::
+
+    h_1..T = RNN(φ(x_1..T))                      (B, T, H·dirs), dirs = 2 if bidirectional
+    m_t    = sigmoid(W h_t + b)                  (B, T, F)
+    Ŝ_t    = m_t ⊙ mixture_t                     loss = reconstruction(Ŝ, target)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vaesep.models.base import GradientModel
+from vaesep.models.layers import reconstruction_loss
+from vaesep.models.recurrent import RecurrentConfig, input_network, recurrent
+
+
+@dataclass
+class RNNMaskConfig(RecurrentConfig):
+    """``model`` section of ``rnn_mask``."""
+
+    type: str = "rnn_mask"
+
+
+class RNNMask(GradientModel):
+    """φ(x) → LSTM/GRU → sigmoid mask of the mixture spectrum."""
+
+    receptive_field = None
+
+    def __init__(self, input_dim: int, output_dim: int, config: RNNMaskConfig):
+        super().__init__()
+        self.config = config
+        self.phi, phi_dim = input_network(input_dim, config)
+        self.rnn = recurrent(phi_dim, config, config.bidirectional)
+        directions = 2 if config.bidirectional else 1
+        self.mask = nn.Sequential(
+            nn.Linear(directions * config.hidden_size, output_dim), nn.Sigmoid()
+        )
+
+    def forward(self, x: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
+        """The masked mixture ``(B, T, F)``."""
+        h, _ = self.rnn(self.phi(x))
+        return self.mask(h) * mixture
+
+    def loss(
+        self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        rec = reconstruction_loss(self(x, mixture), target, self.config.reconstruction)
+        return rec, {"rec": rec.item()}
