@@ -20,12 +20,11 @@ def test_dynamic_mixing_pairs_sources_anew(tmp_path):
     stfts = load_stfts(tmp_path / "d", cfg)
     feat = Featurizer(cfg.features)
     train_set, val_set = build_segment_sets(stfts, feat, cfg.training, 1)
-    assert val_set is not None and train_set.remix is not None
-    same = train_set.remix(0)
-    assert torch.allclose(same.inputs, train_set.inputs, atol=1e-3)  # offset 0: the mixtures
-    view = train_set.remix(7)
+    assert val_set is not None and train_set.redraw is not None
+    offset = int(torch.randint(1, len(train_set), (1,), generator=torch.Generator().manual_seed(3)))
+    view = train_set.redraw(torch.Generator().manual_seed(3))
     assert torch.equal(view.targets["female"], train_set.targets["female"])
-    assert torch.equal(view.targets["male"], torch.roll(train_set.targets["male"], 7, 0))
+    assert torch.equal(view.targets["male"], torch.roll(train_set.targets["male"], offset, 0))
     assert not torch.allclose(view.inputs, train_set.inputs)
     # The remixed input is the spectrogram of the complex sum of the two sources.
     stft_sum = sum(s for _, _, refs in stfts[:1] for s in refs.values())
@@ -112,3 +111,19 @@ def test_a_checkpoint_with_other_optimizers_is_a_one_line_error(tmp_path, monkey
     with pytest.raises(VaesepError, match=r"holds the optimizer\(s\) critic, model but the model"):
         train(_tiny_config("training.parallel_sources=false"), tmp_path / "d", tmp_path / "exp",
               resume=True)  # fmt: skip
+
+
+def test_random_segments_cut_utterances_anew_each_epoch(tmp_path):
+    make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
+    cfg = load_config(None, ["features.sample_rate=8000", "training.random_segments=true"])
+    feat = Featurizer(cfg.features)
+    train_set, _ = build_segment_sets(load_stfts(tmp_path / "d", cfg), feat, cfg.training, 8)
+    generator = torch.Generator().manual_seed(0)
+    views = [train_set.redraw(generator) for _ in range(2)]
+    assert all(v.inputs.shape[1:] == train_set.inputs.shape[1:] for v in views)
+    assert not torch.equal(views[0].targets["female"], views[1].targets["female"])
+    assert segment_index([10], 4, [3]).tolist() == [[3, 4, 5, 6], [6, 7, 8, 9]]
+    # Segments of one frame have nothing to jitter: the fixed set, no random numbers drawn.
+    assert (
+        build_segment_sets(load_stfts(tmp_path / "d", cfg), feat, cfg.training, 1)[0].redraw is None
+    )

@@ -105,6 +105,9 @@ class TrainingConfig:
     # Pair the training sources anew every epoch (complex STFT sum) instead of the fixed
     # mixtures: more pairings from the same recordings (not in the study).
     dynamic_mixing: bool = False
+    # Sequence models: cut the training utterances into segments from a new random first
+    # frame every epoch (more distinct segments from the same recordings).
+    random_segments: bool = False
     # On a multi-core CPU, train the sources' models side by side, one process each.
     parallel_sources: bool = True
     num_threads: int = 0

@@ -8,9 +8,11 @@ silent frames at its end. Tensors are ``(segments, T, ·)``. With ``T = 1`` ever
 segment, in the order of the data dir, which is exactly the study's bag of frames.
 
 Features are computed on the segments laid end to end, so ``features.context_frames``
-neighbours are those of that stream. With ``training.dynamic_mixing`` a training set can remix
-itself: the male segments are rolled against the female ones and added as complex STFTs, a new
-pairing for every offset.
+neighbours are those of that stream. A training set can draw a new view of itself every epoch
+(``SegmentSet.redraw``): with ``training.random_segments`` (and ``T > 1``) each utterance is cut
+anew from a random first frame in ``[0, T)``; with ``training.dynamic_mixing`` the male segments
+are rolled against the female ones by a random offset and added as complex STFTs, a new
+pairing every epoch.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ class SegmentSet:
     inputs: torch.Tensor
     targets: dict[str, torch.Tensor]
     mixture: torch.Tensor
-    # Dynamic mixing: a new pairing of the sources for an offset (None: fixed mixtures).
-    remix: Callable[[int], SegmentSet] | None = None
+    # A new view for an epoch, drawn with the generator (None: the same every epoch).
+    redraw: Callable[[torch.Generator], SegmentSet] | None = None
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
@@ -76,21 +78,24 @@ def split_utterances(utt_ids: list[str], fraction: float, seed: int) -> tuple[li
     return [u for u in utt_ids if u not in val], [u for u in utt_ids if u in val]
 
 
-def segment_index(lengths: list[int], frames: int) -> torch.Tensor:
+def segment_index(lengths: list[int], frames: int, firsts: list[int] | None = None) -> torch.Tensor:
     """``(N, frames)`` indices into the utterances' frames laid end to end (see the module).
 
-    Index ``sum(lengths)`` (one past the last frame) stands for a silent padding frame.
+    Segments of utterance ``u`` start at ``firsts[u]`` (default 0; frames before it are left
+    out) and every ``frames`` after it, the last one ending at the utterance's end. Index
+    ``sum(lengths)`` (one past the last frame) stands for a silent padding frame.
     """
     rows, offset, pad = [], 0, sum(lengths)
-    for length in lengths:
-        starts = list(range(0, max(length - frames, 0) + 1, frames))
+    steps = torch.arange(frames)
+    for u, length in enumerate(lengths):
+        first = min(firsts[u] if firsts else 0, max(length - frames, 0))
+        starts = list(range(first, max(length - frames, 0) + 1, frames))
         if length > frames and starts[-1] + frames < length:
             starts.append(length - frames)
-        for start in starts:
-            idx = [offset + start + i if start + i < length else pad for i in range(frames)]
-            rows.append(idx)
+        index = offset + torch.tensor(starts).unsqueeze(1) + steps
+        rows.append(torch.where(index < offset + length, index, pad))
         offset += length
-    return torch.tensor(rows, dtype=torch.long).reshape(-1, frames)
+    return torch.cat(rows) if rows else torch.zeros(0, frames, dtype=torch.long)
 
 
 def _segments(stfts: list[torch.Tensor], index: torch.Tensor) -> torch.Tensor:
@@ -119,22 +124,32 @@ def build_segment_sets(
         mix = featurizer.target(mixture_spec).float().reshape(shape)
         return SegmentSet(inputs.reshape(*shape[:2], -1), targets, mix)
 
-    def cut(ids: list[str]) -> dict[str, torch.Tensor]:
-        index = segment_index([len(by_utt[u][0]) for u in ids], frames)
+    def cut(ids: list[str], firsts: list[int] | None = None) -> dict[str, torch.Tensor]:
+        index = segment_index([len(by_utt[u][0]) for u in ids], frames, firsts)
         segs = {s: _segments([by_utt[u][1][s] for u in ids], index) for s in SOURCES}
         return {"mixture": _segments([by_utt[u][0] for u in ids], index), **segs}
 
+    def pair(segs: dict[str, torch.Tensor], generator: torch.Generator) -> SegmentSet:
+        if not training.dynamic_mixing:
+            return segment_set(segs["mixture"], {s: segs[s] for s in SOURCES})
+        female, male = segs["female"], segs["male"]
+        offset = int(torch.randint(1, len(female), (1,), generator=generator))
+        shifted = torch.roll(male, offset, dims=0)
+        return segment_set(female + shifted, {"female": female, "male": shifted})
+
     train = cut(train_ids)
-    train_set = segment_set(train.pop("mixture"), train)
-    if training.dynamic_mixing:
-        female, male = train["female"], train["male"]
+    train_set = segment_set(train["mixture"], {s: train[s] for s in SOURCES})
+    jitter = training.random_segments and frames > 1
+    if training.dynamic_mixing or jitter:
 
-        def remix(offset: int) -> SegmentSet:
-            shifted = torch.roll(male, offset, dims=0)
-            return segment_set(female + shifted, {"female": female, "male": shifted})
+        def redraw(generator: torch.Generator) -> SegmentSet:
+            if not jitter:
+                return pair(train, generator)
+            firsts = torch.randint(0, frames, (len(train_ids),), generator=generator)
+            return pair(cut(train_ids, firsts.tolist()), generator)
 
-        train_set.remix = remix
+        train_set.redraw = redraw
     if not val_ids:
         return train_set, None
     val = cut(val_ids)
-    return train_set, segment_set(val.pop("mixture"), val)
+    return train_set, segment_set(val["mixture"], {s: val[s] for s in SOURCES})

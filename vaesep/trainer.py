@@ -131,9 +131,9 @@ def train_source(
     )
     for epoch in bar:
         started = time.perf_counter()
-        if train_set.remix is not None:
-            view = train_set.remix(int(torch.randint(1, n, (1,), generator=generator)))
-            data = _on_device(view, source, device)
+        if train_set.redraw is not None:
+            data = _on_device(train_set.redraw(generator), source, device)
+            n = len(data)
         perm = torch.randperm(n, generator=generator).to(device)
         sums: dict[str, float] = {}
         for start in range(0, n, t.batch_size):
