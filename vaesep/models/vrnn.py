@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaesep.config import require
-from vaesep.models.base import GradientModel
+from vaesep.models.base import Batch, GradientModel
 from vaesep.models.layers import mlp, reconstruction_loss
 from vaesep.models.recurrent import RecurrentConfig, input_network, recurrent
 
@@ -164,3 +164,10 @@ class VRNN(GradientModel):
         kl = diagonal_gaussian_kl(*lat[:4]).mean()
         total = rec + self.config.beta * kl
         return total, {"rec": rec.item(), "kl": kl.item()}
+
+    def validation_step(self, batch: Batch) -> dict[str, float]:
+        """The validation reconstruction (z = μ_q): what separation uses picks the best epoch,
+        comparable across β; the KL only regularizes training."""
+        with torch.no_grad():
+            _, parts = self.loss(batch.inputs, batch.target, batch.mixture)
+        return {"loss": parts["rec"]}
