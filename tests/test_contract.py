@@ -73,6 +73,8 @@ def test_model_keeps_the_contract(model_type, data, mixture, tmp_path):
     _train(model_type, data, exp)
     experiment = load(exp, SECTIONS)
     assert experiment.config.model.type == model_type
+    if MODELS[model_type].module.receptive_field is None:  # a sequence model learns sequences
+        assert experiment.config.model.segment_frames > 1
     saved = yaml.safe_load((exp / "config.yaml").read_text())["model"]
     assert set(saved) == set(SECTIONS[model_type].__dataclass_fields__)
     for source in experiment.checkpoints:

@@ -2,7 +2,10 @@
 
 Every estimator maps ``(models, featurizer, mixture_spec)`` — the sources' modules, the
 featurizer with the training statistics, and the mixture spectrogram ``(frames, bins)`` — to
-``{source: Ŝk (frames, bins)}``; the separator then applies the soft masks of eq. 90.
+``{source: Ŝk (frames, bins)}``; the separator then applies the soft masks of eq. 90. It is
+called under ``torch.no_grad()``: an estimator that fits inputs to the mixture at test time
+(a generative prior, as NMF fits its activations) opens ``torch.enable_grad()`` itself. Its
+receptive field (the module's ``receptive_field``) decides how long recordings are chunked.
 """
 
 from __future__ import annotations

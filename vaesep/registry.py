@@ -19,6 +19,7 @@ from vaesep import config as _config
 from vaesep.config import Config, ModelSection
 from vaesep.estimators import nmf_joint, per_source
 from vaesep.fitting import FitRun, fit_dictionaries, fit_nothing
+from vaesep.models.base import SourceModel
 from vaesep.models.itl_ae import ITLAE, ITLAEConfig
 from vaesep.models.nmf import NMF, NMFConfig
 from vaesep.models.oracle import OracleConfig, OracleMask
@@ -35,7 +36,7 @@ class ModelSpec:
     """One registered model type."""
 
     section: type[ModelSection]  # its ``model`` config section
-    module: type[nn.Module]  # one source's module: module(input_dim, output_dim, section)
+    module: type[SourceModel]  # one source's module: module(input_dim, output_dim, section)
     fit: Callable[[FitRun], dict[str, dict]]  # fit_gradient | fit_dictionaries | fit_nothing
     estimate: Estimator | None = per_source  # None: needs the true sources (an oracle)
 
@@ -71,8 +72,3 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Load a YAML config (or the defaults) with ``--set`` overrides, validated against the
     registry's model sections."""
     return _config.load_config(path, overrides, SECTIONS)
-
-
-def config_from_dict(data: dict, source: str = "config") -> Config:
-    """Build and validate a :class:`Config` from a mapping (the registry's sections)."""
-    return _config.config_from_dict(data, SECTIONS, source)

@@ -147,9 +147,9 @@ def train_source(
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + v * len(idx)
         train_loss = sums.pop("loss") / n
-        val_loss = (
-            _validation_loss(model, val, max(t.batch_size, VALIDATION_BATCH)) if val else train_loss
-        )
+        val_loss = train_loss
+        if val is not None:
+            val_loss = _validation_loss(model, val, max(t.batch_size, VALIDATION_BATCH))
         if not (math.isfinite(val_loss) and _finite_weights(model)):
             raise _diverged(source, epoch + 1, val_loss, ckpt_path)
         record = {

@@ -18,7 +18,6 @@ and separation hands a model a whole (chunk of a) recording as one ``(1, frames,
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -102,8 +101,3 @@ def make_optimizer(parameters, training) -> torch.optim.Optimizer:
         )
     cls = torch.optim.AdamW if training.optimizer == "adamw" else torch.optim.Adam
     return cls(parameters, lr=training.learning_rate, weight_decay=training.weight_decay)
-
-
-def finite(value: float) -> bool:
-    """Whether a loss value is a finite number."""
-    return math.isfinite(value)
