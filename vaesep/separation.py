@@ -181,19 +181,15 @@ class Separator(torch.nn.Module):
         ramp = (torch.arange(fade, dtype=torch.float32) + 0.5) / fade
         buffer, tail = torch.zeros(0), None  # buffer starts at the current chunk's first sample
         for block in chain(blocks, [None]):
-            if block is not None:
+            final = block is None
+            if not final:
                 buffer = torch.cat([buffer, torch.as_tensor(block, dtype=torch.float32)])
-                if len(buffer) <= chunk + fade:
-                    continue
-            if block is None and not len(buffer):
-                return
-            while len(buffer) > chunk + fade or (block is None and len(buffer)):
-                last = len(buffer) <= chunk + fade
+            while len(buffer) > chunk + fade or (final and len(buffer)):
                 est = self._separate_block(buffer[: chunk + fade])
                 if tail is not None:
                     n = min(fade, est.shape[1])
                     est[:, :n] = tail[:, :n] * (1 - ramp[:n]) + est[:, :n] * ramp[:n]
-                if last:
+                if len(buffer) <= chunk + fade:  # the last chunk
                     yield est
                     return
                 yield est[:, :chunk]
