@@ -207,7 +207,8 @@ def _build(cls: type, data: Any, prefix: str, sections: Mapping[str, type]) -> A
     kwargs = {}
     for key, value in data.items():
         if key not in names:
-            raise VaesepError(f"{prefix}.{key}: {_unknown(str(key), names, data, sections)}")
+            why = _unknown(cls, str(key), names, data, sections)
+            raise VaesepError(f"{prefix}.{key}: {why}")
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, f"{prefix}.{key}", sections)
@@ -226,9 +227,11 @@ def _model_section(data: dict[str, Any], sections: Mapping[str, type]) -> type:
     return sections[kind]
 
 
-def _unknown(key: str, names: list[str], data: dict, sections: Mapping[str, type]) -> str:
+def _unknown(
+    cls: type, key: str, names: list[str], data: dict, sections: Mapping[str, type]
+) -> str:
     """Why ``key`` is refused: a key of other model types, or unknown (closest key named)."""
-    if "type" in names:  # a model section
+    if issubclass(cls, ModelSection):
         owners = [t for t, c in sections.items() if key in {f.name for f in dataclasses.fields(c)}]
         if owners:
             kind = data.get("type", ModelSection.type)

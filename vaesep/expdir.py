@@ -53,9 +53,8 @@ def atomic_save(obj: object, path: Path) -> None:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One source's saved model: registry name, network sizes and weights."""
+    """One source's saved model: network sizes and weights."""
 
-    model_type: str
     input_dim: int
     output_dim: int
     state_dict: dict[str, torch.Tensor]
@@ -121,7 +120,7 @@ class ExpDir:
                 "--force to train again over it, or another --exp-dir"
             )
         if resume and existing.exists():
-            previous = load_config(existing, sections)
+            previous = read_config(existing, sections)
             if previous.features != config.features or previous.model != config.model:
                 raise VaesepError(
                     f"{existing}: features/model differ from the requested config; resume with "
@@ -167,7 +166,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def load_config(path: Path, sections: Mapping[str, type]) -> Config:
+def read_config(path: Path, sections: Mapping[str, type]) -> Config:
     """An experiment's ``config.yaml``.
 
     Model keys of other model types are dropped: vaesep 0.1 wrote every model's keys there.
@@ -189,7 +188,7 @@ def load(exp_dir: str | Path, sections: Mapping[str, type]) -> Experiment:
             f"{exp_dir}: not an experiment dir (no {CONFIG_FILE}/{STATS_FILE}); "
             "pass the --exp-dir of a finished 'vaesep train'"
         )
-    config = load_config(exp_dir / CONFIG_FILE, sections)
+    config = read_config(exp_dir / CONFIG_FILE, sections)
     stats = FeatureStats.load(exp_dir / STATS_FILE)
     checkpoints = {s: _read_checkpoint(exp_dir / f"{s}.pt", config, stats) for s in SOURCES}
     return Experiment(exp_dir, config, stats, checkpoints)
@@ -211,7 +210,7 @@ def _read_checkpoint(path: Path, config: Config, stats: FeatureStats) -> Checkpo
             raise ValueError("feature sizes differ")
         if ckpt.get("model_type", config.model.type) != config.model.type:
             raise ValueError("model type differs")
-        return Checkpoint(config.model.type, *expected, ckpt["state_dict"])
+        return Checkpoint(*expected, ckpt["state_dict"])
     except (KeyError, ValueError, TypeError):
         raise mismatch(path) from None
 

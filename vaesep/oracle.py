@@ -75,4 +75,4 @@ def load_separator(exp_dir: str | Path, device: str = "cpu") -> Separator | Orac
     experiment = load(exp_dir, SECTIONS)
     if spec_of(experiment.config).needs_references:
         return OracleSeparator(experiment.config, name=experiment.path.name)
-    return Separator.from_dir(exp_dir, device=device)
+    return Separator.from_experiment(experiment, device=device)

@@ -91,8 +91,12 @@ class Separator(torch.nn.Module):
     @classmethod
     def from_dir(cls, exp_dir: str | Path, device: str = "cpu", **kwargs) -> Separator:
         """Load an experiment dir written by :func:`vaesep.training.train`."""
+        return cls.from_experiment(load(exp_dir, SECTIONS), device, **kwargs)
+
+    @classmethod
+    def from_experiment(cls, experiment: Experiment, device: str = "cpu", **kwargs) -> Separator:
+        """The separator of an experiment dir already read by :func:`vaesep.expdir.load`."""
         device = resolve_device(device, "--device")
-        experiment = load(exp_dir, SECTIONS)
         models = build_models(experiment)
         return cls(
             experiment.config,

@@ -42,7 +42,7 @@ def fit_gradient(run: FitRun) -> dict[str, dict]:
         "%d utterances: %d training frames, %d validation frames (segments of %d), device %s",
         len(stfts),
         train_set.frames,
-        val_set.frames if val_set else 0,
+        val_set.frames if val_set is not None else 0,
         frames,
         run.device,
     )
@@ -81,8 +81,7 @@ def _validation_loss(model: GradientModel, val: Batch, batch_size: int) -> float
     model.eval()
     total = 0.0
     for start in range(0, len(val), batch_size):
-        part = slice(start, start + batch_size)
-        batch = Batch(val.inputs[part], val.target[part], val.mixture[part])
+        batch = val.select(slice(start, start + batch_size))
         total += model.validation_step(batch)["loss"] * len(batch)
     model.train()
     return total / len(val)
@@ -138,7 +137,7 @@ def train_source(
         sums: dict[str, float] = {}
         for start in range(0, n, t.batch_size):
             idx = perm[start : start + t.batch_size]
-            batch = Batch(data.inputs[idx], data.target[idx], data.mixture[idx])
+            batch = data.select(idx)
             try:
                 out = model.training_step(batch, optimizers, state["step"])
             except NonFiniteLoss as exc:

@@ -8,6 +8,7 @@ dir's (:mod:`vaesep.expdir`).
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -42,9 +43,7 @@ def train(
         device = resolve_device(config.training.device, "training.device")
         started = time.perf_counter()
 
-        def build(input_dim: int, output_dim: int) -> torch.nn.Module:
-            return build_model(config.model, input_dim, output_dim)
-
+        build = partial(build_model, config.model)
         run = FitRun(config, Path(data_dir), exp, device, resume, tuple(sources), build)
         summaries = spec_of(config).fit(run)
         if command is not None:

@@ -37,6 +37,10 @@ class Batch:
     def __len__(self) -> int:
         return self.inputs.shape[0]
 
+    def select(self, index: torch.Tensor | slice) -> Batch:
+        """The segments at ``index`` (a tensor of indices or a slice)."""
+        return Batch(self.inputs[index], self.target[index], self.mixture[index])
+
 
 class NonFiniteLoss(ArithmeticError):
     """A training step met a NaN or infinite loss (the trainer turns it into a user error)."""
