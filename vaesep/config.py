@@ -95,7 +95,7 @@ class TrainingConfig:
 
     epochs: int = 40
     batch_size: int = 128
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
     seed: int = 0

@@ -3,8 +3,9 @@
 Each entry says everything the rest of vaesep needs to know about a model type: its config
 section, the module of one source, how it is fitted (gradient steps, a dictionary fit, or
 nothing) and how the mixture's per-source estimates are made (per source, jointly as NMF
-does, or — for an oracle — only from the true sources, so that only ``evaluate`` can run it).
-The trainer and the separator call what the entry gives them; nothing switches on a type name.
+does, by fitting generative priors' inputs to the mixture at test time, or — for an oracle —
+only from the true sources, so that only ``evaluate`` can run it). The trainer and the
+separator call what the entry gives them; nothing switches on a type name.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from vaesep import config as _config
 from vaesep.config import Config, ModelSection
 from vaesep.estimators import nmf_joint, per_source
 from vaesep.fitting import FitRun, fit_dictionaries, fit_nothing
+from vaesep.inference import fit_priors
+from vaesep.models.adversarial import AEWGAN, GAN, WGAN, AdversarialConfig
 from vaesep.models.base import SourceModel
 from vaesep.models.itl_ae import ITLAE, ITLAEConfig
 from vaesep.models.nmf import NMF, NMFConfig
 from vaesep.models.oracle import OracleConfig, OracleMask
+from vaesep.models.priors import MLAE, PriorConfig, PriorVAE
 from vaesep.models.rnn_mask import RNNMask, RNNMaskConfig
 from vaesep.models.vae import VAE, VAEConfig
 from vaesep.models.vrnn import VRNN, VRNNConfig
@@ -54,6 +58,11 @@ MODELS: dict[str, ModelSpec] = {
     "oracle": ModelSpec(OracleConfig, OracleMask, fit_nothing, None),
     "vrnn": ModelSpec(VRNNConfig, VRNN, fit_gradient),
     "rnn_mask": ModelSpec(RNNMaskConfig, RNNMask, fit_gradient),
+    "mlae": ModelSpec(PriorConfig, MLAE, fit_gradient, fit_priors),
+    "gen_vae": ModelSpec(PriorConfig, PriorVAE, fit_gradient, fit_priors),
+    "gan": ModelSpec(AdversarialConfig, GAN, fit_gradient, fit_priors),
+    "wgan": ModelSpec(AdversarialConfig, WGAN, fit_gradient, fit_priors),
+    "ae_wgan": ModelSpec(AdversarialConfig, AEWGAN, fit_gradient, fit_priors),
 }
 SECTIONS: dict[str, type[ModelSection]] = {name: spec.section for name, spec in MODELS.items()}
 

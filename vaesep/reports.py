@@ -1,128 +1,55 @@
-"""Reports over ``evaluate`` result dirs: a results table (RESULTS.md, results.csv) and violins.
+"""Reports over ``evaluate`` results: a table (RESULTS.md, results.csv), violins, claims.
 
-Each result dir holds ``metrics.csv`` and ``summary.json``. The table has one row per model,
-after a first row "mixture" (the unprocessed mixture used as the estimate); the plot shows
-SDR, SIR and SAR with one violin per model, like figure 22 of the study, or one violin per
-setting for a sweep.
+A result is an eval dir (``metrics.csv``, ``summary.json``) or a dir of eval dirs pooled over
+seeds and groups (:mod:`vaesep.pooling`). The table has one row per model, after a first row
+"mixture" (the unprocessed mixture used as the estimate), with 95 % Student-t intervals over
+mixtures (:mod:`vaesep.stats`); the plot shows SDR, SIR and SAR with one violin per model,
+like figure 22 of the study, or one violin per setting for a sweep. Claims such as
+``wgan>nmf:sdr`` get a verdict from the paired per-mixture differences.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import os
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from vaesep.errors import VaesepError, log
-from vaesep.evaluation import METRICS_CSV, SUMMARY_JSON, write_text_atomic
-from vaesep.metrics import COLUMNS, EXACT_DB, METRICS, PERCEPTUAL, columns
+from vaesep.evaluation import write_text_atomic
+from vaesep.metrics import EXACT_DB
+from vaesep.pooling import (
+    MIXTURE,
+    Result,
+    collect_results,
+    evaluate_claims,
+    mixture_rows,
+    parse_claim,
+    per_mixture,
+)
+from vaesep.stats import EQUIVALENCE_MARGIN, finite_or_none, mean_ci, seed_spread
 
 RESULTS_MD = "RESULTS.md"
 RESULTS_CSV = "results.csv"
+CLAIMS_CSV = "claims.csv"
 VIOLINS_PNG = "violins.png"
-MIXTURE = "mixture"
 TABLE_METRICS = {"sdr": "SDR", "sir": "SIR", "sar": "SAR", "si_sdr": "SI-SDR", "sdri": "SDRi"}
 # Shown when every result has them (scored with the ``perceptual`` extra installed).
 PERCEPTUAL_METRICS = {"pesq": "PESQ", "stoi": "STOI"}
 PLOT_METRICS = {"sdr": "SDR", "sir": "SIR", "sar": "SAR"}
-
-
-class Result(NamedTuple):
-    """One result dir: its display name, its metrics rows and its summary."""
-
-    name: str
-    rows: list[dict[str, Any]]
-    summary: dict[str, Any]
-    path: Path
-
-
-# --- reading -------------------------------------------------------------------------------
-
-
-def collect_results(result_dirs: Sequence[str | Path], by_dir: bool = False) -> list[Result]:
-    """Read ``metrics.csv`` and ``summary.json`` of each dir, in the order given.
-
-    A result is named by its summary's ``model`` (or by its directory name with ``by_dir``,
-    as for the settings of a sweep); clashing names get the directory appended.
-    """
-    if not result_dirs:
-        raise VaesepError("no result dirs given; pass the output dirs of 'vaesep evaluate'")
-    paths = [Path(d) for d in result_dirs]
-    loaded = [(_read_rows(p), _read_summary(p)) for p in paths]
-    labels = _distinct_parts(paths) if by_dir else [None] * len(paths)
-    names = [label or s.get("model") or p.name for label, p, (_, s) in zip(labels, paths, loaded)]
-    counts = Counter(names)
-    names = [f"{n} ({p})" if counts[n] > 1 else n for n, p in zip(names, paths)]
-    return [Result(n, rows, s, p) for n, p, (rows, s) in zip(names, paths, loaded)]
-
-
-def _distinct_parts(paths: list[Path]) -> list[str | None]:
-    """The first path component in which the dirs differ (e.g. a sweep's setting label)."""
-    parts = [p.resolve().parts for p in paths]
-    for i in range(min(len(x) for x in parts)):
-        if len({x[i] for x in parts}) > 1:
-            return [x[i] for x in parts]
-    return [p.name for p in paths]
-
-
-def _read_rows(result_dir: Path) -> list[dict[str, Any]]:
-    path = result_dir / METRICS_CSV
-    if not path.is_file():
-        raise VaesepError(
-            f"{result_dir}: no {METRICS_CSV}; is it an output dir of 'vaesep evaluate'?"
-        )
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise VaesepError(
-                f"{path}: missing column(s) {', '.join(missing)}; rerun 'vaesep evaluate'"
-            )
-        known = columns(tuple(PERCEPTUAL))
-        try:
-            return [
-                {
-                    k: v if k in ("utt_id", "source") else float(v)
-                    for k, v in row.items()
-                    if k in known
-                }
-                for row in reader
-            ]
-        except ValueError as exc:
-            raise VaesepError(f"{path}: not a number ({exc}); rerun 'vaesep evaluate'") from None
-
-
-def _read_summary(result_dir: Path) -> dict[str, Any]:
-    path = result_dir / SUMMARY_JSON
-    if not path.is_file():
-        raise VaesepError(
-            f"{result_dir}: no {SUMMARY_JSON}; is it an output dir of 'vaesep evaluate'?"
-        )
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise VaesepError(f"{path}: not valid JSON ({exc}); rerun 'vaesep evaluate'") from None
-    if not isinstance(summary, dict):
-        raise VaesepError(f"{path}: expected a JSON object; rerun 'vaesep evaluate'")
-    return summary
+UNITS = {"pesq": "", "stoi": ""}  # the rest in dB
+SYMBOLS = {">": ">", "<": "<", "=": "≈"}
+CI_NOTE = [
+    "± is the half-width of the 95 % Student-t confidence interval over mixtures, each mixture",
+    "averaged over its sources and seeds (seeds: the training runs pooled into each result).",
+]
 
 
 # --- table ---------------------------------------------------------------------------------
-
-
-def mixture_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows of the unprocessed mixture as if it were a model (its ``sdri`` is 0)."""
-    ids = ("utt_id", "source")
-    mixed = [m for m in (*METRICS, *PERCEPTUAL) if rows and f"mix_{m}" in rows[0]]
-    return [
-        {**{k: r[k] for k in ids}, **{m: r[f"mix_{m}"] for m in mixed}, "sdri": 0.0} for r in rows
-    ]
 
 
 def table_metrics(results: list[Result]) -> dict[str, str]:
@@ -135,10 +62,13 @@ def table_metrics(results: list[Result]) -> dict[str, str]:
 
 
 def results_table(results: list[Result]) -> list[dict[str, Any]]:
-    """Mean and median of SDR, SIR, SAR, SI-SDR, SDRi (PESQ, STOI) per model, after "mixture".
+    """Per model, after "mixture": mean, median and 95 % CI half-width of each table metric.
 
-    The mixture row comes from the first result's ``mix_*`` columns. Values in dB (PESQ in
-    MOS-LQO, STOI in 0-1); NaN and infinite values are left out, as in ``summary.json``.
+    Mean and median are over the rows (utterance × source, all seeds); the interval is the
+    Student-t one over mixtures, each averaged over its sources and seeds. Also the number
+    of seeds and the SD of the seeds' SDR means. The mixture row comes from the first
+    result's ``mix_*`` columns. Values in dB (PESQ in MOS-LQO, STOI in 0-1); NaN and
+    infinite values are left out, as in ``summary.json``.
     """
     metrics = table_metrics(results)
     entries = [(MIXTURE, mixture_rows(results[0].rows))] + [(r.name, r.rows) for r in results]
@@ -151,6 +81,11 @@ def _table_row(name: str, rows: list[dict[str, Any]], metrics: dict[str, str]) -
         values = _finite(rows, metric)
         row[f"{metric}_mean"] = float(values.mean()) if values.size else None
         row[f"{metric}_median"] = float(np.median(values)) if values.size else None
+    for metric in metrics:
+        row[f"{metric}_ci95"] = finite_or_none(mean_ci(per_mixture(rows, metric)[1])[1])
+    utts, seeds, sdr = ([r[k] for r in rows] for k in ("utt_id", "seed", "sdr"))
+    num_seeds, spread = seed_spread(utts, seeds, sdr)
+    row.update(num_seeds=num_seeds, sdr_seed_sd=finite_or_none(spread))
     return row
 
 
@@ -160,30 +95,55 @@ def _finite(rows: list[dict[str, Any]], key: str) -> np.ndarray:
 
 
 def markdown_table(table: list[dict[str, Any]]) -> str:
-    """The table as Markdown; each metric cell is ``mean / median``."""
+    """The table as Markdown; each metric cell is ``mean ± CI / median`` (``mean / median``
+    without an interval)."""
     headings = {**TABLE_METRICS, **PERCEPTUAL_METRICS}
     metrics = [m for m in headings if f"{m}_mean" in table[0]]
-    head = ["model", "utts", *(headings[m] for m in metrics)]
+    head = ["model", "utts", "seeds", *(headings[m] for m in metrics)]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for row in table:
-        cells = [row["model"], str(row["num_utterances"])]
-        cells += [f"{_fmt(row[f'{m}_mean'])} / {_fmt(row[f'{m}_median'])}" for m in metrics]
+        cells = [row["model"], str(row["num_utterances"]), str(row["num_seeds"])]
+        cells += [_cell(row, m) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(row: dict[str, Any], metric: str) -> str:
+    ci = row[f"{metric}_ci95"]
+    spread = "" if ci is None else f" ± {ci:.2f}"
+    return f"{_fmt(row[f'{metric}_mean'])}{spread} / {_fmt(row[f'{metric}_median'])}"
 
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def table_csv(table: list[dict[str, Any]]) -> str:
-    """The table as CSV: ``model,num_utterances,<metric>_mean,<metric>_median,...``."""
+def table_csv(rows: list[dict[str, Any]]) -> str:
+    """The results table (``model,num_utterances,<metric>_mean,<metric>_median,...,
+    <metric>_ci95,...,num_seeds,sdr_seed_sd``) or the claims as CSV; 4 decimals, empty for
+    none."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, list(table[0]), lineterminator="\n")
+    writer = csv.DictWriter(buffer, list(rows[0]), lineterminator="\n")
     writer.writeheader()
-    for row in table:
+    for row in rows:
         writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
     return buffer.getvalue()
+
+
+# --- claims --------------------------------------------------------------------------------
+
+
+def claim_line(claim: dict[str, Any]) -> str:
+    """E.g. ``wgan > nmf (SDR): +1.23 dB [0.45, 2.01], n = 25 mixtures: supported``."""
+    heading = {**TABLE_METRICS, **PERCEPTUAL_METRICS}[claim["metric"]]
+    unit = UNITS.get(claim["metric"], " dB")
+    mean = "n/a" if claim["mean_diff"] is None else f"{claim['mean_diff']:+.2f}{unit}"
+    low, high = claim["ci95_low"], claim["ci95_high"]
+    interval = "[n/a]" if low is None else f"[{low:.2f}, {high:.2f}]"
+    return (
+        f"{claim['a']} {SYMBOLS[claim['relation']]} {claim['b']} ({heading}): {mean} {interval}, "
+        f"n = {claim['n']} mixtures: {claim['verdict']}"
+    )
 
 
 # --- plot ----------------------------------------------------------------------------------
@@ -194,14 +154,16 @@ def violin_plots(
 ) -> None:
     """One PNG with SDR, SIR and SAR panels and a violin per model (and the mixture).
 
-    With a ``group`` label (a sweep) there is one violin per setting, no mixture, and the
-    x axis is labelled ``group``.
+    A pooled result shows its mixtures (each averaged over sources and seeds), as does the
+    mixture when any result is pooled; the others their rows. With a ``group`` label (a
+    sweep) there is one violin per setting, no mixture, and the x axis is labelled ``group``.
     """
     from matplotlib.figure import Figure
 
-    entries = [(r.name, r.rows, False) for r in results]
+    per_mix = any(r.pooled for r in results)
+    entries = [(r.name, _plot_values(r.rows, r.pooled), False) for r in results]
     if group is None:
-        entries.insert(0, (MIXTURE, mixture_rows(results[0].rows), True))
+        entries.insert(0, (MIXTURE, _plot_values(mixture_rows(results[0].rows), per_mix), True))
     width = max(3.2, 0.75 * len(entries) + 1.0)
     stacked = len(entries) > 5  # many violins: panels one above the other
     size = (width, 3 * 3.4) if stacked else (3 * width, 4.2)
@@ -217,11 +179,23 @@ def violin_plots(
     os.replace(tmp, path)
 
 
+def _plot_values(rows: list[dict[str, Any]], mixtures: bool) -> dict[str, np.ndarray]:
+    """Per plotted metric, the finite values of the rows or (``mixtures``) of the mixtures."""
+    if not mixtures:
+        return {m: _finite(rows, m) for m in PLOT_METRICS}
+    values = {m: per_mixture(rows, m)[1] for m in PLOT_METRICS}
+    return {m: v[np.isfinite(v)] for m, v in values.items()}
+
+
 def _panel(
-    ax: Any, entries: list[tuple[str, list[dict], bool]], metric: str, label: str, group: str | None
+    ax: Any,
+    entries: list[tuple[str, dict[str, np.ndarray], bool]],
+    metric: str,
+    label: str,
+    group: str | None,
 ) -> None:
-    for position, (_, rows, mixture) in enumerate(entries, start=1):
-        values = _finite(rows, metric)
+    for position, (_, by_metric, mixture) in enumerate(entries, start=1):
+        values = by_metric[metric]
         if mixture and values.size and np.median(values) > EXACT_DB:
             text = f"exact\n({np.median(values):.0f} dB)"
             transform = ax.get_xaxis_transform()
@@ -267,11 +241,14 @@ def report(
     force: bool = False,
     title: str | None = None,
     sweep: str | None = None,
+    claims: Sequence[str] = (),
 ) -> str:
-    """Write RESULTS.md, results.csv and violins.png into ``out_dir``; return the Markdown table.
+    """Write RESULTS.md, results.csv, violins.png (and claims.csv) into ``out_dir``; return the
+    Markdown table, then a line per claim.
 
     ``sweep`` (the swept setting's label, e.g. "STFT window/overlap") treats the dirs as the
     settings of one sweep: each is named by its directory and plotted without the mixture.
+    ``claims`` (e.g. "wgan>nmf:sdr") are judged on the paired differences per mixture.
     """
     out_dir = Path(out_dir)
     if (out_dir / RESULTS_MD).exists() and not force:
@@ -279,16 +256,24 @@ def report(
             f"{out_dir}: already holds {RESULTS_MD}; choose another dir or overwrite with --force"
         )
     results = collect_results(result_dirs, by_dir=sweep is not None)
+    names, metrics = [MIXTURE, *(r.name for r in results)], list(table_metrics(results))
+    judged = evaluate_claims([parse_claim(c, names, metrics) for c in claims], results)
     table = results_table(results)
-    markdown = markdown_table(table)
+    lines = [claim_line(c) for c in judged]
     out_dir.mkdir(parents=True, exist_ok=True)
     violin_plots(results, out_dir / VIOLINS_PNG, title=title, group=sweep)
     write_text_atomic(out_dir / RESULTS_CSV, table_csv(table))
-    write_text_atomic(out_dir / RESULTS_MD, _results_md(results, table, title))
-    return markdown
+    if judged:
+        write_text_atomic(out_dir / CLAIMS_CSV, table_csv(judged))
+    else:  # not an earlier report's claims beside this one
+        (out_dir / CLAIMS_CSV).unlink(missing_ok=True)
+    write_text_atomic(out_dir / RESULTS_MD, _results_md(results, table, title, lines))
+    return markdown_table(table) + "".join(f"{line}\n" for line in lines)
 
 
-def _results_md(results: list[Result], table: list[dict[str, Any]], title: str | None) -> str:
+def _results_md(
+    results: list[Result], table: list[dict[str, Any]], title: str | None, claims: list[str]
+) -> str:
     data = list(dict.fromkeys(str(r.summary.get("data", "?")) for r in results))
     if len(data) > 1:
         log.warning(
@@ -299,21 +284,49 @@ def _results_md(results: list[Result], table: list[dict[str, Any]], title: str |
         f"# {title or 'Separation results'}",
         "",
         f"Data: {', '.join(f'`{d}`' for d in data)}; {utts} utterances.",
-        "Metrics in dB, each cell mean / median over the rows (utterance × source): BSS Eval",
-        "SDR, SIR, SAR (mir_eval `bss_eval_sources`, sources matched by name) and SI-SDR;",
+        "Metrics in dB, each cell mean ± CI / median over the rows (utterance × source): BSS",
+        "Eval SDR, SIR, SAR (mir_eval `bss_eval_sources`, sources matched by name) and SI-SDR;",
         "SDRi = SDR − SDR of the unprocessed mixture (first row, the mixture as the estimate).",
+        *CI_NOTE,
         *_perceptual_note(table[0]),
         *_exact_note(table[0]),
         "",
         markdown_table(table),
         f"![SDR, SIR and SAR]({VIOLINS_PNG})",
         "",
+        *_claims_section(claims),
         "Result dirs:",
         "",
-        *(f"- {r.name}: `{r.path}`" for r in results),
+        *(_result_dir_line(r) for r in results),
         "",
     ]
     return "\n".join(lines)
+
+
+def _claims_section(claims: list[str]) -> list[str]:
+    if not claims:
+        return []
+    margin = EQUIVALENCE_MARGIN
+    return [
+        "## Claims",
+        "",
+        "A − B per mixture (the mixtures both have, each averaged over sources and seeds): its",
+        "mean and 95 % Student-t interval. A > B is supported when the interval lies above 0,",
+        "contradicted when below; A ≈ B (given as A=B) is supported when it lies within",
+        f"±{margin} dB (equivalence margin {margin} dB), contradicted when it excludes 0;",
+        "otherwise not resolved.",
+        "",
+        *(f"- {line}" for line in claims),
+        "",
+    ]
+
+
+def _result_dir_line(result: Result) -> str:
+    line = f"- {result.name}: `{result.path}`"
+    if not result.pooled:
+        return line
+    seeds = ", ".join(map(str, result.summary["seeds"]))
+    return f"{line} ({len(result.summary['eval_dirs'])} eval dirs, seeds {seeds})"
 
 
 def _perceptual_note(row: dict[str, Any]) -> list[str]:

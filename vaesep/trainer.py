@@ -161,7 +161,7 @@ def train_source(
         }
         state["history"].append(record)
         state["epoch"] = epoch + 1
-        if val_loss < state["best_loss"]:
+        if val_loss < state["best_loss"] or not model.selects_best:
             state.update(best_loss=val_loss, best_epoch=epoch + 1, stale=0)
             best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:

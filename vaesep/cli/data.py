@@ -1,4 +1,4 @@
-"""CLI commands for corpora and mixtures: ``synth-corpus`` and ``prepare``."""
+"""CLI commands for corpora and mixtures: ``synth-corpus`` and ``prepare`` (incl. ``pairs``)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,7 @@ def register(app: typer.Typer) -> None:
     prepare.command("timit")(prepare_timit)
     prepare.command("librispeech")(prepare_librispeech)
     prepare.command("manifest")(prepare_manifest)
+    prepare.command("pairs")(prepare_pairs)
     app.add_typer(prepare, name="prepare")
 
 
@@ -194,6 +195,66 @@ def prepare_manifest(
 ) -> None:
     """Mix the female and male utterances listed in a CSV manifest."""
     _prepare("manifest", source, out_dir, locals())
+
+
+@user_errors
+def prepare_pairs(
+    source: Annotated[
+        Path, typer.Argument(metavar="SOURCE", help="Corpus folder (or manifest CSV) to read.")
+    ],
+    out_dir: OutDir,
+    kind: Annotated[
+        str, typer.Option("--kind", help="Corpus layout: timit, librispeech or manifest.")
+    ] = "timit",
+    pairs: Annotated[int, typer.Option("--pairs", help="Speaker pairs to draw.")] = 25,
+    seed: Seed = 0,
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split", help="train: draw speakers from the corpus's train split; all: from all."
+        ),
+    ] = "train",
+    min_utterances: Annotated[
+        int,
+        typer.Option("--min-utterances", help="Leave out speakers with fewer readable utterances."),
+    ] = 3,
+    include_sa: Annotated[
+        bool,
+        typer.Option(
+            "--include-sa/--no-include-sa",
+            help="TIMIT: use the SA sentences too (the paper's 10 utterances per speaker).",
+        ),
+    ] = True,
+    sample_rate: SampleRate = 16000,
+    force: Force = False,
+) -> None:
+    """One data dir pair per female + male speaker pair (Subakan & Smaragdis, ICASSP 2018):
+    the closest-length utterance pair to test, all the others to train, at 0 dB."""
+    from vaesep.corpora import CORPUS_KINDS, load_corpus
+    from vaesep.errors import VaesepError
+    from vaesep.pairs import PairOptions
+    from vaesep.pairs import prepare_pairs as run
+
+    if kind not in CORPUS_KINDS:
+        raise VaesepError(f"--kind {kind!r}: use one of {', '.join(CORPUS_KINDS)}")
+    options = PairOptions(
+        num_pairs=pairs,
+        seed=seed,
+        split=split,
+        min_utterances=min_utterances,
+        sample_rate=sample_rate,
+        force=force,
+    )
+    options.validate()
+    corpus = load_corpus(kind, source, **({"include_sa": include_sa} if kind == "timit" else {}))
+    summary = run(corpus, out_dir, options)
+    for pair in summary["pairs"]:
+        typer.echo(
+            f"{pair['id']}: {len(pair['train'])} training mixtures "
+            f"({pair['seconds']['train']:.1f} s), test {pair['test']} "
+            f"({pair['seconds']['test']:.1f} s)"
+        )
+    typer.echo(f"wrote {out_dir} ({len(summary['pairs'])} pairs)")
 
 
 def _names(text: str | None) -> list[str] | None:

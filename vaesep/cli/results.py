@@ -100,7 +100,10 @@ def _db(value: float | None, sign: bool = False) -> str:
 @user_errors
 def report_command(
     result_dirs: list[Path] = typer.Argument(
-        ..., help="Output dirs of 'vaesep evaluate', one per model (or per sweep setting)."
+        ...,
+        help="Output dirs of 'vaesep evaluate', one per model (or per sweep setting), or dirs "
+        "holding several (e.g. exp/wgan with p01/seed0/eval, p01/seed1/eval, ...): pooled "
+        "into one result named by the dir.",
     ),
     out_dir: Path | None = typer.Option(
         None,
@@ -115,12 +118,25 @@ def report_command(
         help="The dirs are settings of one sweep of LABEL (e.g. 'STFT window/overlap'): "
         "name each by its dir, one violin per setting.",
     ),
+    claims: list[str] | None = typer.Option(
+        None,
+        "--claim",
+        metavar="A>B:METRIC",
+        help="A claim to judge on the paired per-mixture differences (repeatable): A>B, A<B or "
+        "A=B (no difference) on a table metric, e.g. 'wgan>nmf:sdr'; verdicts in RESULTS.md "
+        "and claims.csv.",
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing RESULTS.md."),
 ) -> None:
-    """Tabulate and plot (SDR/SIR/SAR violins) the results of one or more evaluations."""
+    """Tabulate and plot (SDR/SIR/SAR violins) the results of one or more evaluations, with
+    95 % confidence intervals over mixtures, and judge claims on them."""
     target = out_dir or _common_parent(result_dirs)
-    typer.echo(report(result_dirs, target, force=force, title=title, sweep=sweep), nl=False)
-    typer.echo(f"written: {target / 'RESULTS.md'}, results.csv, violins.png")
+    markdown = report(
+        result_dirs, target, force=force, title=title, sweep=sweep, claims=claims or ()
+    )
+    typer.echo(markdown, nl=False)
+    written = ["results.csv", "violins.png", *(["claims.csv"] if claims else [])]
+    typer.echo(f"written: {target / 'RESULTS.md'}, {', '.join(written)}")
 
 
 def _common_parent(dirs: list[Path]) -> Path:

@@ -64,6 +64,10 @@ class SourceModel(nn.Module):
 class GradientModel(SourceModel):
     """A source model trained by gradient steps; the defaults are the study's loop body."""
 
+    # Keep the epoch of the lowest validation loss (False: the last epoch, e.g. for a GAN,
+    # whose losses do not measure quality).
+    selects_best: ClassVar[bool] = True
+
     def loss(
         self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -98,10 +102,15 @@ class GradientModel(SourceModel):
 
 
 def make_optimizer(parameters, training) -> torch.optim.Optimizer:
-    """``training.optimizer`` (adam, adamw or sgd with momentum 0.9) over ``parameters``."""
+    """``training.optimizer`` (adam, adamw, rmsprop, or sgd with momentum 0.9) over
+    ``parameters``."""
     if training.optimizer == "sgd":
         return torch.optim.SGD(
             parameters, lr=training.learning_rate, momentum=0.9, weight_decay=training.weight_decay
+        )
+    if training.optimizer == "rmsprop":
+        return torch.optim.RMSprop(
+            parameters, lr=training.learning_rate, weight_decay=training.weight_decay
         )
     cls = torch.optim.AdamW if training.optimizer == "adamw" else torch.optim.Adam
     return cls(parameters, lr=training.learning_rate, weight_decay=training.weight_decay)
