@@ -55,3 +55,41 @@ def test_recipe_rejects_unknown_option():
     result = run_recipe("--no-such-option", "1")
     assert result.returncode == 2
     assert "unknown option --no-such-option" in result.stderr
+
+
+PAIRS_RECIPE = RECIPE.parents[1] / "timit_pairs" / "run.sh"
+
+
+@pytest.mark.skipif(
+    not (shutil.which("espeak-ng") and shutil.which("flite")),
+    reason="the built-in corpus needs espeak-ng and flite (apt-get install espeak-ng flite)",
+)
+def test_pairs_recipe_pools_pairs_and_seeds_and_checks_claims(tmp_path):
+    data, exp = tmp_path / "data", tmp_path / "exp"
+    args = [
+        "--data", str(data), "--exp", str(exp), "--speakers-per-gender", "8",
+        "--utterances", "3", "--pairs", "2", "--seeds", "0,1",
+        "--methods", "nmf_1024 mlae wgan",
+        "--train-set", "training.epochs=2 model.inference_steps=10 model.critic_warmup=1",
+    ]  # fmt: skip
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    run = subprocess.run(
+        ["bash", str(PAIRS_RECIPE), *args], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    pairs = sorted(p.name for p in (data / "pairs").iterdir() if p.is_dir())
+    assert len(pairs) == 2
+    for method in ("nmf_1024", "mlae", "wgan"):
+        for pair in pairs:
+            for seed in (0, 1):
+                assert (exp / method / pair / f"seed{seed}" / "eval" / "summary.json").is_file()
+    rows = [line for line in (exp / "RESULTS.md").read_text().splitlines() if "| 2 | 2 |" in line]
+    assert {r.split("|")[1].strip() for r in rows} == {"mlae", "wgan", "nmf_1024"}
+    claims = (exp / "claims.csv").read_text()
+    assert "wgan,>,nmf_1024,sdr" in claims and "mlae,>,wgan,sar" in claims
+
+    again = subprocess.run(
+        ["bash", str(PAIRS_RECIPE), *args, "--stage", "2", "--stop-stage", "2"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert again.returncode == 0 and "0 (method, pair) task(s)" in again.stderr

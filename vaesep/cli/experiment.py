@@ -1,4 +1,4 @@
-"""CLI commands for models: ``train`` and ``separate``."""
+"""CLI commands for models: ``train``, ``separate`` and ``run`` (train and score over seeds)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def register(app: typer.Typer) -> None:
     """Add the model commands to ``app``."""
     app.command("train")(train)
     app.command("separate")(separate)
+    app.command("run")(run)
 
 
 @user_errors
@@ -87,3 +88,48 @@ def separate(
     errors = [fail(message) for message in failed]  # one line each on stderr
     if errors:
         raise errors[-1]
+
+
+@user_errors
+def run(
+    config: Path = typer.Option(..., "--config", "-c", help="YAML config (see configs/)."),
+    train_data: Path = typer.Option(..., "--train", help="Training data dir."),
+    test_data: Path = typer.Option(..., "--test", help="Test data dir to separate and score."),
+    exp_dir: Path = typer.Option(..., "--exp-dir", help="Run dir: one seed<N>/ dir per seed."),
+    seeds: str = typer.Option("0,1,2", "--seeds", help="Training seeds, e.g. 0,1,2 or 0-4."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config key, e.g. --set training.epochs=5 (repeatable)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Train and score every seed again."),
+    device: str = typer.Option("cpu", "--device", help="Separation device: cpu, cuda or auto."),
+    jobs: int = typer.Option(0, "--jobs", help="Scoring processes (0: one per core)."),
+) -> None:
+    """Train and score a config for several seeds: EXP/seed<N>/ and EXP/seed<N>/eval/.
+
+    Seeds already scored are skipped, interrupted ones resume; 'vaesep report EXP' pools them
+    with 95 % confidence intervals. A failing seed is reported and the others still run.
+    """
+    from vaesep.runs import parse_seeds, run_seeds
+
+    outcomes = run_seeds(
+        config,
+        train_data,
+        test_data,
+        exp_dir,
+        parse_seeds(seeds),
+        overrides,
+        force,
+        device,
+        jobs or None,
+    )
+    failed = [message for message in outcomes.values() if isinstance(message, str)]
+    for seed, summary in outcomes.items():
+        if isinstance(summary, dict):
+            typer.echo(
+                f"seed {seed}: SDR {summary['sdr']:.2f} dB, SIR {summary['sir']:.2f}, "
+                f"SAR {summary['sar']:.2f} ({summary['seconds_total']:.1f} s)"
+            )
+    if failed:
+        errors = [fail(message) for message in failed]
+        raise errors[-1]
+    typer.echo(f"wrote {exp_dir}")

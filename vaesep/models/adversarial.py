@@ -54,7 +54,7 @@ class AdversarialConfig(PriorConfig):
 class Adversarial(Prior):
     """A generator trained against a critic; the subclasses choose objective and input."""
 
-    selects_best = False
+    selects_best = True
     wasserstein: ClassVar[bool] = True
     reads_frames: ClassVar[bool] = False  # generator input: the clean frames, not noise
 
@@ -77,11 +77,13 @@ class Adversarial(Prior):
 
     def initial_code(self, share: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Noise generators: a fixed random projection of the standardized log share, about
-        N(0, 1) per entry and a function of the frame alone; frame readers: the share."""
+        N(0, 1) per entry and a function of the frame alone (a constant frame, e.g. digital
+        silence, starts at the zero code); frame readers: the share."""
         if self.reads_frames:
             return share
         features = torch.log1p(share)
-        features = (features - features.mean(-1, keepdim=True)) / features.std(-1, keepdim=True)
+        spread = features.std(-1, keepdim=True).clamp_min(1e-6)  # 0 / 0 on a constant frame
+        features = (features - features.mean(-1, keepdim=True)) / spread
         projection = torch.randn(share.shape[-1], self.code_dim, generator=generator)
         return features @ projection.to(share) / share.shape[-1] ** 0.5
 
