@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from vaesep.features import Featurizer
-from vaesep.models.priors import PriorConfig, generalized_kl
+from vaesep.models.priors import PriorConfig, poisson_nll
 
 
 def fit_priors(
@@ -74,9 +74,9 @@ def _optimize(
 
 
 def _mixture_fit(estimates: dict[str, torch.Tensor], v: torch.Tensor) -> torch.Tensor:
-    """Poisson fit (generalized KL, mean over frames and bins) of Σ Ŝk to the mixture, one
-    value per restart ``(R,)``."""
-    return generalized_kl(sum(estimates.values()), v).mean((1, 2))
+    """Poisson fit (negative log-likelihood up to a constant, mean over frames and bins) of
+    Σ Ŝk to the mixture, one value per restart ``(R,)``."""
+    return poisson_nll(sum(estimates.values()), v).mean((1, 2))
 
 
 def _roughness(estimate: torch.Tensor) -> torch.Tensor:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from vaesep.errors import VaesepError, log
 from vaesep.evaluation import SUMMARY_JSON, evaluate
+from vaesep.expdir import CONFIG_FILE, read_config
 from vaesep.oracle import load_separator
-from vaesep.registry import load_config
+from vaesep.registry import SECTIONS, load_config
 from vaesep.training import train
 
 EVAL_DIR = "eval"
@@ -62,11 +63,18 @@ def run_seeds(
     outcomes: dict[int, dict | str] = {}
     for seed in seeds:
         folder = seed_dir(exp_dir, seed)
+        config = load_config(config_path, [*overrides, f"training.seed={seed}"])
         if (folder / EVAL_DIR / SUMMARY_JSON).is_file() and not force:
+            previous = read_config(folder / CONFIG_FILE, SECTIONS)
+            if (previous.features, previous.model) != (config.features, config.model):
+                outcomes[seed] = (
+                    f"{folder}: scored with other features/model settings; use --force to run "
+                    "it again with these, or another --exp-dir"
+                )
+                continue
             log.info("%s: already scored; skipped (--force runs it again)", folder)
             continue
         started = time.perf_counter()
-        config = load_config(config_path, [*overrides, f"training.seed={seed}"])
         try:
             train(config, train_dir, folder, resume=not force, force=force)
             summary = evaluate(

@@ -54,7 +54,7 @@ class AdversarialConfig(PriorConfig):
 class Adversarial(Prior):
     """A generator trained against a critic; the subclasses choose objective and input."""
 
-    selects_best = True
+    selects_best = False
     wasserstein: ClassVar[bool] = True
     reads_frames: ClassVar[bool] = False  # generator input: the clean frames, not noise
 

@@ -62,15 +62,15 @@ class PriorConfig(ModelSection):
 
 
 def poisson_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Generalized KL divergence x log(x / x̂) − x + x̂ (the Poisson negative log-likelihood
-    ``x̂ − x log x̂`` up to a constant), summed over bins, averaged over frames."""
-    return generalized_kl(estimate, target).sum(-1).mean()
+    """The Poisson negative log-likelihood ``x̂ − x log x̂`` (the generalized KL divergence
+    without its constant x log x − x), summed over bins, averaged over frames."""
+    return poisson_nll(estimate, target).sum(-1).mean()
 
 
-def generalized_kl(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Elementwise x log(x / x̂) − x + x̂ (x̂ floored at 1e-6; finite gradients where x = 0)."""
+def poisson_nll(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Elementwise x̂ − x log x̂ (x̂ floored at 1e-6; finite gradients where x = 0)."""
     estimate = estimate.clamp_min(_EPS)
-    return torch.xlogy(target, target) - torch.xlogy(target, estimate) - target + estimate
+    return estimate - torch.xlogy(target, estimate)
 
 
 def two_layer(n_in: int, hidden: int, n_out: int, activation: type[nn.Module]) -> nn.Sequential:
