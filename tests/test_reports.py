@@ -401,3 +401,12 @@ def test_cli_bad_claim_is_one_line_exit_2(
     assert line.startswith(f"vaesep: error: --claim {claim!r}: ") and message in line
     assert "Traceback" not in result.output
     assert not out.exists(), "nothing written"
+
+
+def test_a_pooled_result_counts_many_data_dirs_under_their_parent():
+    from vaesep.pooling import _data_dirs
+
+    few = ["/d/p1/test", "/d/p2/test"]
+    assert _data_dirs(few) == "/d/p1/test, /d/p2/test"
+    many = [f"/d/pairs/p{i}/test" for i in range(5)]
+    assert _data_dirs(many) == "5 data dirs under /d/pairs"

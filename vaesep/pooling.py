@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -112,7 +113,7 @@ def _pool(path: Path, eval_dirs: list[Path]) -> Result:
             row["utt_id"] = f"{row['group']}/{row['utt_id']}"
     summary = {
         "model": path.resolve().name,
-        "data": ", ".join(data),
+        "data": _data_dirs(list(data)),
         "num_utterances": len({r["utt_id"] for r in rows}),
         "seeds": sorted({seed for _, seed in runs}),
         "eval_dirs": [str(d) for d in eval_dirs],
@@ -264,3 +265,10 @@ def _read_summary(result_dir: Path) -> dict[str, Any]:
     if not isinstance(summary, dict):
         raise VaesepError(f"{path}: expected a JSON object; rerun 'vaesep evaluate'")
     return summary
+
+
+def _data_dirs(dirs: list[str]) -> str:
+    """The data dirs of a pooled result: listed when a few, else counted under their parent."""
+    if len(dirs) <= 3:
+        return ", ".join(dirs)
+    return f"{len(dirs)} data dirs under {os.path.commonpath(dirs)}"
