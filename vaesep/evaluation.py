@@ -37,6 +37,7 @@ from vaesep.metrics import (
 METRICS_CSV = "metrics.csv"
 SUMMARY_JSON = "summary.json"
 EXAMPLES_DIR = "examples"
+EVAL_DIR = "eval"  # where the recipes and `vaesep run` put an experiment's scores
 SEPARATED_DIR = "separated"  # the recipes' 'vaesep separate --out-dir' inside an experiment
 
 # The estimates of one utterance: (utt_id, mixture, references) -> {source: estimate}.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -23,6 +22,7 @@ from vaesep import __version__
 from vaesep.audio import audio_info
 from vaesep.corpora import Corpus, Utterance
 from vaesep.errors import VaesepError, log
+from vaesep.evaluation import write_text_atomic
 from vaesep.mixing import MixOptions, MixturePlan, make_mixture
 from vaesep.preparation import (
     _check_corpus,
@@ -231,9 +231,7 @@ def prepare_pairs(corpus: Corpus, out_dir: str | Path, options: PairOptions | No
         "pairs": rows,
         "skipped": skipped,
     }
-    part = index.with_name(f".{index.name}.part")
-    part.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(part, index)
+    write_text_atomic(index, json.dumps(summary, indent=2) + "\n")
     return summary
 
 

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from vaesep.errors import VaesepError
-from vaesep.evaluation import METRICS_CSV, SUMMARY_JSON
+from vaesep.evaluation import EVAL_DIR, METRICS_CSV, SUMMARY_JSON
 from vaesep.metrics import COLUMNS, METRICS, PERCEPTUAL, columns
 from vaesep.stats import (
     RELATIONS,
@@ -35,7 +35,6 @@ from vaesep.stats import (
 
 MIXTURE = "mixture"
 SEED_DIR = re.compile(r"seed(\d+)")
-EVAL_DIR = "eval"
 
 
 class Result(NamedTuple):

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from vaesep.errors import VaesepError, log
-from vaesep.evaluation import SUMMARY_JSON, evaluate
+from vaesep.evaluation import EVAL_DIR, SUMMARY_JSON, evaluate
 from vaesep.expdir import CONFIG_FILE, read_config
 from vaesep.oracle import load_separator
 from vaesep.registry import SECTIONS, load_config
 from vaesep.training import train
-
-EVAL_DIR = "eval"
 
 
 def seed_dir(exp_dir: str | Path, seed: int) -> Path:
@@ -59,11 +58,11 @@ def run_seeds(
     The config (with ``overrides``) is checked once before anything runs, so a bad key stops
     the whole run with one line; a failure of one seed does not stop the others.
     """
-    load_config(config_path, list(overrides))
+    base = load_config(config_path, list(overrides))
     outcomes: dict[int, dict | str] = {}
     for seed in seeds:
         folder = seed_dir(exp_dir, seed)
-        config = load_config(config_path, [*overrides, f"training.seed={seed}"])
+        config = replace(base, training=replace(base.training, seed=seed))
         if (folder / EVAL_DIR / SUMMARY_JSON).is_file() and not force:
             previous = read_config(folder / CONFIG_FILE, SECTIONS)
             if (previous.features, previous.model) != (config.features, config.model):

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional
 
 from vaesep.config import require
-from vaesep.models.base import Batch, NonFiniteLoss, make_optimizer
+from vaesep.models.base import Batch, check_finite, make_optimizer
 from vaesep.models.priors import Prior, PriorConfig, two_layer
 
 
@@ -151,7 +151,7 @@ class Adversarial(Prior):
             with torch.no_grad():
                 fake = self._fake(real)
             critic_loss = self._critic_loss(real, fake)
-            _check(critic_loss)
+            check_finite(critic_loss)
             critic_opt.zero_grad(set_to_none=True)
             critic_loss.backward()
             critic_opt.step()
@@ -162,18 +162,13 @@ class Adversarial(Prior):
         self.critic.requires_grad_(False)
         try:
             generator_loss = self._generator_loss(self._fake(real))
-            _check(generator_loss)
+            check_finite(generator_loss)
             generator_opt.zero_grad(set_to_none=True)
             generator_loss.backward()
         finally:
             self.critic.requires_grad_(True)
         generator_opt.step()
         return {"loss": generator_loss.item(), "critic": critic_loss.item()}
-
-
-def _check(loss: torch.Tensor) -> None:
-    if not torch.isfinite(loss):
-        raise NonFiniteLoss(loss.item())
 
 
 class GAN(Adversarial):

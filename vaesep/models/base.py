@@ -86,8 +86,7 @@ class GradientModel(SourceModel):
         Raises :class:`NonFiniteLoss` before stepping when the loss is NaN or infinite.
         """
         loss, components = self.loss(batch.inputs, batch.target, batch.mixture)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(loss.item())
+        check_finite(loss)
         optimizer = optimizers["model"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -99,6 +98,12 @@ class GradientModel(SourceModel):
         with torch.no_grad():
             loss, _ = self.loss(batch.inputs, batch.target, batch.mixture)
         return {"loss": loss.item()}
+
+
+def check_finite(loss: torch.Tensor) -> None:
+    """Raise :class:`NonFiniteLoss` when ``loss`` is NaN or infinite (before any step)."""
+    if not torch.isfinite(loss):
+        raise NonFiniteLoss(loss.item())
 
 
 def make_optimizer(parameters, training) -> torch.optim.Optimizer:
