@@ -20,7 +20,8 @@ from vaesep.errors import VaesepError
 from vaesep.features import FeatureStats, Featurizer
 from vaesep.models.adversarial import Adversarial, AdversarialConfig
 from vaesep.models.base import Batch, NonFiniteLoss
-from vaesep.models.priors import PriorConfig, poisson_loss, poisson_nll
+from vaesep.models.layers import poisson_loss, poisson_nll
+from vaesep.models.priors import PriorConfig
 from vaesep.registry import MODELS, load_config
 from vaesep.separation import Separator
 from vaesep.training import train

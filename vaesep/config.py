@@ -85,6 +85,11 @@ class ModelSection:
         """Frames per training example (1: frame-wise models)."""
         return 1
 
+    @property
+    def mask_power(self) -> float:
+        """Exponent p of separation's soft masks Ŝk^p / Σ Ŝj^p (1: the study's ratio)."""
+        return 1.0
+
     def validate(self) -> None:
         """Check the section's values; raise :class:`VaesepError` naming the key."""
 
@@ -108,6 +113,15 @@ class TrainingConfig:
     # Sequence models: cut the training utterances into segments from a new random first
     # frame every epoch (more distinct segments from the same recordings).
     random_segments: bool = False
+    # Train the sources' models together through their soft masks: the loss is each source's
+    # masked mixture against its reference, minus ``discriminative`` times its error against
+    # the other source (Huang et al. 2015); not in the study, which trains them apart.
+    joint: bool = False
+    discriminative: float = 0.0
+    # source: the references supervise each model; class (weak): no references at all, only
+    # the mixtures and which classes (sources) each holds, the models' estimates summed to the
+    # mixture (Karamatli et al. 2019); it trains the models jointly.
+    supervision: Literal["source", "class"] = "source"
     # On a multi-core CPU, train the sources' models side by side, one process each.
     parallel_sources: bool = True
     num_threads: int = 0
@@ -129,6 +143,28 @@ class TrainingConfig:
             "must be zero (off) or positive",
         )
         require(self.num_threads >= 0, "training.num_threads", "must be 0 (auto) or positive")
+        require(0 <= self.discriminative < 1, "training.discriminative", "must be in [0, 1)")
+        require(
+            self.discriminative == 0 or self.joint,
+            "training.discriminative",
+            "needs training.joint: true (it compares the sources' masked estimates)",
+        )
+        require(
+            self.supervision == "source" or not self.dynamic_mixing,
+            "training.dynamic_mixing",
+            "needs the source references; weak class supervision (training.supervision: "
+            "class) has none, set it to false",
+        )
+        require(
+            self.supervision == "source" or not self.joint,
+            "training.joint",
+            "is for source supervision; class supervision always trains the models together",
+        )
+
+    @property
+    def trains_together(self) -> bool:
+        """Whether all sources' models train as one (joint or weak class supervision)."""
+        return self.joint or self.supervision == "class"
 
 
 @dataclass

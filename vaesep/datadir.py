@@ -2,6 +2,9 @@
 
 Each scp line is ``<utt_id> <absolute path>``; files are written sorted by utterance id.
 Unsorted files are accepted when read (and sorted); duplicate ids and missing files are errors.
+An optional ``classes`` file (``<utt_id> <source> [<source> ...]``, e.g. ``u1 female male``)
+says which sources each mixture holds; without it every mixture holds all of them. Weak class
+supervision trains from ``wav.scp`` and ``classes`` alone.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from vaesep.errors import VaesepError
 SOURCES = ("female", "male")
 SOURCE_SCP = {"female": "spk1.scp", "male": "spk2.scp"}
 MIXTURE_SCP = "wav.scp"
+CLASSES_FILE = "classes"
 
 
 def read_scp(path: str | Path, check_files: bool = True) -> dict[str, str]:
@@ -67,6 +71,8 @@ class DataDir:
     root: Path
     mixtures: dict[str, str]
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    # {utt_id: the sources its mixture holds}; all of them where there is no classes file.
+    classes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def utt_ids(self) -> list[str]:
@@ -99,7 +105,42 @@ def load_datadir(root: str | Path, require_references: bool = True) -> DataDir:
                 f"{scp_path}: utterance ids differ from {MIXTURE_SCP} (e.g. {', '.join(extra)})"
             )
         sources[name] = refs
-    return DataDir(root=root, mixtures=mixtures, sources=sources)
+    classes = read_classes(root / CLASSES_FILE, mixtures)
+    return DataDir(root=root, mixtures=mixtures, sources=sources, classes=classes)
+
+
+def read_classes(path: Path, mixtures: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """``{utt_id: sources}`` of a ``classes`` file (every source for all where it is absent)."""
+    if not path.exists():
+        return {utt: SOURCES for utt in mixtures}
+    classes: dict[str, tuple[str, ...]] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        utt, *names = line.split()
+        unknown = [n for n in names if n not in SOURCES]
+        if not names or unknown:
+            raise VaesepError(
+                f"{path}:{lineno}: expected '<utt_id> <source> ...' with sources among "
+                f"{', '.join(SOURCES)}, got {line.strip()!r}"
+            )
+        if utt not in mixtures or utt in classes:
+            what = "repeats" if utt in classes else f"is not in {MIXTURE_SCP}"
+            raise VaesepError(f"{path}:{lineno}: utterance id {utt!r} {what}; fix the line")
+        classes[utt] = tuple(s for s in SOURCES if s in names)
+    missing = sorted(set(mixtures) - set(classes))
+    if missing:
+        raise VaesepError(
+            f"{path}: no classes for {len(missing)} mixture(s) of {MIXTURE_SCP} "
+            f"(e.g. {missing[0]}); add a line for each"
+        )
+    return classes
+
+
+def write_classes(path: Path, classes: dict[str, tuple[str, ...]]) -> None:
+    """Write a ``classes`` file sorted by utterance id."""
+    lines = [f"{utt} {' '.join(names)}\n" for utt, names in sorted(classes.items())]
+    path.write_text("".join(lines), encoding="utf-8")
 
 
 def write_datadir(

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from vaesep.features import Featurizer
-from vaesep.models.priors import PriorConfig, poisson_nll
+from vaesep.models.layers import poisson_nll
+from vaesep.models.priors import PriorConfig
 
 
 def fit_priors(

@@ -21,9 +21,10 @@ from vaesep.datadir import SOURCES
 from vaesep.errors import VaesepError
 from vaesep.expdir import load
 from vaesep.features import Stft
+from vaesep.masks import soft_masks
 from vaesep.models.oracle import ideal_estimates
 from vaesep.registry import SECTIONS, spec_of
-from vaesep.separation import Separator, mono_input, soft_masks
+from vaesep.separation import Separator, mono_input
 
 
 class OracleSeparator:

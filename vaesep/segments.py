@@ -38,8 +38,10 @@ class SegmentSet:
     (target scale) of ``N`` segments."""
 
     inputs: torch.Tensor
-    targets: dict[str, torch.Tensor]
+    targets: dict[str, torch.Tensor]  # empty under weak class supervision
     mixture: torch.Tensor
+    # Which sources each segment's mixture holds, (N, K) of 0/1 in SOURCES' order.
+    present: torch.Tensor | None = None
     # A new view for an epoch, drawn with the generator (None: the same every epoch).
     redraw: Callable[[torch.Generator], SegmentSet] | None = None
 
@@ -52,15 +54,17 @@ class SegmentSet:
         return self.inputs.shape[0] * self.inputs.shape[1]
 
 
-def load_stfts(data_dir: str | Path, config: Config) -> list[Utterance]:
-    """(utt_id, mixture STFT, {source: STFT}) for every utterance of a data dir (complex)."""
-    data = load_datadir(data_dir)
+def load_stfts(data_dir: str | Path, config: Config, references: bool = True) -> list[Utterance]:
+    """(utt_id, mixture STFT, {source: STFT}) for every utterance of a data dir (complex);
+    without ``references`` the sources are neither required nor read (``{}``)."""
+    data = load_datadir(data_dir, require_references=references)
     stft = Stft(config.features)
     rate = config.features.sample_rate
     out = []
     for utt, mix_path in data.mixtures.items():
         signals = {"mixture": load_audio(mix_path, rate)[0]}
-        signals.update({s: load_audio(data.sources[s][utt], rate)[0] for s in SOURCES})
+        if references:
+            signals.update({s: load_audio(data.sources[s][utt], rate)[0] for s in SOURCES})
         length = min(len(x) for x in signals.values())
         specs = {k: stft.stft(torch.from_numpy(x[:length])) for k, x in signals.items()}
         mixture = specs.pop("mixture")
@@ -105,15 +109,26 @@ def _segments(stfts: list[torch.Tensor], index: torch.Tensor) -> torch.Tensor:
 
 
 def build_segment_sets(
-    stfts: list[Utterance], featurizer: Featurizer, training: TrainingConfig, frames: int
+    stfts: list[Utterance],
+    featurizer: Featurizer,
+    training: TrainingConfig,
+    frames: int,
+    classes: dict[str, tuple[str, ...]] | None = None,
 ) -> tuple[SegmentSet, SegmentSet | None]:
-    """Fit the featurizer on the training utterances; the train/validation segment sets."""
+    """Fit the featurizer on the training utterances; the train/validation segment sets.
+
+    ``classes`` (``{utt_id: sources}``, default: all) sets each segment's ``present``.
+    """
     kind = featurizer.config.spectrogram
     by_utt = {utt: (mix, refs) for utt, mix, refs in stfts}
     train_ids, val_ids = split_utterances(list(by_utt), training.validation_fraction, training.seed)
     featurizer.fit([spectrogram(by_utt[u][0], kind) for u in train_ids])
+    holds = {u: (classes or {}).get(u, SOURCES) for u in by_utt}
+    references = tuple(SOURCES if stfts and stfts[0][2] else ())
 
-    def segment_set(mixture: torch.Tensor, sources: dict[str, torch.Tensor]) -> SegmentSet:
+    def segment_set(
+        mixture: torch.Tensor, sources: dict[str, torch.Tensor], present: torch.Tensor
+    ) -> SegmentSet:
         shape = mixture.shape
         mixture_spec = spectrogram(mixture.reshape(-1, shape[-1]), kind)
         inputs = featurizer.network_input(mixture_spec).float()
@@ -122,23 +137,34 @@ def build_segment_sets(
             for s, x in sources.items()
         }
         mix = featurizer.target(mixture_spec).float().reshape(shape)
-        return SegmentSet(inputs.reshape(*shape[:2], -1), targets, mix)
+        return SegmentSet(inputs.reshape(*shape[:2], -1), targets, mix, present)
 
     def cut(ids: list[str], firsts: list[int] | None = None) -> dict[str, torch.Tensor]:
-        index = segment_index([len(by_utt[u][0]) for u in ids], frames, firsts)
-        segs = {s: _segments([by_utt[u][1][s] for u in ids], index) for s in SOURCES}
-        return {"mixture": _segments([by_utt[u][0] for u in ids], index), **segs}
+        lengths = [len(by_utt[u][0]) for u in ids]
+        index = segment_index(lengths, frames, firsts)
+        segs = {s: _segments([by_utt[u][1][s] for u in ids], index) for s in references}
+        owner = torch.searchsorted(torch.tensor(lengths).cumsum(0), index[:, 0], right=True)
+        table = torch.tensor([[float(s in holds[u]) for s in SOURCES] for u in ids])
+        present = table[owner] if ids else torch.zeros(0, len(SOURCES))
+        return {
+            "mixture": _segments([by_utt[u][0] for u in ids], index),
+            "present": present,
+            **segs,
+        }
+
+    def as_set(segs: dict[str, torch.Tensor]) -> SegmentSet:
+        return segment_set(segs["mixture"], {s: segs[s] for s in references}, segs["present"])
 
     def pair(segs: dict[str, torch.Tensor], generator: torch.Generator) -> SegmentSet:
         if not training.dynamic_mixing:
-            return segment_set(segs["mixture"], {s: segs[s] for s in SOURCES})
+            return as_set(segs)
         female, male = segs["female"], segs["male"]
         offset = int(torch.randint(1, len(female), (1,), generator=generator))
         shifted = torch.roll(male, offset, dims=0)
-        return segment_set(female + shifted, {"female": female, "male": shifted})
+        return segment_set(female + shifted, {"female": female, "male": shifted}, segs["present"])
 
     train = cut(train_ids)
-    train_set = segment_set(train["mixture"], {s: train[s] for s in SOURCES})
+    train_set = as_set(train)
     jitter = training.random_segments and frames > 1
     if training.dynamic_mixing or jitter:
 
@@ -151,5 +177,4 @@ def build_segment_sets(
         train_set.redraw = redraw
     if not val_ids:
         return train_set, None
-    val = cut(val_ids)
-    return train_set, segment_set(val["mixture"], {s: val[s] for s in SOURCES})
+    return train_set, as_set(cut(val_ids))

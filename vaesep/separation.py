@@ -33,17 +33,8 @@ from vaesep.device import resolve_device
 from vaesep.errors import VaesepError, log
 from vaesep.expdir import Experiment, load, mismatch
 from vaesep.features import FeatureStats, Featurizer, Stft, spectrogram
+from vaesep.masks import soft_masks
 from vaesep.registry import SECTIONS, build_model, spec_of
-
-_EPS = 1e-10
-
-
-def soft_masks(estimates: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Masks Ŝk / Σ_j Ŝj; where every estimate is zero the masks share the mixture equally."""
-    stacked = torch.stack(list(estimates.values())).clamp_min(0)
-    total = stacked.sum(0, keepdim=True)
-    masks = torch.where(total > _EPS, stacked / total.clamp_min(_EPS), 1.0 / len(estimates))
-    return dict(zip(estimates, masks))
 
 
 class Separator(torch.nn.Module):
@@ -116,7 +107,8 @@ class Separator(torch.nn.Module):
         """(sources, samples) estimates of one block of the signal at the model's rate."""
         spec = self.stft.stft(signal)
         kind = self.config.features.spectrogram
-        masks = soft_masks(self.estimate_spectrograms(spectrogram(spec, kind)))
+        estimates = self.estimate_spectrograms(spectrogram(spec, kind))
+        masks = soft_masks(estimates, self.config.model.mask_power)
         return torch.stack([self.stft.istft(masks[s] * spec, len(signal)) for s in self.sources])
 
     def _chunking(self) -> tuple[int, int]:

@@ -6,13 +6,16 @@ and ``validation_step`` per validation batch; the best epoch (validation ``loss`
 ``<source>.pt``. After every epoch ``checkpoints/<source>.last.pt`` holds the weights, every
 optimizer's state and the random-generator state (written atomically), from which a resumed
 run continues exactly. On a multi-core CPU the sources train side by side
-(``training.parallel_sources``).
+(``training.parallel_sources``). With ``training.joint`` or weak class supervision the sources'
+models train as one :class:`~vaesep.joint.JointModel` (``checkpoints/joint.last.pt``), and
+each source's best weights still go to ``<source>.pt``.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -20,10 +23,13 @@ from tqdm import tqdm
 
 from vaesep import workers
 from vaesep.config import Config
+from vaesep.datadir import SOURCES, load_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.expdir import atomic_save, versions
 from vaesep.features import Featurizer
 from vaesep.fitting import FitRun, source_seed
+from vaesep.joint import NAME as JOINT
+from vaesep.joint import JointBatch, JointModel
 from vaesep.models.base import Batch, GradientModel, NonFiniteLoss
 from vaesep.segments import SegmentSet, build_segment_sets, load_stfts
 
@@ -33,10 +39,19 @@ VALIDATION_BATCH = 1024
 def fit_gradient(run: FitRun) -> dict[str, dict]:
     """Train every source's network on the run's data dir (the study's models and others)."""
     config = run.config
-    stfts = load_stfts(run.data_dir, config)
+    t = config.training
+    weak = t.supervision == "class"
+    stfts = load_stfts(run.data_dir, config, references=not weak)
+    classes = load_datadir(run.data_dir, require_references=False).classes if weak else None
+    if weak and all(len(c) == len(SOURCES) for c in classes.values()):
+        log.warning(
+            "%s: every mixture holds every source, so weak class supervision cannot tell them "
+            "apart; add single-class recordings (vaesep prepare weak)",
+            run.data_dir,
+        )
     featurizer = Featurizer(config.features)
     frames = config.model.segment_frames
-    train_set, val_set = build_segment_sets(stfts, featurizer, config.training, frames)
+    train_set, val_set = build_segment_sets(stfts, featurizer, t, frames, classes)
     run.exp.write_setup(config, featurizer.stats)
     log.info(
         "%d utterances: %d training frames, %d validation frames (segments of %d), device %s",
@@ -46,10 +61,12 @@ def fit_gradient(run: FitRun) -> dict[str, dict]:
         frames,
         run.device,
     )
+    if t.trains_together:
+        return train_joint(train_set, val_set, run)
     n_workers = parallel_workers(config, run.device, len(run.sources))
     if n_workers == 1:
         return {s: train_source(s, train_set, val_set, run) for s in run.sources}
-    threads = config.training.num_threads or max(1, workers.cpu_count() // n_workers)
+    threads = t.num_threads or max(1, workers.cpu_count() // n_workers)
     log.info("training %d sources in parallel, %d thread(s) each", len(run.sources), threads)
 
     def job(source: str, position: int) -> dict:
@@ -77,7 +94,17 @@ def _on_device(segments: SegmentSet, source: str, device: torch.device) -> Batch
     )
 
 
-def _validation_loss(model: GradientModel, val: Batch, batch_size: int) -> float:
+def _joint_on_device(segments: SegmentSet, device: torch.device) -> JointBatch:
+    """All of ``segments`` for the sources' models together, on ``device``."""
+    return JointBatch(
+        segments.inputs.to(device),
+        {s: t.to(device) for s, t in segments.targets.items()},
+        segments.mixture.to(device),
+        segments.present.to(device),
+    )
+
+
+def _validation_loss(model: GradientModel, val, batch_size: int) -> float:
     model.eval()
     total = 0.0
     for start in range(0, len(val), batch_size):
@@ -98,32 +125,72 @@ def train_source(
 
     ``position`` is the line of its progress bar when several sources train at once.
     """
+    torch.manual_seed(source_seed(run.config, source))
+    model = run.build(train_set.inputs.shape[-1], run.config.features.num_bins)
+    device = run.device
+
+    def batches(segments: SegmentSet) -> Batch:
+        return _on_device(segments, source, device)
+
+    best, summary = _train(source, model, batches, train_set, val_set, run, position)
+    return run.exp.save_source(source, run.config, best, {"source": source, **summary})
+
+
+def train_joint(train_set: SegmentSet, val_set: SegmentSet | None, run: FitRun) -> dict:
+    """Train all sources' models as one (:mod:`vaesep.joint`); ``{source: summary}``."""
+    models = {}
+    for source in SOURCES:
+        torch.manual_seed(source_seed(run.config, source))  # as if trained apart
+        models[source] = run.build(train_set.inputs.shape[-1], run.config.features.num_bins)
+    model = JointModel(models, run.config.training)
+    device = run.device
+
+    def batches(segments: SegmentSet) -> JointBatch:
+        return _joint_on_device(segments, device)
+
+    best, summary = _train(JOINT, model, batches, train_set, val_set, run)
+    extra = {"trained": JOINT, "supervision": run.config.training.supervision}
+    return {
+        s: run.exp.save_source(s, run.config, weights, {"source": s, **summary, **extra})
+        for s, weights in model.split(best).items()
+    }
+
+
+def _train(
+    name: str,
+    model: GradientModel,
+    batches: Callable[[SegmentSet], Batch | JointBatch],
+    train_set: SegmentSet,
+    val_set: SegmentSet | None,
+    run: FitRun,
+    position: int = 0,
+) -> tuple[dict, dict]:
+    """The epochs of one model (a source's or the joint one) named ``name`` in its checkpoint,
+    log and progress bar; (best weights, summary)."""
     config, device = run.config, run.device
     t = config.training
-    seed = source_seed(config, source)
-    torch.manual_seed(seed)
-    model = run.build(train_set.inputs.shape[-1], config.features.num_bins)
+    seed = source_seed(config, name)
     model.to(device)
     optimizers = model.optimizers(t)
     generator = torch.Generator().manual_seed(seed)
     state = {"epoch": 0, "step": 0, "best_loss": math.inf, "best_epoch": 0, "stale": 0}
     state["history"] = []
     best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    ckpt_path = run.exp.checkpoint_path(source)
+    ckpt_path = run.exp.checkpoint_path(name)
     if run.resume and ckpt_path.exists():
         best_weights, state = _restore(ckpt_path, model, optimizers, generator)
-        log.info("%s: resuming after epoch %d", source, state["epoch"])
+        log.info("%s: resuming after epoch %d", name, state["epoch"])
     ckpt_path.parent.mkdir(exist_ok=True)
 
-    data = _on_device(train_set, source, device)
-    val = _on_device(val_set, source, device) if val_set is not None else None
+    data = batches(train_set)
+    val = batches(val_set) if val_set is not None else None
     n = len(data)
     done = state["epoch"] >= t.epochs or (
         t.early_stopping_patience and state["stale"] >= t.early_stopping_patience
     )
     bar = tqdm(
         range(state["epoch"], t.epochs if not done else state["epoch"]),
-        desc=f"train {source}",
+        desc=f"train {name}",
         disable=None if t.progress else True,
         leave=False,
         position=position,
@@ -131,7 +198,7 @@ def train_source(
     for epoch in bar:
         started = time.perf_counter()
         if train_set.redraw is not None:
-            data = _on_device(train_set.redraw(generator), source, device)
+            data = batches(train_set.redraw(generator))
             n = len(data)
         perm = torch.randperm(n, generator=generator).to(device)
         sums: dict[str, float] = {}
@@ -141,7 +208,7 @@ def train_source(
             try:
                 out = model.training_step(batch, optimizers, state["step"])
             except NonFiniteLoss as exc:
-                raise _diverged(source, epoch + 1, exc.value, ckpt_path) from None
+                raise _diverged(name, epoch + 1, exc.value, ckpt_path) from None
             state["step"] += 1
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + v * len(idx)
@@ -150,9 +217,9 @@ def train_source(
         if val is not None:
             val_loss = _validation_loss(model, val, max(t.batch_size, VALIDATION_BATCH))
         if not (math.isfinite(val_loss) and _finite_weights(model)):
-            raise _diverged(source, epoch + 1, val_loss, ckpt_path)
+            raise _diverged(name, epoch + 1, val_loss, ckpt_path)
         record = {
-            "source": source,
+            "source": name,
             "epoch": epoch + 1,
             "train_loss": train_loss,
             "val_loss": val_loss if val_set is not None else None,
@@ -171,14 +238,13 @@ def train_source(
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
         if t.early_stopping_patience and state["stale"] >= t.early_stopping_patience:
             log.info(
-                "%s: early stop after epoch %d (best %d)", source, epoch + 1, state["best_epoch"]
+                "%s: early stop after epoch %d (best %d)", name, epoch + 1, state["best_epoch"]
             )
             break
     bar.close()
 
     seconds = round(sum(r["seconds"] for r in state["history"]), 3)
     summary = {
-        "source": source,
         "model": config.model.type,
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
@@ -191,7 +257,7 @@ def train_source(
         "outcome": f"best epoch {state['best_epoch']}/{state['epoch']}, "
         f"loss {state['best_loss']:.4g}, {seconds:.1f} s",
     }
-    return run.exp.save_source(source, config, best_weights, summary)
+    return best_weights, summary
 
 
 def _save_checkpoint(

@@ -16,9 +16,11 @@ import torch
 from vaesep.config import Config
 from vaesep.datadir import SOURCES
 from vaesep.device import resolve_device
+from vaesep.errors import VaesepError
 from vaesep.expdir import ExpDir
 from vaesep.fitting import FitRun
-from vaesep.registry import SECTIONS, build_model, spec_of
+from vaesep.models.base import GradientModel
+from vaesep.registry import MODELS, SECTIONS, build_model, spec_of
 
 
 def train(
@@ -34,6 +36,7 @@ def train(
 
     ``command``: the command line to record in ``command.txt`` (the CLI's).
     """
+    check_together(config, sources)
     exp = ExpDir(exp_dir)
     exp.path.mkdir(parents=True, exist_ok=True)
     with exp.lock():  # before prepare, which --force lets delete files
@@ -49,3 +52,23 @@ def train(
         if command is not None:
             exp.write_command(command)
         return {"sources": summaries, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def check_together(config: Config, sources: tuple[str, ...] = SOURCES) -> None:
+    """One-line errors for joint or weak training (:mod:`vaesep.joint`) that cannot run."""
+    t = config.training
+    if not t.trains_together:
+        return
+    key = "training.joint" if t.joint else "training.supervision"
+    if set(sources) != set(SOURCES):
+        raise VaesepError(f"{key}: trains every source's model together; drop --sources")
+    if not _trains_jointly(MODELS[config.model.type].module):
+        able = sorted(n for n, m in MODELS.items() if _trains_jointly(m.module))
+        raise VaesepError(
+            f"{key}: model.type {config.model.type} cannot train jointly; "
+            f"use one of {', '.join(able)}"
+        )
+
+
+def _trains_jointly(module: type) -> bool:
+    return issubclass(module, GradientModel) and module.trains_jointly()

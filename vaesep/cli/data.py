@@ -75,6 +75,7 @@ def register(app: typer.Typer) -> None:
     prepare.command("librispeech")(prepare_librispeech)
     prepare.command("manifest")(prepare_manifest)
     prepare.command("pairs")(prepare_pairs)
+    prepare.command("weak")(prepare_weak)
     app.add_typer(prepare, name="prepare")
 
 
@@ -255,6 +256,35 @@ def prepare_pairs(
             f"({pair['seconds']['test']:.1f} s)"
         )
     typer.echo(f"wrote {out_dir} ({len(summary['pairs'])} pairs)")
+
+
+@user_errors
+def prepare_weak(
+    source: Annotated[
+        Path,
+        typer.Argument(metavar="DATA_DIR", help="Source-supervised data dir (with spk*.scp)."),
+    ],
+    out_dir: OutDir,
+    single_fraction: Annotated[
+        float,
+        typer.Option(
+            "--single-fraction",
+            help="Share of the mixtures replaced by their two sources as one-class recordings.",
+        ),
+    ] = 0.5,
+    seed: Seed = 0,
+    force: Force = False,
+) -> None:
+    """A weakly labelled data dir for training.supervision: class: recordings and the classes
+    each holds (classes), no references (see vaesep.weak)."""
+    from vaesep.weak import prepare_weak as run
+
+    summary = run(source, out_dir, single_fraction, seed, force)
+    singles = ", ".join(f"{n} {s}" for s, n in summary["single_class"].items())
+    typer.echo(
+        f"wrote {out_dir}: {summary['mixtures']} mixtures of both classes, "
+        f"one-class recordings: {singles}"
+    )
 
 
 def _names(text: str | None) -> list[str] | None:

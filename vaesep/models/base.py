@@ -12,8 +12,13 @@ and separation hands a model a whole (chunk of a) recording as one ``(1, frames,
 - :class:`GradientModel`: a source model trained by gradient steps. The trainer calls
   :meth:`~GradientModel.optimizers` once, then :meth:`~GradientModel.training_step` for every
   batch and :meth:`~GradientModel.validation_step` for every validation batch; the defaults
-  are one optimizer and ``loss`` minimized, so a model usually only writes ``loss``. A model
-  with several optimizers (e.g. an adversarial one) overrides all three.
+  are one optimizer and ``loss`` minimized. A model usually writes only
+  :meth:`~GradientModel.estimate_for_training` (its estimate as training sees it, e.g. from a
+  sampled code, and its weighted penalties such as a KL); the default ``loss`` adds the
+  reconstruction error of that estimate. Such a model can also be trained jointly with the
+  other sources' models through their masks, or from mixtures and class labels alone
+  (:mod:`vaesep.joint`). A model with another objective overrides ``loss``; one with several
+  optimizers (e.g. an adversarial one) overrides ``optimizers`` and the steps too.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ from typing import ClassVar
 
 import torch
 from torch import nn
+
+from vaesep.models.layers import reconstruction_loss
+
+# {name: (value, weight)}: a model's penalties, each added to its loss as weight · value.
+Penalties = dict[str, tuple[torch.Tensor, float]]
 
 
 @dataclass(frozen=True)
@@ -68,15 +78,44 @@ class GradientModel(SourceModel):
     # whose losses do not measure quality).
     selects_best: ClassVar[bool] = True
 
+    def estimate_for_training(
+        self, x: torch.Tensor, mixture: torch.Tensor
+    ) -> tuple[torch.Tensor, Penalties]:
+        """The spectrum estimate ``(B, T, F)`` as training sees it and the model's penalties.
+
+        A model that defines it can train jointly through the masks (``training.joint``) and
+        under weak class supervision (``training.supervision: class``).
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no training estimate")
+
+    @classmethod
+    def trains_jointly(cls) -> bool:
+        """Whether the model defines :meth:`estimate_for_training` (joint and weak training)."""
+        return cls.estimate_for_training is not GradientModel.estimate_for_training
+
+    def reconstruction(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The reconstruction error of an estimate (``model.reconstruction``), a scalar."""
+        return reconstruction_loss(estimate, target, self.config.reconstruction)
+
     def loss(
         self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """(scalar loss, {component: value}) of a batch of segments."""
-        raise NotImplementedError
+        """(scalar loss, {component: value}) of a batch of segments: by default the
+        reconstruction error of the training estimate plus the weighted penalties."""
+        estimate, penalties = self.estimate_for_training(x, mixture)
+        rec = self.reconstruction(estimate, target)
+        return add_penalties(rec, penalties), {
+            "rec": rec.item(),
+            **{k: v.item() for k, (v, _) in penalties.items()},
+        }
 
     def optimizers(self, training) -> dict[str, torch.optim.Optimizer]:
         """The optimizers by name (checkpointed under these names): one, over all weights."""
         return {"model": make_optimizer(self.parameters(), training)}
+
+    def batch_loss(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """(loss, components) of a batch; the default is :meth:`loss` of one source's."""
+        return self.loss(batch.inputs, batch.target, batch.mixture)
 
     def training_step(
         self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int
@@ -85,7 +124,7 @@ class GradientModel(SourceModel):
 
         Raises :class:`NonFiniteLoss` before stepping when the loss is NaN or infinite.
         """
-        loss, components = self.loss(batch.inputs, batch.target, batch.mixture)
+        loss, components = self.batch_loss(batch)
         check_finite(loss)
         optimizer = optimizers["model"]
         optimizer.zero_grad(set_to_none=True)
@@ -96,8 +135,15 @@ class GradientModel(SourceModel):
     def validation_step(self, batch: Batch) -> dict[str, float]:
         """The validation ``loss`` of a batch (it picks the best epoch); in eval mode."""
         with torch.no_grad():
-            loss, _ = self.loss(batch.inputs, batch.target, batch.mixture)
+            loss, _ = self.batch_loss(batch)
         return {"loss": loss.item()}
+
+
+def add_penalties(loss: torch.Tensor, penalties: Penalties) -> torch.Tensor:
+    """``loss`` plus every penalty's weight · value."""
+    for value, weight in penalties.values():
+        loss = loss + weight * value
+    return loss
 
 
 def check_finite(loss: torch.Tensor) -> None:

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from vaesep.config import require
-from vaesep.models.base import GradientModel
+from vaesep.models.base import GradientModel, Penalties
 from vaesep.models.divergences import DIVERGENCES
-from vaesep.models.layers import NetworkConfig, mlp, reconstruction_loss
+from vaesep.models.layers import NetworkConfig, mlp
 from vaesep.models.vae import Decoder
 
 
@@ -63,12 +63,13 @@ class ITLAE(GradientModel):
         """Estimate; ``mixture``: the mixture spectrum a mask applies to."""
         return self.decoder(self.encoder(x), mixture)
 
-    def loss(
-        self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    def estimate_for_training(
+        self, x: torch.Tensor, mixture: torch.Tensor
+    ) -> tuple[torch.Tensor, Penalties]:
+        """The estimate and λ · D(codes, prior samples)."""
         code = self.encoder(x)
-        rec = reconstruction_loss(self.decoder(code, mixture), target, self.config.reconstruction)
+        estimate = self.decoder(code, mixture)
         codes = code.reshape(-1, code.shape[-1])  # the divergence compares sets of codes
         prior = sample_prior(self.config.prior, codes.shape[0], codes.shape[1], codes)
         div = self.divergence(codes, prior, self.config.kernel_sigma)
-        return rec + self.config.itl_lambda * div, {"rec": rec.item(), "div": div.item()}
+        return estimate, {"div": (div, self.config.itl_lambda)}

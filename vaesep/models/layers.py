@@ -12,6 +12,7 @@ from vaesep.config import ModelSection, require
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
 OUTPUTS = {"softplus": nn.Softplus, "relu": nn.ReLU}
+_POISSON_FLOOR = 1e-6
 
 
 @dataclass
@@ -28,8 +29,12 @@ class NetworkConfig(ModelSection):
     # What the decoder estimates: the source's spectrum (the study), or a [0, 1] mask of the
     # mixture spectrum trained on the masked mixture (signal approximation; not in the study).
     estimate: Literal["spectrum", "mask"] = "spectrum"
-    # Reconstruction loss between estimate and target spectra.
-    reconstruction: Literal["mse", "l1"] = "mse"
+    # Reconstruction loss between estimate and target spectra (poisson: x̂ − x log x̂, the
+    # generalized KL divergence up to a constant).
+    reconstruction: Literal["mse", "l1", "poisson"] = "mse"
+    # Separation's soft masks Ŝk^p / Σ Ŝj^p (1: the study's ratio, 2: a power ratio);
+    # overrides the base property.
+    mask_power: float = 1.0
 
     def validate(self) -> None:
         for key in ("encoder_layers", "decoder_layers"):
@@ -37,6 +42,7 @@ class NetworkConfig(ModelSection):
             require(all(s > 0 for s in sizes), f"model.{key}", "sizes must be positive")
         require(self.latent_dim > 0, "model.latent_dim", "must be positive")
         require(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
+        require(self.mask_power > 0, "model.mask_power", "must be positive")
 
 
 def output_layer(estimate: str, output_activation: str) -> nn.Module:
@@ -61,6 +67,20 @@ def mlp(sizes: list[int], activation: str, dropout: float = 0.0) -> nn.Sequentia
 
 def reconstruction_loss(estimate: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     """Per-frame error summed over bins, averaged over the frames of the batch."""
+    if kind == "poisson":
+        return poisson_loss(estimate, target)
     diff = estimate - target
     per_bin = diff.square() if kind == "mse" else diff.abs()
     return per_bin.sum(dim=-1).mean()
+
+
+def poisson_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The Poisson negative log-likelihood ``x̂ − x log x̂`` (the generalized KL divergence
+    without its constant x log x − x), summed over bins, averaged over frames."""
+    return poisson_nll(estimate, target).sum(-1).mean()
+
+
+def poisson_nll(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Elementwise x̂ − x log x̂ (x̂ floored at 1e-6; finite gradients where x = 0)."""
+    estimate = estimate.clamp_min(_POISSON_FLOOR)
+    return estimate - torch.xlogy(target, estimate)

@@ -23,9 +23,8 @@ from torch import nn
 
 from vaesep.config import ModelSection, require
 from vaesep.models.base import GradientModel
+from vaesep.models.layers import poisson_loss
 from vaesep.models.vae import gaussian_kl
-
-_EPS = 1e-6
 
 
 @dataclass
@@ -59,18 +58,6 @@ class PriorConfig(ModelSection):
         require(self.smoothness >= 0, "model.smoothness", "must be zero or positive")
         require(self.critic_weight >= 0, "model.critic_weight", "must be zero or positive")
         require(self.restarts >= 1, "model.restarts", "must be at least 1")
-
-
-def poisson_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The Poisson negative log-likelihood ``x̂ − x log x̂`` (the generalized KL divergence
-    without its constant x log x − x), summed over bins, averaged over frames."""
-    return poisson_nll(estimate, target).sum(-1).mean()
-
-
-def poisson_nll(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Elementwise x̂ − x log x̂ (x̂ floored at 1e-6; finite gradients where x = 0)."""
-    estimate = estimate.clamp_min(_EPS)
-    return estimate - torch.xlogy(target, estimate)
 
 
 def two_layer(n_in: int, hidden: int, n_out: int, activation: type[nn.Module]) -> nn.Sequential:

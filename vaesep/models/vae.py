@@ -14,12 +14,11 @@ import torch
 from torch import nn
 
 from vaesep.config import require
-from vaesep.models.base import GradientModel
+from vaesep.models.base import GradientModel, Penalties
 from vaesep.models.layers import (
     NetworkConfig,
     mlp,
     output_layer,
-    reconstruction_loss,
     spectrum_estimate,
 )
 
@@ -80,13 +79,11 @@ class VAE(GradientModel):
         """Deterministic estimate (z = μ); ``mixture``: the mixture spectrum a mask applies to."""
         return self.decoder(self.encode(x)[0], mixture)
 
-    def loss(
-        self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    def estimate_for_training(
+        self, x: torch.Tensor, mixture: torch.Tensor
+    ) -> tuple[torch.Tensor, Penalties]:
+        """The estimate of a sampled code and β · KL."""
         mu, logvar = self.encode(x)
         eps = torch.randn_like(mu) * self.config.epsilon_std
         z = mu + (0.5 * logvar).exp() * eps
-        rec = reconstruction_loss(self.decoder(z, mixture), target, self.config.reconstruction)
-        kl = gaussian_kl(mu, logvar).mean()
-        total = rec + self.config.beta * kl
-        return total, {"rec": rec.item(), "kl": kl.item()}
+        return self.decoder(z, mixture), {"kl": (gaussian_kl(mu, logvar).mean(), self.config.beta)}

@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaesep.config import require
-from vaesep.models.base import Batch, GradientModel
-from vaesep.models.layers import mlp, reconstruction_loss
+from vaesep.models.base import Batch, GradientModel, Penalties
+from vaesep.models.layers import mlp
 from vaesep.models.recurrent import RecurrentConfig, input_network, recurrent
 
 
@@ -152,18 +152,16 @@ class VRNN(GradientModel):
         lat = self.latents(x)
         return self.decode(lat.q_mu, lat.context, mixture)
 
-    def loss(
-        self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    def estimate_for_training(
+        self, x: torch.Tensor, mixture: torch.Tensor
+    ) -> tuple[torch.Tensor, Penalties]:
+        """The estimate of a sampled code (z = μ_q in eval mode) and β · KL."""
         lat = self.latents(x)
         z = lat.q_mu
         if self.training:
             z = z + (0.5 * lat.q_logvar).exp() * torch.randn_like(z)
-        estimate = self.decode(z, lat.context, mixture)
-        rec = reconstruction_loss(estimate, target, self.config.reconstruction)
         kl = diagonal_gaussian_kl(*lat[:4]).mean()
-        total = rec + self.config.beta * kl
-        return total, {"rec": rec.item(), "kl": kl.item()}
+        return self.decode(z, lat.context, mixture), {"kl": (kl, self.config.beta)}
 
     def validation_step(self, batch: Batch) -> dict[str, float]:
         """The validation reconstruction (z = μ_q): what separation uses picks the best epoch,
