@@ -100,6 +100,17 @@ def test_the_discriminative_term_subtracts_each_masked_estimates_error_against_t
     assert float(loss) == pytest.approx(parts["rec"] - 0.25 * parts["disc"] + kl, rel=1e-6)
 
 
+def test_the_direct_term_adds_each_models_own_error_against_its_source():
+    model, batch = _joint(["training.joint=true", "training.joint_direct=0.5"]), _batch()
+    estimates = _estimates(model, batch, seed=3)
+    direct = sum((estimates[s] - batch.targets[s]).square().sum(-1).mean() for s in SOURCES)
+    torch.manual_seed(3)
+    loss, parts = model.batch_loss(batch)
+    assert parts["direct"] == pytest.approx(float(direct), rel=1e-6)
+    kl = parts["kl_female"] + parts["kl_male"]
+    assert float(loss) == pytest.approx(parts["rec"] + 0.5 * parts["direct"] + kl, rel=1e-6)
+
+
 def test_weak_supervision_sums_only_the_classes_each_mixture_holds():
     model = _joint(["training.supervision=class"])
     batch = _batch(weak=True, present=[[1, 1], [1, 0], [0, 1], [1, 0]])
@@ -184,6 +195,8 @@ def test_joint_training_needs_every_source(data, tmp_path):
     ("overrides", "key"),
     [
         (["training.discriminative=0.1"], "training.discriminative"),
+        (["training.joint_direct=1"], "training.joint_direct"),
+        (["training.joint=true", "training.joint_direct=-1"], "training.joint_direct"),
         (["training.joint=true", "training.discriminative=1.0"], "training.discriminative"),
         (["training.supervision=class", "training.dynamic_mixing=true"], "dynamic_mixing"),
         (["training.supervision=class", "training.joint=true"], "training.joint"),

@@ -118,6 +118,9 @@ class TrainingConfig:
     # the other source (Huang et al. 2015); not in the study, which trains them apart.
     joint: bool = False
     discriminative: float = 0.0
+    # Joint training: weight of each model's own error against its source (the independent
+    # loss) added to the masked one; 0 = through the masks alone.
+    joint_direct: float = 0.0
     # source: the references supervise each model; class (weak): no references at all, only
     # the mixtures and which classes (sources) each holds, the models' estimates summed to the
     # mixture (Karamatli et al. 2019); it trains the models jointly.
@@ -144,11 +147,13 @@ class TrainingConfig:
         )
         require(self.num_threads >= 0, "training.num_threads", "must be 0 (auto) or positive")
         require(0 <= self.discriminative < 1, "training.discriminative", "must be in [0, 1)")
-        require(
-            self.discriminative == 0 or self.joint,
-            "training.discriminative",
-            "needs training.joint: true (it compares the sources' masked estimates)",
-        )
+        require(self.joint_direct >= 0, "training.joint_direct", "must be zero or positive")
+        for key in ("discriminative", "joint_direct"):
+            require(
+                getattr(self, key) == 0 or self.joint,
+                f"training.{key}",
+                "needs training.joint: true (it weighs a term of the joint loss)",
+            )
         require(
             self.supervision == "source" or not self.dynamic_mixing,
             "training.dynamic_mixing",

@@ -7,11 +7,13 @@ time. With ``training.joint`` the sources' models (any that define
 optimizer, and the loss sees what separation will do (Huang et al. 2015)::
 
     m_k = Ŝk^p / Σ_j Ŝj^p                     (the separator's masks, p = model.mask_power)
-    L   = Σ_k [ rec(m_k ⊙ X, S_k) − γ · Σ_{j≠k} rec(m_k ⊙ X, S_j) + penalties_k ]
+    L   = Σ_k [ rec(m_k ⊙ X, S_k) − γ · Σ_{j≠k} rec(m_k ⊙ X, S_j) + α · rec(Ŝk, S_k)
+                + penalties_k ]
 
-with γ = ``training.discriminative``. With ``training.supervision: class`` there are no
-references: each mixture X only says which classes (sources) it holds, and the present
-classes' estimates are asked to add up to it (Karamatlı et al. 2019)::
+with γ = ``training.discriminative`` and α = ``training.joint_direct`` (each model's own,
+independent error kept as a regularizer; 0 by default). With ``training.supervision: class``
+there are no references: each mixture X only says which classes (sources) it holds, and the
+present classes' estimates are asked to add up to it (Karamatlı et al. 2019)::
 
     L = rec(Σ_{k present} Ŝk, X) + Σ_k penalties_k
 
@@ -62,6 +64,7 @@ class JointModel(GradientModel):
         self.models = nn.ModuleDict(models)
         self.weak = training.supervision == "class"
         self.discriminative = training.discriminative
+        self.direct = training.joint_direct
         first = next(iter(models.values()))
         self.config = first.config
         self.selects_best = first.selects_best
@@ -102,5 +105,11 @@ class JointModel(GradientModel):
                     if j != s
                 )
                 loss = rec - self.discriminative * disc
+            if self.direct:
+                parts["direct"] = direct = sum(
+                    self.models[s].reconstruction(estimates[s], batch.targets[s])
+                    for s in self.models
+                )
+                loss = loss + self.direct * direct
         parts.update({k: v for k, (v, _) in penalties.items()})
         return add_penalties(loss, penalties), {k: v.item() for k, v in parts.items()}

@@ -41,7 +41,13 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     fi
     resume=""; [ -f "$exp/$m/config.yaml" ] && resume=" --resume"
     these=$sets; if [[ " $baselines " == *" $m "* ]]; then these=$baseline_sets; fi
-    echo "$m vaesep train --config conf/$m.yaml --data $mixtures/train --exp-dir $exp/$m$these$resume" \
+    train_dir=$mixtures/train
+    if grep -Eq '^ +supervision: +class' "conf/$m.yaml"; then
+      # Weak class supervision: mixtures and one-class recordings, no references.
+      train_dir=$mixtures/train_weak
+      [ -f "$train_dir/weak.json" ] || vaesep prepare weak "$mixtures/train" "$train_dir" --force
+    fi
+    echo "$m vaesep train --config conf/$m.yaml --data $train_dir --exp-dir $exp/$m$these$resume" \
       >> "$exp/log/train.jobs"
   done
   log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"
