@@ -23,6 +23,8 @@ from vaesep.fitting import FitRun, fit_dictionaries, fit_nothing
 from vaesep.inference import fit_priors
 from vaesep.models.adversarial import AEWGAN, GAN, WGAN, AdversarialConfig
 from vaesep.models.base import SourceModel
+from vaesep.models.cdae import CDAE, CDAEConfig
+from vaesep.models.class_vae import ClassVAE, ClassVAEConfig
 from vaesep.models.itl_ae import ITLAE, ITLAEConfig
 from vaesep.models.nmf import NMF, NMFConfig
 from vaesep.models.oracle import OracleConfig, OracleMask
@@ -63,6 +65,8 @@ MODELS: dict[str, ModelSpec] = {
     "gan": ModelSpec(AdversarialConfig, GAN, fit_gradient, fit_priors),
     "wgan": ModelSpec(AdversarialConfig, WGAN, fit_gradient, fit_priors),
     "ae_wgan": ModelSpec(AdversarialConfig, AEWGAN, fit_gradient, fit_priors),
+    "class_vae": ModelSpec(ClassVAEConfig, ClassVAE, fit_gradient),
+    "cdae": ModelSpec(CDAEConfig, CDAE, fit_gradient),
 }
 SECTIONS: dict[str, type[ModelSection]] = {name: spec.section for name, spec in MODELS.items()}
 
