@@ -34,7 +34,8 @@ def test_recipe_runs_every_stage_and_skips_done_work(tmp_path):
     for split in ("train", "test"):
         for name in ("wav.scp", "spk1.scp", "spk2.scp", "utt2spk"):
             assert (data / "mixtures" / split / name).is_file()
-    models = ("vae", "beta_vae", "itl_ae", "vrnn", "rnn_mask")
+    models = ("vae", "beta_vae", "itl_ae", "vrnn", "rnn_mask", "vae_joint", "class_vae")
+    models += ("class_vae_weak", "cdae", "cdae_joint")
     for model in models:
         for name in ("config.yaml", "command.txt", "female.pt", "male.pt", "stats.npz"):
             assert (exp / model / name).is_file(), (model, name)
@@ -45,10 +46,13 @@ def test_recipe_runs_every_stage_and_skips_done_work(tmp_path):
     for name in ("mixture", "nmf", *models, "oracle_irm", "oracle_wiener", "oracle_ibm"):
         assert any(row.startswith(f"| {name} |") for row in rows), name
     assert (exp / "violins.png").stat().st_size > 1000
+    weak = data / "mixtures" / "train_weak"  # the weakly supervised model's training data
+    assert (weak / "classes").is_file() and not (weak / "spk1.scp").exists()
+    assert str(weak) in (exp / "class_vae_weak" / "command.txt").read_text()
 
     again = run_recipe("--data", str(data), "--exp", str(exp), "--stage", "1", "--stop-stage", "3")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stderr.count("already") >= 16  # mixtures, 10 trainings, 6 separations
+    assert again.stderr.count("already") >= 27  # mixtures, 15 trainings, 11 separations
 
 
 def test_recipe_rejects_unknown_option():

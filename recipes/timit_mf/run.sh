@@ -13,7 +13,7 @@ stop_stage=4
 timit=""                 # path to an LDC TIMIT; empty = synthesize the built-in corpus
 data=data                # corpora and mixtures
 exp=exp                  # experiments, results
-models="vae beta_vae itl_ae vae_tuned rnn_mask vrnn"
+models="vae beta_vae itl_ae vae_tuned rnn_mask vrnn vae_joint class_vae class_vae_weak cdae cdae_joint"
 baselines="nmf oracle_irm oracle_wiener oracle_ibm"   # scored beside the models
 speakers_per_gender=8    # built-in corpus size
 utterances=10
