@@ -370,3 +370,20 @@ def test_local_launcher_runs_as_many_tasks_as_cores_by_default(tmp_path):
     assert f"2 task(s) on this machine, {cores} at once" in result.stderr
     assert f"task b failed; see {tmp_path}/log/fail.b.log" in result.stderr
     assert (tmp_path / "log" / "fail.a.log").read_text().splitlines()[-1] == "A"
+
+
+@pytest.mark.parametrize(
+    ("nj", "given", "expected"), [("1", None, None), ("2", None, None), ("1", "3", "3")]
+)
+def test_local_tasks_share_the_cores_as_threads(tmp_path, nj, given, expected):
+    """Each task gets cores / tasks-at-once OpenMP threads (at least 1) unless the caller
+    set OMP_NUM_THREADS: more threads than cores make torch's threads spin."""
+    cores = len(os.sched_getaffinity(0))
+    env = launch_env(launcher="local", nj=nj)
+    env.pop("OMP_NUM_THREADS", None)
+    if given:
+        env["OMP_NUM_THREADS"] = given
+    result = launch(["a echo threads=$OMP_NUM_THREADS", "b true"], tmp_path / "log", env)
+    assert result.returncode == 0, result.stderr
+    want = expected or str(max(1, cores // int(nj)))
+    assert (tmp_path / "log" / "fail.a.log").read_text().splitlines()[-1] == f"threads={want}"

@@ -41,6 +41,10 @@ mkdir -p "$log_dir"
 run_local() {
   nj=${nj:-$(nproc)}
   log "$name: ${#tasks[@]} task(s) on this machine, $nj at once"
+  # Share the cores among the tasks running at once (unless the caller set a thread count):
+  # more threads than cores makes torch's OpenMP threads spin against each other.
+  local cores; cores=$(nproc)
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( cores > nj ? cores / nj : 1 ))}
   local failed=() pids=() i task
   run_task() {  # task command...
     local task="$1"; shift
