@@ -14,10 +14,12 @@ from synthetic import make_datadir, sdr_gains
 
 from vaesep.datadir import SOURCES, load_datadir
 from vaesep.errors import VaesepError
+from vaesep.features import Featurizer
 from vaesep.joint import JointBatch, JointModel
 from vaesep.masks import soft_masks
 from vaesep.models.vae import VAE, VAEConfig
 from vaesep.registry import load_config
+from vaesep.segments import build_segment_sets, load_stfts
 from vaesep.separation import Separator
 from vaesep.training import train
 from vaesep.weak import prepare_weak
@@ -198,7 +200,6 @@ def test_joint_training_needs_every_source(data, tmp_path):
         (["training.joint_direct=1"], "training.joint_direct"),
         (["training.joint=true", "training.joint_direct=-1"], "training.joint_direct"),
         (["training.joint=true", "training.discriminative=1.0"], "training.discriminative"),
-        (["training.supervision=class", "training.dynamic_mixing=true"], "dynamic_mixing"),
         (["training.supervision=class", "training.joint=true"], "training.joint"),
         (["training.supervision=labels"], "training.supervision"),
     ],
@@ -273,6 +274,24 @@ def test_source_supervision_still_needs_the_references(data, tmp_path):
     weak = _weak_dir(data, tmp_path / "w")
     with pytest.raises(VaesepError, match="spk1.scp: missing"):
         train(load_config(CONFIGS / "vae.yaml", TINY), weak, tmp_path / "e")
+
+
+def test_weak_dynamic_mixing_adds_new_two_class_mixtures_of_one_class_recordings(data, tmp_path):
+    weak = _weak_dir(data, tmp_path / "w")
+    cfg = load_config(CONFIGS / "vae.yaml", [*TINY, "training.dynamic_mixing=true"])
+    cfg.training.validation_fraction = 0.0
+    stfts = load_stfts(weak, cfg, references=False)
+    classes = load_datadir(weak, require_references=False).classes
+    featurizer = Featurizer(cfg.features)
+    train_set, _ = build_segment_sets(stfts, featurizer, cfg.training, 1, classes)
+    drawn = train_set.redraw(torch.Generator().manual_seed(0))
+    n = len(train_set)
+    one_class = int((train_set.present.sum(1) == 1).sum()) // 2  # frames per class
+    assert len(drawn) == n + one_class and not drawn.targets
+    assert torch.equal(drawn.mixture[:n], train_set.mixture)  # every recording kept
+    assert bool((drawn.present[n:] == 1).all())
+    again = train_set.redraw(torch.Generator().manual_seed(1))
+    assert not torch.equal(again.mixture[n:], drawn.mixture[n:])  # a new pairing each draw
 
 
 def test_weak_data_where_every_mixture_holds_both_classes_warns(data, tmp_path, caplog):

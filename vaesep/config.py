@@ -108,7 +108,9 @@ class TrainingConfig:
     validation_fraction: float = 0.1
     early_stopping_patience: int = 8
     # Pair the training sources anew every epoch (complex STFT sum) instead of the fixed
-    # mixtures: more pairings from the same recordings (not in the study).
+    # mixtures: more pairings from the same recordings (not in the study). Under weak class
+    # supervision: one-class recordings of different classes mixed anew into two-class
+    # mixtures, beside every recording (labels only: their parts are never targets).
     dynamic_mixing: bool = False
     # Sequence models: cut the training utterances into segments from a new random first
     # frame every epoch (more distinct segments from the same recordings).
@@ -154,12 +156,6 @@ class TrainingConfig:
                 f"training.{key}",
                 "needs training.joint: true (it weighs a term of the joint loss)",
             )
-        require(
-            self.supervision == "source" or not self.dynamic_mixing,
-            "training.dynamic_mixing",
-            "needs the source references; weak class supervision (training.supervision: "
-            "class) has none, set it to false",
-        )
         require(
             self.supervision == "source" or not self.joint,
             "training.joint",

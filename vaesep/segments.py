@@ -12,7 +12,8 @@ neighbours are those of that stream. A training set can draw a new view of itsel
 (``SegmentSet.redraw``): with ``training.random_segments`` (and ``T > 1``) each utterance is cut
 anew from a random first frame in ``[0, T)``; with ``training.dynamic_mixing`` the male segments
 are rolled against the female ones by a random offset and added as complex STFTs, a new
-pairing every epoch.
+pairing every epoch. Weak data (no references, :mod:`vaesep.joint`) keep every recording and
+add their one-class recordings of different classes mixed anew, labelled with both classes.
 """
 
 from __future__ import annotations
@@ -158,10 +159,25 @@ def build_segment_sets(
     def pair(segs: dict[str, torch.Tensor], generator: torch.Generator) -> SegmentSet:
         if not training.dynamic_mixing:
             return as_set(segs)
+        if not references:
+            return remix_weak(segs, generator)
         female, male = segs["female"], segs["male"]
         offset = int(torch.randint(1, len(female), (1,), generator=generator))
         shifted = torch.roll(male, offset, dims=0)
         return segment_set(female + shifted, {"female": female, "male": shifted}, segs["present"])
+
+    def remix_weak(segs: dict[str, torch.Tensor], generator: torch.Generator) -> SegmentSet:
+        """Weak data: every recording, plus its one-class recordings of different classes mixed
+        anew, labelled with both classes (their parts are never targets)."""
+        present = segs["present"]
+        alone = [(present[:, k] == 1) & (present.sum(1) == 1) for k in range(len(SOURCES))]
+        parts = [segs["mixture"][a] for a in alone]
+        n = min(len(p) for p in parts)
+        if n == 0:
+            return as_set(segs)
+        picks = [p[torch.randperm(len(p), generator=generator)[:n]] for p in parts]
+        mixture = torch.cat([segs["mixture"], sum(picks)])
+        return segment_set(mixture, {}, torch.cat([present, torch.ones(n, len(SOURCES))]))
 
     train = cut(train_ids)
     train_set = as_set(train)
