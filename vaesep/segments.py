@@ -144,7 +144,9 @@ def build_segment_sets(
         lengths = [len(by_utt[u][0]) for u in ids]
         index = segment_index(lengths, frames, firsts)
         segs = {s: _segments([by_utt[u][1][s] for u in ids], index) for s in references}
-        owner = torch.searchsorted(torch.tensor(lengths).cumsum(0), index[:, 0], right=True)
+        owner = torch.searchsorted(
+            torch.tensor(lengths).cumsum(0), index[:, 0].contiguous(), right=True
+        )
         table = torch.tensor([[float(s in holds[u]) for s in SOURCES] for u in ids])
         present = table[owner] if ids else torch.zeros(0, len(SOURCES))
         return {
