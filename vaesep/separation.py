@@ -76,7 +76,7 @@ class Separator(torch.nn.Module):
     @property
     def receptive_field(self) -> int | None:
         """Frames on each side an estimate depends on (None: unbounded), context included."""
-        frames = self.spec.module.receptive_field
+        frames = next(iter(self.models.values())).receptive_field  # set per model
         return None if frames is None else frames + self.config.features.context_frames
 
     @classmethod

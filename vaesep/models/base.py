@@ -8,7 +8,8 @@ and separation hands a model a whole (chunk of a) recording as one ``(1, frames,
   maps network inputs ``(B, T, D)`` and the mixture spectrum ``(B, T, F)`` (in the target
   scale) to that source's non-negative spectrum estimate ``(B, T, F)``. ``receptive_field``
   says how many frames on each side an output frame depends on (``None``: unbounded, e.g. a
-  recurrent network), which decides how long recordings are chunked.
+  recurrent network), which decides how long recordings are chunked; a model whose field
+  depends on its config sets it per instance (the class value is its default).
 - :class:`GradientModel`: a source model trained by gradient steps. The trainer calls
   :meth:`~GradientModel.optimizers` once, then :meth:`~GradientModel.training_step` for every
   batch and :meth:`~GradientModel.validation_step` for every validation batch; the defaults

@@ -14,8 +14,7 @@ on exactly ``time_field`` frames on each side::
 The code is ``latent_dim`` channels over F / 2^n bins per frame (``frequency_stride: 1`` keeps
 all bins). Layer sizes are ours ([118] gives none we could use); small channel counts keep it
 cheap on the CPU. Trained on segments of ``segment_frames`` frames (zero padding at their
-edges); no penalties. ``receptive_field`` is a class attribute, so it is the bound
-``MAX_TIME_FIELD`` that the configured stack's exact field is validated against.
+edges); no penalties. Its receptive field is the stack's exact ``time_field``.
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ from torch import nn
 from vaesep.config import require
 from vaesep.models.base import GradientModel, Penalties
 from vaesep.models.layers import ACTIVATIONS, NetworkConfig, output_layer, spectrum_estimate
-
-MAX_TIME_FIELD = 32  # frames each side; separation's chunking assumes this bound
 
 
 @dataclass
@@ -73,23 +70,18 @@ class CDAEConfig(NetworkConfig):
             "model.encoder_layers and the code's)",
         )
         require(self.frequency_stride in (1, 2), "model.frequency_stride", "must be 1 or 2")
-        require(
-            self.time_field <= MAX_TIME_FIELD,
-            "model.kernel",
-            f"gives a receptive field of {self.time_field} frames each side, above the "
-            f"{MAX_TIME_FIELD} separation assumes; use fewer layers or a smaller time kernel",
-        )
         require(self.segment_frames >= 1, "model.segment_frames", "must be positive")
 
 
 class CDAE(GradientModel):
     """One source's convolutional denoising autoencoder (see the module docstring)."""
 
-    receptive_field = MAX_TIME_FIELD
+    receptive_field = 5  # the default stack's time_field; set per instance
 
     def __init__(self, input_dim: int, output_dim: int, config: CDAEConfig):
         super().__init__()
         self.config = config
+        self.receptive_field = config.time_field
         self.bins = output_dim
         self.in_channels = input_dim // output_dim  # 1 + 2 · features.context_frames
         if self.in_channels * output_dim != input_dim:

@@ -21,8 +21,7 @@ same way wherever it is at least ``L − 1`` frames from both ends, so chunked s
 ``receptive_field`` frames of context equals the whole one; frames near the ends average over
 fewer windows (every window the network sees is real signal, no invented padding). A recording
 shorter than ``L`` frames is padded to ``L`` by repeating its last frame (as the context stack
-replicates edges) and the estimate cropped back. ``receptive_field`` is a class attribute, so
-it is the bound ``MAX_SEGMENT_FRAMES − 1`` that ``segment_frames`` is validated against.
+replicates edges) and the estimate cropped back. The receptive field is ``L − 1``.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ from vaesep.models.base import GradientModel, Penalties
 from vaesep.models.layers import ACTIVATIONS, NetworkConfig, output_layer, spectrum_estimate
 from vaesep.models.vae import gaussian_kl
 
-MAX_SEGMENT_FRAMES = 64  # separation's chunking assumes this bound (the receptive field + 1)
 WINDOW_BATCH = 512  # windows through the network at once when sliding (bounds the memory)
 
 
@@ -78,11 +76,7 @@ class ClassVAEConfig(NetworkConfig):
             f"must have as many layers as model.encoder_layers ({n + 1}); the decoder mirrors it",
         )
         require(self.kernel_size >= 2, "model.kernel_size", "must be at least 2")
-        require(
-            2 <= self.segment_frames <= MAX_SEGMENT_FRAMES,
-            "model.segment_frames",
-            f"must be in [2, {MAX_SEGMENT_FRAMES}] (the receptive field separation assumes)",
-        )
+        require(self.segment_frames >= 2, "model.segment_frames", "must be at least 2")
         require(
             self.segment_frames % 2 ** max(n, 0) == 0,
             "model.segment_frames",
@@ -106,13 +100,14 @@ def _block(layer: nn.Module, channels: int, config: ClassVAEConfig) -> list[nn.M
 class ClassVAE(GradientModel):
     """One class's convolutional β-VAE (see the module docstring)."""
 
-    receptive_field = MAX_SEGMENT_FRAMES - 1
+    receptive_field = 31  # segment_frames - 1; set per instance
 
     def __init__(self, input_dim: int, output_dim: int, config: ClassVAEConfig):
         super().__init__()
         self.config = config
         enc, dec, k = config.encoder_layers, config.decoder_layers, config.kernel_size
         self.frames, self.bins = config.segment_frames, output_dim
+        self.receptive_field = config.segment_frames - 1
         self.bottleneck = self.frames // 2**config.strided_layers
         pad = (k - 1) // 2
         # The per-frame layer runs once over a whole recording before the windows are cut.
