@@ -19,7 +19,7 @@ from vaesep.joint import JointBatch, JointModel
 from vaesep.masks import soft_masks
 from vaesep.models.vae import VAE, VAEConfig
 from vaesep.registry import load_config
-from vaesep.segments import build_segment_sets, load_stfts
+from vaesep.segments import build_segment_sets, read_stfts
 from vaesep.separation import Separator
 from vaesep.training import train
 from vaesep.weak import prepare_weak
@@ -280,8 +280,8 @@ def test_weak_dynamic_mixing_adds_new_two_class_mixtures_of_one_class_recordings
     weak = _weak_dir(data, tmp_path / "w")
     cfg = load_config(CONFIGS / "vae.yaml", [*TINY, "training.dynamic_mixing=true"])
     cfg.training.validation_fraction = 0.0
-    stfts = load_stfts(weak, cfg, references=False)
-    classes = load_datadir(weak, require_references=False).classes
+    loaded = load_datadir(weak, require_references=False)
+    stfts, classes = read_stfts(loaded, cfg, references=False), loaded.classes
     featurizer = Featurizer(cfg.features)
     train_set, _ = build_segment_sets(stfts, featurizer, cfg.training, 1, classes)
     drawn = train_set.redraw(torch.Generator().manual_seed(0))

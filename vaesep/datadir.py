@@ -149,12 +149,14 @@ def write_datadir(
     sources: dict[str, dict[str, str]],
     utt2spk: dict[str, str] | None = None,
 ) -> None:
-    """Write ``wav.scp``, ``spk1.scp``, ``spk2.scp``, ``utt2spk`` and ``spk2utt`` into ``root``."""
+    """Write ``wav.scp``, the ``spk*.scp`` of the ``sources`` given (none for a weakly
+    labelled dir), ``utt2spk`` and ``spk2utt`` into ``root``."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     write_scp(root / MIXTURE_SCP, mixtures)
     for name, scp in SOURCE_SCP.items():
-        write_scp(root / scp, sources[name])
+        if name in sources:
+            write_scp(root / scp, sources[name])
     utt2spk = utt2spk or {utt: utt for utt in mixtures}
     (root / "utt2spk").write_text(
         "".join(f"{u} {s}\n" for u, s in sorted(utt2spk.items())), encoding="utf-8"

@@ -27,7 +27,7 @@ import torch
 
 from vaesep.audio import load_audio
 from vaesep.config import Config, TrainingConfig
-from vaesep.datadir import SOURCES, load_datadir
+from vaesep.datadir import SOURCES, DataDir, load_datadir
 from vaesep.features import Featurizer, Stft, spectrogram
 
 Utterance = tuple[str, torch.Tensor, dict[str, torch.Tensor]]
@@ -55,10 +55,14 @@ class SegmentSet:
         return self.inputs.shape[0] * self.inputs.shape[1]
 
 
-def load_stfts(data_dir: str | Path, config: Config, references: bool = True) -> list[Utterance]:
-    """(utt_id, mixture STFT, {source: STFT}) for every utterance of a data dir (complex);
-    without ``references`` the sources are neither required nor read (``{}``)."""
-    data = load_datadir(data_dir, require_references=references)
+def load_stfts(data_dir: str | Path, config: Config) -> list[Utterance]:
+    """(utt_id, mixture STFT, {source: STFT}) for every utterance of a data dir (complex)."""
+    return read_stfts(load_datadir(data_dir), config)
+
+
+def read_stfts(data: DataDir, config: Config, references: bool = True) -> list[Utterance]:
+    """The STFTs of a loaded data dir (see :func:`load_stfts`); without ``references`` the
+    sources are not read (``{}``)."""
     stft = Stft(config.features)
     rate = config.features.sample_rate
     out = []

@@ -31,7 +31,7 @@ from vaesep.fitting import FitRun, source_seed
 from vaesep.joint import NAME as JOINT
 from vaesep.joint import JointBatch, JointModel
 from vaesep.models.base import Batch, GradientModel, NonFiniteLoss
-from vaesep.segments import SegmentSet, build_segment_sets, load_stfts
+from vaesep.segments import SegmentSet, build_segment_sets, read_stfts
 
 VALIDATION_BATCH = 1024
 
@@ -41,8 +41,9 @@ def fit_gradient(run: FitRun) -> dict[str, dict]:
     config = run.config
     t = config.training
     weak = t.supervision == "class"
-    stfts = load_stfts(run.data_dir, config, references=not weak)
-    classes = load_datadir(run.data_dir, require_references=False).classes if weak else None
+    data = load_datadir(run.data_dir, require_references=not weak)
+    stfts = read_stfts(data, config, references=not weak)
+    classes = data.classes if weak else None
     if weak and all(len(c) == len(SOURCES) for c in classes.values()):
         log.warning(
             "%s: every mixture holds every source, so weak class supervision cannot tell them "
@@ -104,7 +105,7 @@ def _joint_on_device(segments: SegmentSet, device: torch.device) -> JointBatch:
     )
 
 
-def _validation_loss(model: GradientModel, val, batch_size: int) -> float:
+def _validation_loss(model: GradientModel, val: Batch | JointBatch, batch_size: int) -> float:
     model.eval()
     total = 0.0
     for start in range(0, len(val), batch_size):

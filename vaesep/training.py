@@ -19,7 +19,6 @@ from vaesep.device import resolve_device
 from vaesep.errors import VaesepError
 from vaesep.expdir import ExpDir
 from vaesep.fitting import FitRun
-from vaesep.models.base import GradientModel
 from vaesep.registry import MODELS, SECTIONS, build_model, spec_of
 
 
@@ -62,13 +61,9 @@ def check_together(config: Config, sources: tuple[str, ...] = SOURCES) -> None:
     key = "training.joint" if t.joint else "training.supervision"
     if set(sources) != set(SOURCES):
         raise VaesepError(f"{key}: trains every source's model together; drop --sources")
-    if not _trains_jointly(MODELS[config.model.type].module):
-        able = sorted(n for n, m in MODELS.items() if _trains_jointly(m.module))
+    if not MODELS[config.model.type].module.trains_jointly():
+        able = sorted(n for n, m in MODELS.items() if m.module.trains_jointly())
         raise VaesepError(
             f"{key}: model.type {config.model.type} cannot train jointly; "
             f"use one of {', '.join(able)}"
         )
-
-
-def _trains_jointly(module: type) -> bool:
-    return issubclass(module, GradientModel) and module.trains_jointly()

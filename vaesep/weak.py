@@ -19,14 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaesep.datadir import (
-    CLASSES_FILE,
-    MIXTURE_SCP,
-    SOURCES,
-    load_datadir,
-    write_classes,
-    write_scp,
-)
+from vaesep.datadir import CLASSES_FILE, SOURCES, load_datadir, write_classes, write_datadir
 from vaesep.errors import VaesepError
 
 SUMMARY_FILE = "weak.json"
@@ -74,11 +67,8 @@ def prepare_weak(
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    write_scp(tmp / MIXTURE_SCP, recordings)
+    write_datadir(tmp, recordings, {})
     write_classes(tmp / CLASSES_FILE, classes)
-    lines = "".join(f"{u} {u}\n" for u in sorted(recordings))
-    (tmp / "utt2spk").write_text(lines, encoding="utf-8")
-    (tmp / "spk2utt").write_text(lines, encoding="utf-8")
     (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)

@@ -71,6 +71,11 @@ class SourceModel(nn.Module):
         """Non-negative spectrum estimate ``(B, T, F)`` of inputs ``(B, T, D)``."""
         raise NotImplementedError
 
+    @classmethod
+    def trains_jointly(cls) -> bool:
+        """Whether the model can train jointly and under weak class supervision."""
+        return False
+
 
 class GradientModel(SourceModel):
     """A source model trained by gradient steps; the defaults are the study's loop body."""
@@ -91,7 +96,7 @@ class GradientModel(SourceModel):
 
     @classmethod
     def trains_jointly(cls) -> bool:
-        """Whether the model defines :meth:`estimate_for_training` (joint and weak training)."""
+        """Whether the model defines :meth:`estimate_for_training`."""
         return cls.estimate_for_training is not GradientModel.estimate_for_training
 
     def reconstruction(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
