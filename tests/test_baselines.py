@@ -15,7 +15,8 @@ from vaesep.errors import VaesepError
 from vaesep.features import Stft
 from vaesep.models.nmf import learn_dictionary
 from vaesep.models.oracle import ideal_estimates
-from vaesep.oracle import OracleSeparator, load_separator
+from vaesep.oracle import OracleSeparator
+from vaesep.separators import load_separator
 from vaesep.registry import load_config
 from vaesep.segments import load_stfts
 from vaesep.separation import Separator, soft_masks

@@ -1,4 +1,5 @@
-"""Reading, writing and resampling audio (soundfile + soxr); mono float32 throughout.
+"""Reading, writing and resampling audio (soundfile + soxr); mono float32 unless asked for
+the channels (:func:`load_channels`, :func:`save_channels`).
 
 Besides whole-file reads there is a block-wise path for long recordings: :func:`read_blocks`
 and :class:`StreamResampler`, whose output equals :func:`resample` of the whole signal.
@@ -46,8 +47,29 @@ def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
     Returns the samples and their rate. Multichannel files are downmixed (with a notice);
     empty files and files with NaN or infinite samples are errors.
     """
-    path = Path(path)
-    info = audio_info(path)
+    data, rate = _read(Path(path))
+    _note_channels(Path(path), data.shape[1])
+    signal = data.mean(axis=1, dtype=np.float32)
+    if sample_rate is not None and rate != sample_rate:
+        signal = resample(signal, rate, sample_rate)
+        rate = sample_rate
+    return signal, rate
+
+
+def load_channels(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read ``path`` as float32 ``(channels, samples)``, each channel resampled to
+    ``sample_rate`` if given; the checks of :func:`load_audio`, no downmix."""
+    data, rate = _read(Path(path))
+    signals = np.ascontiguousarray(data.T)
+    if sample_rate is not None and rate != sample_rate:
+        signals = np.stack([resample(channel, rate, sample_rate) for channel in signals])
+        rate = sample_rate
+    return signals, rate
+
+
+def _read(path: Path) -> tuple[np.ndarray, int]:
+    """The samples ``(samples, channels)`` and rate of a non-empty file of finite samples."""
+    audio_info(path)
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except _DECODE_ERRORS as exc:
@@ -57,12 +79,7 @@ def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
     _check_samples(path, data)
     if data.shape[0] == 0:
         raise VaesepError(f"{path}: the file has no samples; remove it or record it again")
-    _note_channels(path, info.channels)
-    signal = data.mean(axis=1, dtype=np.float32)
-    if sample_rate is not None and rate != sample_rate:
-        signal = resample(signal, rate, sample_rate)
-        rate = sample_rate
-    return signal, rate
+    return data, rate
 
 
 def read_blocks(path: str | Path, block_frames: int) -> Iterator[np.ndarray]:
@@ -162,6 +179,13 @@ def save_audio(
     sf.write(
         str(path), np.asarray(signal, dtype=np.float32), sample_rate, subtype=subtype, format=fmt
     )
+
+
+def save_channels(path: str | Path, signals: np.ndarray, sample_rate: int) -> None:
+    """Write ``(channels, samples)`` as one float WAV."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.asarray(signals, dtype=np.float32).T, sample_rate, subtype="FLOAT")
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from vaesep import workers
-from vaesep.audio import audio_info, load_audio, save_audio
+from vaesep.audio import audio_info, load_audio, load_channels, save_audio
 from vaesep.datadir import DataDir, load_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.metrics import (
@@ -30,6 +30,7 @@ from vaesep.metrics import (
     METRICS,
     PERCEPTUAL,
     SUMMARY_METRICS,
+    best_permutation,
     perceptual_metrics,
     score_utterance,
 )
@@ -49,12 +50,30 @@ class SeparatorLike(Protocol):
 
     A separator with a true ``needs_references`` attribute (an oracle) is also given the
     utterance's true sources: ``separate(signal, sample_rate, references={source: signal})``.
+    One with a true ``multichannel`` attribute (``vaesep.demixing.Demixer``) is given the
+    recording's channels ``(channels, samples)``; its ``reference_mic`` is the mixture scored
+    as the baseline, and a true ``blind`` lets the scoring match its outputs to the sources.
     """
 
     sample_rate: int
     sources: tuple[str, ...]
 
     def separate(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How the mixtures are read and the estimates matched to the references.
+
+    A multichannel mixture is scored against the references (the source images at
+    ``reference_mic``) with that channel as the baseline; the separator gets all channels
+    when ``multichannel``, else their downmix. ``blind`` estimates come in no order and are
+    matched to the references by the permutation of best mean SI-SDR.
+    """
+
+    multichannel: bool = False
+    reference_mic: int = 0
+    blind: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,7 +151,13 @@ def evaluate(
     name = model_name or getattr(separator, "name", None) or type(separator).__name__
     data = load_datadir(datadir_path, require_references=True)
     sources = tuple(separator.sources)
-    return _evaluate(estimate, sources, rate, data, Path(out_dir), name, jobs, force, keep_examples)
+    reading = Reading(
+        multichannel=getattr(separator, "multichannel", False),
+        reference_mic=getattr(separator, "reference_mic", 0),
+        blind=getattr(separator, "blind", False),
+    )
+    out = Path(out_dir)
+    return _evaluate(estimate, sources, rate, data, out, name, jobs, force, keep_examples, reading)
 
 
 def evaluate_separated(
@@ -143,6 +168,7 @@ def evaluate_separated(
     force: bool = False,
     keep_examples: int = 3,
     model_name: str | None = None,
+    reading: Reading = Reading(),
 ) -> dict[str, Any]:
     """Score the separations ``vaesep separate <data>/wav.scp`` wrote; as :func:`evaluate` does.
 
@@ -167,7 +193,8 @@ def evaluate_separated(
         return {s: load_audio(separated / f"{utt}_{s}.wav", rate)[0] for s in sources}
 
     name = model_name or (separated.parent if separated.name == SEPARATED_DIR else separated).name
-    return _evaluate(estimate, sources, rate, data, Path(out_dir), name, jobs, force, keep_examples)
+    out = Path(out_dir)
+    return _evaluate(estimate, sources, rate, data, out, name, jobs, force, keep_examples, reading)
 
 
 def _evaluate(
@@ -180,6 +207,7 @@ def _evaluate(
     jobs: int | None,
     force: bool,
     keep_examples: int,
+    reading: Reading = Reading(),
 ) -> dict[str, Any]:
     """The driver of both: estimate utterance by utterance, score in parallel, write files."""
     start = time.perf_counter()
@@ -190,8 +218,9 @@ def _evaluate(
     jobs = min(jobs or workers.cpu_count(), len(data.utt_ids))
     failed: dict[str, str] = {}
     perceptual = perceptual_metrics()
+    examples = out_dir / EXAMPLES_DIR
     items = _estimated(
-        estimate, sources, rate, data, failed, out_dir / EXAMPLES_DIR, keep_examples, perceptual
+        estimate, sources, rate, data, failed, examples, keep_examples, perceptual, reading
     )
     rows = score_all(items, jobs)
     if not rows:
@@ -236,12 +265,13 @@ def _estimated(
     examples_dir: Path,
     keep_examples: int,
     perceptual: tuple[str, ...],
+    reading: Reading,
 ) -> Iterator[ScoreItem]:
     """Estimate the utterances one by one; record failures in ``failed``; keep a few examples."""
     kept = 0
     for utt in data.utt_ids:
         try:
-            item = _estimate_one(estimate, sources, rate, data, utt, perceptual)
+            item = _estimate_one(estimate, sources, rate, data, utt, perceptual, reading)
         except Exception as exc:  # noqa: BLE001 - one bad utterance must not stop the others
             failed[utt] = (
                 str(exc) if isinstance(exc, VaesepError) else f"{type(exc).__name__}: {exc}"
@@ -262,10 +292,22 @@ def _estimate_one(
     data: DataDir,
     utt: str,
     perceptual: tuple[str, ...],
+    reading: Reading,
 ) -> ScoreItem:
-    mixture, _ = load_audio(data.mixtures[utt], rate)
+    path = data.mixtures[utt]
+    mixture, _ = load_audio(path, rate)
+    if reading.multichannel or audio_info(path).channels > 1:
+        channels, _ = load_channels(path, rate)
+        if reading.reference_mic >= len(channels):
+            raise VaesepError(
+                f"{path}: {len(channels)} channel(s), no reference mic {reading.reference_mic}"
+            )
+        given = channels if reading.multichannel else mixture
+        mixture = channels[reading.reference_mic]
+    else:
+        given = mixture
     references = {s: load_audio(data.sources[s][utt], rate)[0] for s in sources}
-    output = estimate(utt, mixture, references)
+    output = estimate(utt, given, references)
     estimates = {}
     for source in sources:
         if source not in output:
@@ -274,6 +316,9 @@ def _estimate_one(
         if not np.isfinite(signal).all():
             raise ValueError(f"the {source!r} estimate has NaN or infinite samples")
         estimates[source] = signal
+    if reading.blind:
+        order = best_permutation([references[s] for s in sources], [estimates[s] for s in sources])
+        estimates = {s: estimates[sources[k]] for s, k in zip(sources, order)}
     return ScoreItem(utt, references, estimates, mixture, rate, perceptual)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import math
 import warnings
+from itertools import permutations
 from typing import Any
 
 import numpy as np
@@ -102,6 +103,18 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     noise = est - target
     eps = np.finfo(np.float64).eps
     return float(10.0 * np.log10((np.dot(target, target) + eps) / (np.dot(noise, noise) + eps)))
+
+
+def best_permutation(references: list[np.ndarray], estimates: list[np.ndarray]) -> tuple[int, ...]:
+    """The estimate for each reference: the permutation of best mean SI-SDR (signals trimmed
+    to the shortest), for separators whose outputs come in no order (blind demixing)."""
+    length = min(len(x) for x in (*references, *estimates))
+    refs = [np.asarray(r, dtype=np.float64)[:length] for r in references]
+    ests = [np.asarray(e, dtype=np.float64)[:length] for e in estimates]
+    gain = np.array([[si_sdr(r, e) for e in ests] for r in refs])
+    gain = np.nan_to_num(gain, nan=-np.inf)
+    n = len(refs)
+    return max(permutations(range(n)), key=lambda p: sum(gain[k, p[k]] for k in range(n)))
 
 
 def bss_eval(

@@ -4,8 +4,8 @@ An oracle (``model.type: oracle``) builds the ideal ratio, Wiener or binary mask
 reference sources (:func:`vaesep.models.oracle.ideal_estimates`) and applies it like any
 model's soft masks (eq. 90): the upper bound of what a mask can do. It cannot separate a new
 recording, so it is not a :class:`~vaesep.separation.Separator`; ``evaluate`` gives it the
-references (:attr:`OracleSeparator.needs_references`). :func:`load_separator` loads either kind
-of experiment dir.
+references (:attr:`OracleSeparator.needs_references`); :func:`vaesep.separators.load_separator`
+loads any kind of experiment dir.
 """
 
 from __future__ import annotations
@@ -19,12 +19,10 @@ from vaesep.audio import fit_length, resample
 from vaesep.config import Config
 from vaesep.datadir import SOURCES
 from vaesep.errors import VaesepError
-from vaesep.expdir import load
 from vaesep.features import Stft
 from vaesep.masks import soft_masks
 from vaesep.models.oracle import ideal_estimates
-from vaesep.registry import SECTIONS, spec_of
-from vaesep.separation import Separator, mono_input
+from vaesep.separation import mono_input
 
 
 class OracleSeparator:
@@ -69,11 +67,3 @@ class OracleSeparator:
             estimate = self.stft.istft(masks[source] * spec, len(mix)).numpy()
             out[source] = fit_length(resample(estimate, self.sample_rate, rate), len(signal))
         return out
-
-
-def load_separator(exp_dir: str | Path, device: str = "cpu") -> Separator | OracleSeparator:
-    """The separator of an experiment dir: an :class:`OracleSeparator` for an oracle."""
-    experiment = load(exp_dir, SECTIONS)
-    if spec_of(experiment.config).needs_references:
-        return OracleSeparator(experiment.config, name=experiment.path.name)
-    return Separator.from_experiment(experiment, device=device)

@@ -4,8 +4,9 @@ Each entry says everything the rest of vaesep needs to know about a model type: 
 section, the module of one source, how it is fitted (gradient steps, a dictionary fit, or
 nothing) and how the mixture's per-source estimates are made (per source, jointly as NMF
 does, by fitting generative priors' inputs to the mixture at test time, or — for an oracle —
-only from the true sources, so that only ``evaluate`` can run it). The trainer and the
-separator call what the entry gives them; nothing switches on a type name.
+only from the true sources, so that only ``evaluate`` can run it). A multichannel entry
+demixes the recording's channels instead (:mod:`vaesep.demixing`). The trainer and the
+separators call what the entry gives them; nothing switches on a type name.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from torch import nn
 
 from vaesep import config as _config
+from vaesep.bss import Blind, BSSConfig, auxiva, ilrma
 from vaesep.config import Config, ModelSection
 from vaesep.estimators import nmf_joint, per_source
 from vaesep.fitting import FitRun, fit_dictionaries, fit_nothing
@@ -45,6 +47,11 @@ class ModelSpec:
     module: type[SourceModel]  # one source's module: module(input_dim, output_dim, section)
     fit: Callable[[FitRun], dict[str, dict]]  # fit_gradient | fit_dictionaries | fit_nothing
     estimate: Estimator | None = per_source  # None: needs the true sources (an oracle)
+    # A multichannel model's ``estimate`` is a demixer (:mod:`vaesep.bss`): the recording's
+    # STFT (frames, bins, mics) -> each source's image at the reference mic (frames, bins,
+    # sources), in SOURCES order unless ``blind`` (no order: scored by the best permutation).
+    multichannel: bool = False
+    blind: bool = False
 
     @property
     def needs_references(self) -> bool:
@@ -67,6 +74,8 @@ MODELS: dict[str, ModelSpec] = {
     "ae_wgan": ModelSpec(AdversarialConfig, AEWGAN, fit_gradient, fit_priors),
     "class_vae": ModelSpec(ClassVAEConfig, ClassVAE, fit_gradient),
     "cdae": ModelSpec(CDAEConfig, CDAE, fit_gradient),
+    "auxiva": ModelSpec(BSSConfig, Blind, fit_nothing, auxiva, multichannel=True, blind=True),
+    "ilrma": ModelSpec(BSSConfig, Blind, fit_nothing, ilrma, multichannel=True, blind=True),
 }
 SECTIONS: dict[str, type[ModelSection]] = {name: spec.section for name, spec in MODELS.items()}
 

@@ -76,6 +76,7 @@ def register(app: typer.Typer) -> None:
     prepare.command("manifest")(prepare_manifest)
     prepare.command("pairs")(prepare_pairs)
     prepare.command("weak")(prepare_weak)
+    prepare.command("rooms")(prepare_rooms)
     app.add_typer(prepare, name="prepare")
 
 
@@ -284,6 +285,41 @@ def prepare_weak(
     typer.echo(
         f"wrote {out_dir}: {summary['mixtures']} mixtures of both classes, "
         f"one-class recordings: {singles}"
+    )
+
+
+@user_errors
+def prepare_rooms(
+    source: Annotated[
+        Path,
+        typer.Argument(metavar="DATA_DIR", help="Source-supervised data dir (with spk*.scp)."),
+    ],
+    out_dir: OutDir,
+    rt60: Annotated[
+        float, typer.Option("--rt60", help="Reverberation time of the simulated rooms (s).")
+    ] = 0.15,
+    mics: Annotated[int, typer.Option("--mics", help="Microphones of the linear array.")] = 2,
+    spacing: Annotated[
+        float, typer.Option("--spacing", help="Distance between neighbouring microphones (m).")
+    ] = 0.05,
+    min_distance: Annotated[
+        float,
+        typer.Option(
+            "--min-distance",
+            help="Nearest source-to-array distance (m); sources lie up to 1 m farther.",
+        ),
+    ] = 1.0,
+    seed: Seed = 0,
+    force: Force = False,
+) -> None:
+    """Reverberant multichannel mixtures of a data dir in simulated rooms (pyroomacoustics);
+    the references are the source images at mic 0 (see vaesep.rooms)."""
+    from vaesep.rooms import prepare_rooms as run
+
+    summary = run(source, out_dir, rt60, mics, spacing, min_distance, seed, force)
+    typer.echo(
+        f"wrote {out_dir}: {summary['mixtures']} mixtures, {summary['mics']} mics, "
+        f"RT60 {summary['rt60']:g} s (measured {summary['measured_rt60']:.2f} s)"
     )
 
 

@@ -60,17 +60,20 @@ def separate(
 ) -> None:
     """Write <stem>_female.wav and <stem>_male.wav for every input, at its rate and length.
 
-    Inputs are streamed, so memory stays bounded however long a recording is. An input that
-    cannot be read is reported (one line each) and the others are still separated.
+    A mono model downmixes multichannel inputs; a multichannel model (auxiva, ilrma, mvae,
+    fast_mvae) demixes their channels and writes each source's image at its reference mic.
+    Mono-model inputs are streamed, so memory stays bounded however long a recording is.
+    An input that cannot be read is reported (one line each) and the others are still
+    separated.
     """
     from vaesep.errors import VaesepError
     from vaesep.inputs import expand_inputs
-    from vaesep.separation import Separator
+    from vaesep.separators import load_separator
 
     files = expand_inputs(inputs)
     if out_dir.exists() and not out_dir.is_dir():
         raise fail(f"{out_dir}: exists and is not a directory; choose another --out-dir")
-    separator = Separator.from_dir(model, device=device)
+    separator = load_separator(model, device=device, separating=True)
     targets = {stem: {s: out_dir / f"{stem}_{s}.wav" for s in separator.sources} for stem in files}
     existing = [p for outs in targets.values() for p in outs.values() if p.exists()]
     if existing and not force:

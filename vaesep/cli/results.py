@@ -62,7 +62,7 @@ def evaluate_command(
         )
         typer.echo(_summary_text(summary, out_dir))
         return
-    from vaesep.oracle import load_separator
+    from vaesep.separators import load_separator
 
     separator = load_separator(model)
     name = name or separator.name

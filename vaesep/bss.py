@@ -1,0 +1,123 @@
+"""Blind determined demixing: AuxIVA and ILRMA (pyroomacoustics.bss), their config and the
+iterative-projection (IP) update that MVAE shares with them.
+
+Layouts follow pyroomacoustics: a multichannel STFT ``X`` is ``(frames, bins, mics)``, a
+demixing matrix per bin ``W`` is ``(bins, sources, mics)`` with ``y_f = W_f x_f``, separated
+signals ``Y`` are ``(frames, bins, sources)``. Determined: as many microphones as sources.
+Every output is projected back to the reference microphone (Murata et al.'s minimal
+distortion principle), so it estimates that source's image there. The separated sources come
+in no particular order: the blind methods know nothing of classes, and scoring matches them
+to the references by the best permutation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pyroomacoustics as pra
+from torch import nn
+
+from vaesep.config import ModelSection, require
+from vaesep.models.base import SourceModel
+
+_LOADING = 1e-10  # diagonal loading of the IP update's weighted covariances (relative)
+
+
+@dataclass
+class BSSConfig(ModelSection):
+    """``model`` section of ``auxiva`` and ``ilrma``."""
+
+    type: str = "ilrma"
+    iterations: int = 100
+    # ILRMA's NMF bases per source (unused by AuxIVA).
+    components: int = 2
+    # The microphone every output is projected back to, and scored at.
+    reference_mic: int = 0
+    # ILRMA starts from random NMF factors: its seed.
+    seed: int = 0
+
+    def validate(self) -> None:
+        require(self.iterations >= 1, "model.iterations", "must be at least 1")
+        require(self.components >= 1, "model.components", "must be at least 1")
+        require(self.reference_mic >= 0, "model.reference_mic", "must be a channel index >= 0")
+
+
+class Blind(SourceModel):
+    """The (empty) source model of a blind method: nothing is learned."""
+
+    receptive_field = None
+
+    def __init__(self, input_dim: int, output_dim: int, config: ModelSection):
+        super().__init__()
+        self.config = config
+
+    def forward(self, x, mixture):  # pragma: no cover - demixers never call it
+        raise NotImplementedError("a blind demixing model has no per-source estimate")
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """NumPy's global generator seeded (pyroomacoustics draws from it), then restored."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def project_back(Y: np.ndarray, X: np.ndarray, reference_mic: int) -> np.ndarray:
+    """Each separated signal rescaled per bin to its image at ``reference_mic``."""
+    return Y * np.conj(pra.bss.projection_back(Y, X[:, :, reference_mic]))[None]
+
+
+def demix(W: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``Y = W X`` per bin: ``(bins, sources, mics)`` × ``(frames, bins, mics)``."""
+    return np.einsum("fnm,tfm->tfn", W, X)
+
+
+def ip_update(W: np.ndarray, X: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """One iterative-projection sweep (Ono 2011) over the sources; the updated ``W``.
+
+    ``weights[n]`` is ``1 / r_n(f, t)`` as ``(frames, bins)``, ``r_n`` the source's variance
+    model (ILRMA's NMF, MVAE's g · σ²). For each source, ``V = (1/T) Σ_t x x^H / r_n``,
+    ``w_n = (W V)^{-1} e_n``, ``w_n /= sqrt(w_n^H V w_n)``.
+    """
+    W = W.copy()
+    frames, _, mics = X.shape
+    eye = np.eye(mics)
+    outer = np.einsum("tfm,tfk->tfmk", X, X.conj())
+    for n in range(W.shape[1]):
+        V = np.einsum("tf,tfmk->fmk", weights[n], outer) / frames
+        V += _LOADING * np.trace(V, axis1=1, axis2=2).real[:, None, None] * eye
+        w = np.linalg.solve(W @ V, np.broadcast_to(eye[:, n], (len(V), mics))[..., None])[..., 0]
+        norm = np.einsum("fm,fmk,fk->f", w.conj(), V, w).real
+        W[:, n, :] = w.conj() / np.sqrt(np.maximum(norm, 1e-30))[:, None]
+    return W
+
+
+def ilrma_filters(X: np.ndarray, iterations: int, components: int, seed: int) -> np.ndarray:
+    """ILRMA's demixing matrices ``(bins, sources, mics)`` after ``iterations``."""
+    with seeded(seed):
+        _, W = pra.bss.ilrma(
+            X, n_iter=iterations, n_components=components, proj_back=False, return_filters=True
+        )
+    return W
+
+
+def ilrma(models: nn.ModuleDict, config: BSSConfig, X: np.ndarray) -> np.ndarray:
+    """ILRMA (Kitamura et al. 2016), projected back: ``(frames, bins, sources)``."""
+    W = ilrma_filters(X, config.iterations, config.components, config.seed)
+    return project_back(demix(W, X), X, config.reference_mic)
+
+
+def auxiva(models: nn.ModuleDict, config: BSSConfig, X: np.ndarray) -> np.ndarray:
+    """AuxIVA (Ono 2011, Laplace source model), projected back: ``(frames, bins, sources)``."""
+    _, W = pra.bss.auxiva(X, n_iter=config.iterations, proj_back=False, return_filters=True)
+    return project_back(demix(W, X), X, config.reference_mic)
+
+
+Demixer = Callable[[nn.ModuleDict, ModelSection, np.ndarray], np.ndarray]
