@@ -20,7 +20,7 @@ import numpy as np
 import pyroomacoustics as pra
 from torch import nn
 
-from vaesep.config import ModelSection, require
+from vaesep.config import Config, ModelSection, require
 from vaesep.models.base import SourceModel
 
 _LOADING = 1e-10  # diagonal loading of the IP update's weighted covariances (relative)
@@ -36,8 +36,6 @@ class BSSConfig(ModelSection):
     components: int = 2
     # The microphone every output is projected back to, and scored at.
     reference_mic: int = 0
-    # ILRMA starts from random NMF factors: its seed.
-    seed: int = 0
 
     def validate(self) -> None:
         require(self.iterations >= 1, "model.iterations", "must be at least 1")
@@ -108,16 +106,20 @@ def ilrma_filters(X: np.ndarray, iterations: int, components: int, seed: int) ->
     return W
 
 
-def ilrma(models: nn.ModuleDict, config: BSSConfig, X: np.ndarray) -> np.ndarray:
-    """ILRMA (Kitamura et al. 2016), projected back: ``(frames, bins, sources)``."""
-    W = ilrma_filters(X, config.iterations, config.components, config.seed)
-    return project_back(demix(W, X), X, config.reference_mic)
+def ilrma(models: nn.ModuleDict, config: Config, X: np.ndarray) -> np.ndarray:
+    """ILRMA (Kitamura et al. 2016), projected back: ``(frames, bins, sources)``; its random
+    NMF start is seeded by ``training.seed``."""
+    m = config.model
+    W = ilrma_filters(X, m.iterations, m.components, config.training.seed)
+    return project_back(demix(W, X), X, m.reference_mic)
 
 
-def auxiva(models: nn.ModuleDict, config: BSSConfig, X: np.ndarray) -> np.ndarray:
+def auxiva(models: nn.ModuleDict, config: Config, X: np.ndarray) -> np.ndarray:
     """AuxIVA (Ono 2011, Laplace source model), projected back: ``(frames, bins, sources)``."""
-    _, W = pra.bss.auxiva(X, n_iter=config.iterations, proj_back=False, return_filters=True)
-    return project_back(demix(W, X), X, config.reference_mic)
+    m = config.model
+    _, W = pra.bss.auxiva(X, n_iter=m.iterations, proj_back=False, return_filters=True)
+    return project_back(demix(W, X), X, m.reference_mic)
 
 
-Demixer = Callable[[nn.ModuleDict, ModelSection, np.ndarray], np.ndarray]
+# A multichannel registry entry's estimate: (models, config, X) -> (frames, bins, sources).
+Demix = Callable[[nn.ModuleDict, Config, np.ndarray], np.ndarray]

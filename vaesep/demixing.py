@@ -7,7 +7,7 @@ A multichannel registry entry (AuxIVA, ILRMA, MVAE, FastMVAE) maps the recording
 inverse STFT of each output, and back to the input's rate and length. The demixing matrices
 are estimated from the whole recording, so a recording is processed whole (not in chunks;
 memory grows with its length). Determined: the model takes exactly as many channels as
-there are sources.
+there are sources. A seeded dither 100 dB below the recording keeps every bin invertible.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from vaesep.errors import VaesepError
 from vaesep.expdir import Experiment
 from vaesep.features import Stft
 from vaesep.registry import spec_of
+
+DITHER = 1e-5  # relative level of the dither (-100 dB)
 
 
 class Demixer:
@@ -74,17 +76,18 @@ class Demixer:
         """Separate ``(channels, samples)`` (or ``(samples, channels)``) or a file; each
         source's image at the reference mic, at the input's rate and length."""
         signals, rate, label = self._channels(mixture, sample_rate)
+        if not np.any(signals):
+            return {s: np.zeros(signals.shape[1], np.float32) for s in self.sources}
         at_model = np.stack([resample(ch, rate, self.sample_rate) for ch in signals])
+        at_model = at_model + _dither(at_model)
         X = torch.stack([self.stft.stft(torch.from_numpy(ch)) for ch in at_model], dim=-1)
         with torch.no_grad():
-            Y = self.spec.estimate(self.models, self.config.model, X.numpy().astype(np.complex128))
+            Y = self.spec.estimate(self.models, self.config, X.numpy().astype(np.complex128))
         out = {}
         for k, source in enumerate(self.sources):
             image = torch.from_numpy(np.ascontiguousarray(Y[:, :, k])).to(torch.complex64)
             signal = self.stft.istft(image, at_model.shape[1]).numpy()
             out[source] = fit_length(resample(signal, self.sample_rate, rate), signals.shape[1])
-        if not np.any(signals):
-            out = {s: np.zeros(signals.shape[1], np.float32) for s in self.sources}
         return out
 
     def separate_file(self, path: str | Path, out_paths: dict[str, Path]) -> None:
@@ -125,3 +128,11 @@ class Demixer:
                 "channels; pick a channel index below that"
             )
         return signals, int(sample_rate or self.sample_rate), label
+
+
+def _dither(signals: np.ndarray) -> np.ndarray:
+    """Seeded white noise 100 dB below the signals' RMS: every bin's covariance is then
+    invertible (a band-limited or digitally silent bin would make the demixing singular)."""
+    rms = float(np.sqrt(np.mean(np.square(signals, dtype=np.float64))))
+    noise = np.random.default_rng(0).standard_normal(signals.shape)
+    return (DITHER * rms * noise).astype(np.float32)

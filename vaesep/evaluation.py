@@ -295,16 +295,16 @@ def _estimate_one(
     reading: Reading,
 ) -> ScoreItem:
     path = data.mixtures[utt]
-    mixture, _ = load_audio(path, rate)
     if reading.multichannel or audio_info(path).channels > 1:
         channels, _ = load_channels(path, rate)
         if reading.reference_mic >= len(channels):
             raise VaesepError(
                 f"{path}: {len(channels)} channel(s), no reference mic {reading.reference_mic}"
             )
-        given = channels if reading.multichannel else mixture
+        given = channels if reading.multichannel else channels.mean(axis=0)  # a mono model's
         mixture = channels[reading.reference_mic]
     else:
+        mixture, _ = load_audio(path, rate)
         given = mixture
     references = {s: load_audio(data.sources[s][utt], rate)[0] for s in sources}
     output = estimate(utt, given, references)

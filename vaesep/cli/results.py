@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from vaesep.cli._common import fail, user_errors
-from vaesep.evaluation import evaluate, evaluate_separated
+from vaesep.evaluation import Reading, evaluate, evaluate_separated
 from vaesep.metrics import EXACT_DB
 from vaesep.reports import report
 
@@ -42,11 +42,19 @@ def evaluate_command(
         "--name",
         help="Model name in the results (default: the model's, or the experiment dir's name).",
     ),
+    best_permutation: bool = typer.Option(
+        False,
+        "--best-permutation",
+        help="With --separated: match the files to the sources by the best SI-SDR permutation "
+        "(for blind separators such as auxiva/ilrma, whose outputs come in no order).",
+    ),
 ) -> None:
     """Score the separations of a test data dir with BSS Eval and SI-SDR.
 
     With --model, every mixture is separated first; with --separated, the files that
-    'vaesep separate' wrote (<utt_id>_female.wav, <utt_id>_male.wav) are scored.
+    'vaesep separate' wrote (<utt_id>_female.wav, <utt_id>_male.wav) are scored. A
+    multichannel data dir (vaesep prepare rooms) is scored against the source images at the
+    reference mic, with that mic's channel as the mixture baseline.
     """
     if (model is None) == (separated is None):
         raise fail("give exactly one of --model (separate and score) or --separated DIR")
@@ -59,9 +67,12 @@ def evaluate_command(
             force=force,
             keep_examples=examples,
             model_name=name,
+            reading=Reading(blind=best_permutation),
         )
         typer.echo(_summary_text(summary, out_dir))
         return
+    if best_permutation:
+        raise fail("--best-permutation: only with --separated (a --model says it itself)")
     from vaesep.separators import load_separator
 
     separator = load_separator(model)
