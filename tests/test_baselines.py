@@ -16,10 +16,10 @@ from vaesep.features import Stft
 from vaesep.models.nmf import learn_dictionary
 from vaesep.models.oracle import ideal_estimates
 from vaesep.oracle import OracleSeparator
-from vaesep.separators import load_separator
 from vaesep.registry import load_config
 from vaesep.segments import load_stfts
 from vaesep.separation import Separator, soft_masks
+from vaesep.separators import load_separator
 from vaesep.training import train
 
 RATE = 8000

@@ -21,9 +21,9 @@ from vaesep.features import spectrogram
 from vaesep.models.base import GradientModel
 from vaesep.models.vae import VAEConfig
 from vaesep.oracle import OracleSeparator
-from vaesep.separators import load_separator
 from vaesep.registry import MODELS, SECTIONS, ModelSpec, load_config
 from vaesep.separation import Separator, soft_masks
+from vaesep.separators import load_separator
 from vaesep.trainer import fit_gradient
 from vaesep.training import train
 

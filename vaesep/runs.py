@@ -18,8 +18,8 @@ from pathlib import Path
 from vaesep.errors import VaesepError, log
 from vaesep.evaluation import EVAL_DIR, SUMMARY_JSON, evaluate
 from vaesep.expdir import CONFIG_FILE, read_config
-from vaesep.separators import load_separator
 from vaesep.registry import SECTIONS, load_config
+from vaesep.separators import load_separator
 from vaesep.training import train
 
 
