@@ -118,7 +118,7 @@ def test_best_permutation_matches_swapped_estimates():
 
 def test_blind_models_separate_a_reverberant_recording(blind_exp: Path, rooms: Path):
     separator = load_separator(blind_exp)
-    assert isinstance(separator, Demixer) and separator.blind and separator.channels == 2
+    assert isinstance(separator, Demixer) and separator.permute and separator.channels == 2
     data = load_datadir(rooms)
     utt = data.utt_ids[0]
     channels, rate = load_channels(data.mixtures[utt])
@@ -175,9 +175,13 @@ def test_evaluate_scores_at_the_reference_mic_and_matches_blind_outputs(
         female.rename(out / "tmp.wav")
         male.rename(female)
         (out / "tmp.wav").rename(male)
-    again = evaluate_separated(out, rooms, tmp_path / "eval2", jobs=1, reading=Reading(blind=True))
+    again = evaluate_separated(
+        out, rooms, tmp_path / "eval2", jobs=1, reading=Reading(permute=True)
+    )
     assert again["sdr"] == pytest.approx(summary["sdr"], abs=1e-3)
     assert again["mixture"] == summary["mixture"]
+    assert again["in_order"] == pytest.approx(1 - summary["in_order"])  # every pair swapped
+    assert sorted(again["permuted"] + summary["permuted"]) == sorted(load_datadir(rooms).utt_ids)
 
 
 def test_mono_model_on_a_multichannel_dir_is_scored_against_the_reference_mic(

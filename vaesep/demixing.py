@@ -59,9 +59,10 @@ class Demixer:
         return self.config.model.reference_mic
 
     @property
-    def blind(self) -> bool:
-        """Whether the outputs come in no particular order (AuxIVA, ILRMA)."""
-        return self.spec.blind
+    def permute(self) -> bool:
+        """Whether scoring matches the outputs to the sources by the best permutation (every
+        demixer: a blind one has no order, MVAE's is its classifier's guess)."""
+        return self.spec.permute
 
     @classmethod
     def from_experiment(cls, experiment: Experiment, device: str = "cpu") -> Demixer:

@@ -52,7 +52,7 @@ class SeparatorLike(Protocol):
     utterance's true sources: ``separate(signal, sample_rate, references={source: signal})``.
     One with a true ``multichannel`` attribute (``vaesep.demixing.Demixer``) is given the
     recording's channels ``(channels, samples)``; its ``reference_mic`` is the mixture scored
-    as the baseline, and a true ``blind`` lets the scoring match its outputs to the sources.
+    as the baseline, and a true ``permute`` lets the scoring match its outputs to the sources.
     """
 
     sample_rate: int
@@ -67,13 +67,14 @@ class Reading:
 
     A multichannel mixture is scored against the references (the source images at
     ``reference_mic``) with that channel as the baseline; the separator gets all channels
-    when ``multichannel``, else their downmix. ``blind`` estimates come in no order and are
-    matched to the references by the permutation of best mean SI-SDR.
+    when ``multichannel``, else their downmix. With ``permute`` the estimates are matched to
+    the references by the permutation of best mean SI-SDR (the summary's ``in_order``: the
+    share of utterances whose outputs were already in order).
     """
 
     multichannel: bool = False
     reference_mic: int = 0
-    blind: bool = False
+    permute: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class ScoreItem:
     mixture: np.ndarray
     sample_rate: int | None = None
     perceptual: tuple[str, ...] = ()
+    in_order: bool = True  # False: the estimates were permuted to match (Reading.permute)
 
 
 # --- parallel scoring ----------------------------------------------------------------------
@@ -154,7 +156,7 @@ def evaluate(
     reading = Reading(
         multichannel=getattr(separator, "multichannel", False),
         reference_mic=getattr(separator, "reference_mic", 0),
-        blind=getattr(separator, "blind", False),
+        permute=getattr(separator, "permute", False),
     )
     out = Path(out_dir)
     return _evaluate(estimate, sources, rate, data, out, name, jobs, force, keep_examples, reading)
@@ -217,10 +219,19 @@ def _evaluate(
     _prepare_out_dir(out_dir, sources, force)
     jobs = min(jobs or workers.cpu_count(), len(data.utt_ids))
     failed: dict[str, str] = {}
+    permuted: list[str] = []
     perceptual = perceptual_metrics()
     examples = out_dir / EXAMPLES_DIR
     items = _estimated(
-        estimate, sources, rate, data, failed, examples, keep_examples, perceptual, reading
+        estimate,
+        sources,
+        rate,
+        data,
+        (failed, permuted),
+        examples,
+        keep_examples,
+        perceptual,
+        reading,
     )
     rows = score_all(items, jobs)
     if not rows:
@@ -237,6 +248,8 @@ def _evaluate(
         jobs=jobs,
         seconds=round(time.perf_counter() - start, 2),
     )
+    if reading.permute:  # how often the separator's own naming of its outputs was right
+        summary.update(permuted=permuted, in_order=1 - len(permuted) / summary["num_utterances"])
     write_text_atomic(out_dir / METRICS_CSV, metrics_csv(rows))
     write_text_atomic(out_dir / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
     return summary
@@ -261,13 +274,15 @@ def _estimated(
     sources: tuple[str, ...],
     rate: int,
     data: DataDir,
-    failed: dict[str, str],
+    noted: tuple[dict[str, str], list[str]],
     examples_dir: Path,
     keep_examples: int,
     perceptual: tuple[str, ...],
     reading: Reading,
 ) -> Iterator[ScoreItem]:
-    """Estimate the utterances one by one; record failures in ``failed``; keep a few examples."""
+    """Estimate the utterances one by one; note failures (``{utt: why}``) and permuted
+    utterances in ``noted``; keep a few examples."""
+    failed, permuted = noted
     kept = 0
     for utt in data.utt_ids:
         try:
@@ -278,6 +293,8 @@ def _estimated(
             )
             log.warning("%s: separation failed, skipped (%s)", utt, failed[utt])
             continue
+        if not item.in_order:
+            permuted.append(utt)
         if kept < keep_examples:
             for source, signal in item.estimates.items():
                 save_audio(examples_dir / f"{utt}_{source}.wav", signal, rate)
@@ -316,10 +333,12 @@ def _estimate_one(
         if not np.isfinite(signal).all():
             raise ValueError(f"the {source!r} estimate has NaN or infinite samples")
         estimates[source] = signal
-    if reading.blind:
+    order = tuple(range(len(sources)))
+    if reading.permute:
         order = best_permutation([references[s] for s in sources], [estimates[s] for s in sources])
         estimates = {s: estimates[sources[k]] for s, k in zip(sources, order)}
-    return ScoreItem(utt, references, estimates, mixture, rate, perceptual)
+    in_order = order == tuple(range(len(sources)))
+    return ScoreItem(utt, references, estimates, mixture, rate, perceptual, in_order)
 
 
 # --- aggregation and files -----------------------------------------------------------------

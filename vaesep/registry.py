@@ -19,6 +19,7 @@ from torch import nn
 
 from vaesep import config as _config
 from vaesep.bss import Blind, BSSConfig, auxiva, ilrma
+from vaesep.conditional import fit_conditional
 from vaesep.config import Config, ModelSection
 from vaesep.estimators import nmf_joint, per_source
 from vaesep.fitting import FitRun, fit_dictionaries, fit_nothing
@@ -27,6 +28,7 @@ from vaesep.models.adversarial import AEWGAN, GAN, WGAN, AdversarialConfig
 from vaesep.models.base import SourceModel
 from vaesep.models.cdae import CDAE, CDAEConfig
 from vaesep.models.class_vae import ClassVAE, ClassVAEConfig
+from vaesep.models.cvae import CVAE, CVAEConfig
 from vaesep.models.itl_ae import ITLAE, ITLAEConfig
 from vaesep.models.nmf import NMF, NMFConfig
 from vaesep.models.oracle import OracleConfig, OracleMask
@@ -34,6 +36,7 @@ from vaesep.models.priors import MLAE, PriorConfig, PriorVAE
 from vaesep.models.rnn_mask import RNNMask, RNNMaskConfig
 from vaesep.models.vae import VAE, VAEConfig
 from vaesep.models.vrnn import VRNN, VRNNConfig
+from vaesep.mvae import fast_mvae, mvae
 from vaesep.trainer import fit_gradient
 
 Estimator = Callable[..., dict]
@@ -49,9 +52,10 @@ class ModelSpec:
     estimate: Estimator | None = per_source  # None: needs the true sources (an oracle)
     # A multichannel model's ``estimate`` is a demixer (:mod:`vaesep.bss`): the recording's
     # STFT (frames, bins, mics) -> each source's image at the reference mic (frames, bins,
-    # sources), in SOURCES order unless ``blind`` (no order: scored by the best permutation).
+    # sources), in SOURCES order as far as the model can tell; ``permute``: scored by the
+    # best permutation (BSS Eval's convention for demixing: a blind method has no order).
     multichannel: bool = False
-    blind: bool = False
+    permute: bool = False
 
     @property
     def needs_references(self) -> bool:
@@ -74,8 +78,12 @@ MODELS: dict[str, ModelSpec] = {
     "ae_wgan": ModelSpec(AdversarialConfig, AEWGAN, fit_gradient, fit_priors),
     "class_vae": ModelSpec(ClassVAEConfig, ClassVAE, fit_gradient),
     "cdae": ModelSpec(CDAEConfig, CDAE, fit_gradient),
-    "auxiva": ModelSpec(BSSConfig, Blind, fit_nothing, auxiva, multichannel=True, blind=True),
-    "ilrma": ModelSpec(BSSConfig, Blind, fit_nothing, ilrma, multichannel=True, blind=True),
+    "auxiva": ModelSpec(BSSConfig, Blind, fit_nothing, auxiva, multichannel=True, permute=True),
+    "ilrma": ModelSpec(BSSConfig, Blind, fit_nothing, ilrma, multichannel=True, permute=True),
+    "mvae": ModelSpec(CVAEConfig, CVAE, fit_conditional, mvae, multichannel=True, permute=True),
+    "fast_mvae": ModelSpec(
+        CVAEConfig, CVAE, fit_conditional, fast_mvae, multichannel=True, permute=True
+    ),
 }
 SECTIONS: dict[str, type[ModelSection]] = {name: spec.section for name, spec in MODELS.items()}
 

@@ -133,7 +133,7 @@ def train_source(
     def batches(segments: SegmentSet) -> Batch:
         return _on_device(segments, source, device)
 
-    best, summary = _train(source, model, batches, train_set, val_set, run, position)
+    best, summary = train_model(source, model, batches, train_set, val_set, run, position)
     return run.exp.save_source(source, run.config, best, {"source": source, **summary})
 
 
@@ -149,7 +149,7 @@ def train_joint(train_set: SegmentSet, val_set: SegmentSet | None, run: FitRun) 
     def batches(segments: SegmentSet) -> JointBatch:
         return _joint_on_device(segments, device)
 
-    best, summary = _train(JOINT, model, batches, train_set, val_set, run)
+    best, summary = train_model(JOINT, model, batches, train_set, val_set, run)
     extra = {"trained": JOINT, "supervision": run.config.training.supervision}
     return {
         s: run.exp.save_source(s, run.config, weights, {"source": s, **summary, **extra})
@@ -157,7 +157,7 @@ def train_joint(train_set: SegmentSet, val_set: SegmentSet | None, run: FitRun) 
     }
 
 
-def _train(
+def train_model(
     name: str,
     model: GradientModel,
     batches: Callable[[SegmentSet], Batch | JointBatch],

@@ -46,7 +46,7 @@ def evaluate_command(
         False,
         "--best-permutation",
         help="With --separated: match the files to the sources by the best SI-SDR permutation "
-        "(for blind separators such as auxiva/ilrma, whose outputs come in no order).",
+        "(for demixers such as auxiva/ilrma, whose outputs come in no order).",
     ),
 ) -> None:
     """Score the separations of a test data dir with BSS Eval and SI-SDR.
@@ -67,7 +67,7 @@ def evaluate_command(
             force=force,
             keep_examples=examples,
             model_name=name,
-            reading=Reading(blind=best_permutation),
+            reading=Reading(permute=best_permutation),
         )
         typer.echo(_summary_text(summary, out_dir))
         return
