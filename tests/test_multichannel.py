@@ -3,6 +3,7 @@ evaluation of reverberant data dirs at the reference mic."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,11 @@ from vaesep.datadir import load_datadir, write_datadir
 from vaesep.demixing import Demixer
 from vaesep.errors import VaesepError
 from vaesep.evaluation import Reading, evaluate, evaluate_separated
+from vaesep.expdir import load
 from vaesep.metrics import best_permutation
-from vaesep.registry import load_config
+from vaesep.registry import SECTIONS, load_config
 from vaesep.rooms import prepare_rooms
-from vaesep.separation import Separator
+from vaesep.separation import Separator, build_models
 from vaesep.separators import load_separator
 from vaesep.training import train
 
@@ -245,3 +247,44 @@ def test_mono_separator_still_downmixes(tmp_path: Path):
     config = load_config(None, ["features.sample_rate=8000", "training.epochs=1"])
     train(config, data, tmp_path / "exp")
     assert isinstance(load_separator(tmp_path / "exp"), Separator)
+
+
+@pytest.fixture(scope="module")
+def cvae_exp(rooms: Path) -> Path:
+    """A small CVAE trained on the clean sources of the mono dir the rooms were made from."""
+    exp = rooms.parent / "exp_mvae"
+    overrides = [
+        "features.sample_rate=8000",
+        "model.hidden=32",
+        "model.segment_frames=16",
+        "training.epochs=25",
+        "training.progress=false",
+        "training.num_threads=1",
+        "training.validation_fraction=0",
+    ]
+    train(load_config(Path("configs") / "mvae.yaml", overrides), rooms.parent / "mono", exp)
+    return exp
+
+
+@pytest.mark.parametrize("kind", ["mvae", "fast_mvae"])
+def test_mvae_demixes_names_the_classes_and_leaves_the_model_as_it_was(
+    kind: str, cvae_exp: Path, rooms: Path, tmp_path: Path
+):
+    experiment = load(cvae_exp, SECTIONS)  # the same CVAE under either algorithm
+    model = replace(experiment.config.model, type=kind)
+    config = replace(experiment.config, model=model)
+    separator = Demixer(config, build_models(experiment), name=kind)
+    assert separator.permute
+    summary = evaluate(separator, rooms, tmp_path / "eval", jobs=1)
+    assert summary["sdr"] - summary["mixture"]["sdr"] > 2.0
+    assert summary["in_order"] == 1.0  # the classifier tells the high comb from the low one
+    model = separator.models["female"]
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_class_order_maximizes_the_summed_class_probabilities():
+    from vaesep.mvae import _class_order
+
+    assert _class_order(np.array([[0.9, 0.1], [0.2, 0.8]])) == [0, 1]
+    assert _class_order(np.array([[0.3, 0.7], [0.6, 0.4]])) == [1, 0]
+    assert _class_order(np.array([[0.6, 0.4], [0.9, 0.1]])) == [1, 0]  # 0.9 + 0.4 > 0.6 + 0.1
