@@ -277,7 +277,8 @@ def test_mvae_demixes_names_the_classes_and_leaves_the_model_as_it_was(
     assert separator.permute
     summary = evaluate(separator, rooms, tmp_path / "eval", jobs=1)
     assert summary["sdr"] - summary["mixture"]["sdr"] > 2.0
-    assert summary["in_order"] == 1.0  # the classifier tells the high comb from the low one
+    if kind == "mvae":  # its classifier tells the high comb from the low one in its outputs
+        assert summary["in_order"] == 1.0
     model = separator.models["female"]
     assert all(p.requires_grad for p in model.parameters())
 
