@@ -2,8 +2,8 @@
 # Multichannel female+male separation in reverberant rooms: the mono mixtures of a corpus are
 # played in simulated shoebox rooms (pyroomacoustics) at each RT60 and recorded by a small
 # linear array; blind demixing (AuxIVA, ILRMA) and the multichannel VAE (MVAE, FastMVAE: a
-# conditional VAE of the clean dry sources, trained on the mono training mixtures) separate
-# the test rooms, for every training seed. The references are the reverberant source images
+# conditional VAE of the reverberant source images of the same RT60's training rooms;
+# FastMVAE runs on MVAE's trained CVAE) separate the test rooms, for every training seed. The references are the reverberant source images
 # at the reference mic (mic 0), the mixture baseline that mic's channel; blind outputs are
 # matched to them by the best permutation. One RESULTS.md per RT60 with 95 % intervals and
 # the claims MVAE > ILRMA and FastMVAE > ILRMA, and exp/RESULTS.md over them all.
@@ -146,23 +146,40 @@ mkdir -p "$exp/log"
 tasks_failed=false
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   names=(); lines=()
+  shares=false  # fast_mvae scores mvae's trained CVAEs (the same network) in mvae's task
+  [[ " $models " == *" mvae "* && " $models " == *" fast_mvae "* ]] && shares=true
   for rt in $rt60s; do
     for m in $models; do
       dir="$exp/rt$rt/$m"
       done_all=true
       for s in ${seeds//,/ }; do
         [ -f "$dir/seed$s/eval/summary.json" ] || done_all=false
+        if $shares && [ "$m" = mvae ]; then
+          [ -f "$exp/rt$rt/fast_mvae/seed$s/eval/summary.json" ] || done_all=false
+        fi
       done
+      if $shares && [ "$m" = fast_mvae ]; then continue; fi  # in mvae's task
       if $done_all; then log "Stage 3: $dir already scored (seeds $seeds)"; continue; fi
       sets=" --set training.progress=false"
+      train="$mixtures/train"
       if [[ " $blind " != *" $(model_type "$m") "* ]]; then
         for kv in $train_set; do sets+=" --set $kv"; done
+        # The CVAE learns the reverberant source images of this RT60's training rooms.
+        train="$data/rooms/rt$rt/train"
       fi
-      # The trained models learn the clean dry sources of the mono training mixtures; the
-      # blind ones learn nothing from them.
+      test="$data/rooms/rt$rt/test"
       names+=("rt$rt.$m")
-      line="vaesep run --config conf/$m.yaml --train $mixtures/train"
-      lines+=("$line --test $data/rooms/rt$rt/test --exp-dir $dir --seeds $seeds$sets")
+      line="vaesep run --config conf/$m.yaml --train $train --test $test --exp-dir $dir"
+      line+=" --seeds $seeds$sets --jobs @JOBS@"
+      if $shares && [ "$m" = mvae ]; then
+        for s in ${seeds//,/ }; do
+          out="$exp/rt$rt/fast_mvae/seed$s/eval"
+          line+=" && { [ -f $out/summary.json ] || vaesep evaluate --model $dir/seed$s"
+          line+=" --set model.type=fast_mvae --data $test --out-dir $out --name fast_mvae"
+          line+=" --jobs @JOBS@ --force; }"
+        done
+      fi
+      lines+=("$line")
     done
   done
   # Scoring processes per task: the cores shared among the tasks running at once.
@@ -171,7 +188,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   score_jobs=$(( at_once > 0 && cores > at_once ? cores / at_once : 1 ))
   : > "$exp/log/run.jobs"
   for i in "${!names[@]}"; do
-    echo "${names[$i]} ${lines[$i]} --jobs $score_jobs" >> "$exp/log/run.jobs"
+    echo "${names[$i]} ${lines[$i]//@JOBS@/$score_jobs}" >> "$exp/log/run.jobs"
   done
   log "Stage 3: $(wc -l < "$exp/log/run.jobs") (RT60, model) task(s) to run ($launcher launcher)"
   # A failed task is named with its log; the others still finish and are reported.
@@ -229,9 +246,12 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     echo "speakers, training seeds $seeds. **References: the reverberant image of each source at"
     echo "the reference mic (mic 0)**, not the dry sources: the scores measure separation, not"
     echo "dereverberation; the mixture row is mic 0's channel. Blind outputs (auxiva, ilrma) come"
-    echo "in no order and are matched to the references by the best permutation; mvae and"
-    echo "fast_mvae learn the clean dry sources of the mono training mixtures"
-    echo "(\`$mixtures/train\`). Test rooms: \`$data/rooms/rt<RT60>/test\` (rooms.json: geometry)."
+    echo "in no order, and mvae's are named by its classifier: every model is matched to the"
+    echo "references by the best permutation (summary.json's in_order: how often mvae's naming"
+    echo "was right). mvae's conditional VAE learns the reverberant source images of the same"
+    echo "RT60's training rooms (\`$data/rooms/rt<RT60>/train\`: other speakers, other rooms);"
+    echo "fast_mvae separates with mvae's trained CVAE. Test rooms: \`$data/rooms/rt<RT60>/test\`"
+    echo "(rooms.json: geometry)."
     echo
     echo "Made with (from \`recipes/multichannel_mf\`):"
     echo

@@ -57,6 +57,12 @@ def separate(
     out_dir: Path = typer.Option(Path("separated"), "--out-dir", "-o", help="Where to write."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda (or cuda:N) or auto."),
+    overrides: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Another separation setting than trained, e.g. --set model.type=fast_mvae on an "
+        "mvae experiment (the same network), --set model.iterations=80.",
+    ),
 ) -> None:
     """Write <stem>_female.wav and <stem>_male.wav for every input, at its rate and length.
 
@@ -73,7 +79,7 @@ def separate(
     files = expand_inputs(inputs)
     if out_dir.exists() and not out_dir.is_dir():
         raise fail(f"{out_dir}: exists and is not a directory; choose another --out-dir")
-    separator = load_separator(model, device=device, separating=True)
+    separator = load_separator(model, device=device, separating=True, overrides=overrides)
     targets = {stem: {s: out_dir / f"{stem}_{s}.wav" for s in separator.sources} for stem in files}
     existing = [p for outs in targets.values() for p in outs.values() if p.exists()]
     if existing and not force:

@@ -42,6 +42,12 @@ def evaluate_command(
         "--name",
         help="Model name in the results (default: the model's, or the experiment dir's name).",
     ),
+    overrides: list[str] = typer.Option(
+        [],
+        "--set",
+        help="With --model: another separation setting than trained, e.g. "
+        "--set model.type=fast_mvae on an mvae experiment, --set model.iterations=80.",
+    ),
     best_permutation: bool = typer.Option(
         False,
         "--best-permutation",
@@ -58,6 +64,8 @@ def evaluate_command(
     """
     if (model is None) == (separated is None):
         raise fail("give exactly one of --model (separate and score) or --separated DIR")
+    if separated is not None and overrides:
+        raise fail("--set: only with --model (the separations are already written)")
     if separated is not None:
         summary = evaluate_separated(
             separated,
@@ -75,7 +83,7 @@ def evaluate_command(
         raise fail("--best-permutation: only with --separated (a --model says it itself)")
     from vaesep.separators import load_separator
 
-    separator = load_separator(model)
+    separator = load_separator(model, overrides=overrides)
     name = name or separator.name
     summary = evaluate(
         separator, data, out_dir, jobs=jobs, force=force, keep_examples=examples, model_name=name
