@@ -21,7 +21,7 @@ from vaesep.errors import VaesepError
 from vaesep.evaluation import Reading, evaluate, evaluate_separated
 from vaesep.expdir import load
 from vaesep.metrics import best_permutation
-from vaesep.registry import SECTIONS, load_config
+from vaesep.registry import MODELS, SECTIONS, load_config
 from vaesep.rooms import prepare_rooms
 from vaesep.separation import Separator, build_models
 from vaesep.separators import load_separator
@@ -289,3 +289,18 @@ def test_class_order_maximizes_the_summed_class_probabilities():
     assert _class_order(np.array([[0.9, 0.1], [0.2, 0.8]])) == [0, 1]
     assert _class_order(np.array([[0.3, 0.7], [0.6, 0.4]])) == [1, 0]
     assert _class_order(np.array([[0.6, 0.4], [0.9, 0.1]])) == [1, 0]  # 0.9 + 0.4 > 0.6 + 0.1
+
+
+def test_set_changes_separation_settings_but_not_the_network(cvae_exp: Path, tmp_path: Path):
+    fast = load_separator(cvae_exp, overrides=["model.type=fast_mvae", "model.iterations=5"])
+    assert isinstance(fast, Demixer) and fast.spec is MODELS["fast_mvae"]
+    assert fast.config.model.iterations == 5
+    with pytest.raises(VaesepError, match="with --set: model.hidden: .* not of vae"):
+        load_separator(cvae_exp, overrides=["model.type=vae"])
+    with pytest.raises(VaesepError, match="trained with its features"):
+        load_separator(cvae_exp, overrides=["features.window_ms=128"])
+    with pytest.raises(VaesepError, match="female.pt: the experiment was trained"):
+        load_separator(cvae_exp, overrides=["model.hidden=8"])
+    args = ["evaluate", "--separated", str(tmp_path), "--data", str(tmp_path), "--out-dir"]
+    result = CliRunner().invoke(app, [*args, str(tmp_path / "o"), "--set", "model.iterations=3"])
+    assert result.exit_code == 2 and "--set: only with --model" in result.output
