@@ -304,3 +304,14 @@ def test_set_changes_separation_settings_but_not_the_network(cvae_exp: Path, tmp
     args = ["evaluate", "--separated", str(tmp_path), "--data", str(tmp_path), "--out-dir"]
     result = CliRunner().invoke(app, [*args, str(tmp_path / "o"), "--set", "model.iterations=3"])
     assert result.exit_code == 2 and "--set: only with --model" in result.output
+
+
+def test_set_refuses_a_type_of_another_network():
+    from vaesep.expdir import Experiment
+    from vaesep.features import FeatureStats
+    from vaesep.separators import with_settings
+
+    config = load_config(Path("configs") / "gan.yaml")
+    experiment = Experiment(Path("exp"), config, FeatureStats.identity(257), {})
+    with pytest.raises(VaesepError, match="model.type=wgan: exp holds a gan network"):
+        with_settings(experiment, ["model.type=wgan"])
