@@ -22,6 +22,7 @@ from vaesep.evaluation import Reading, evaluate, evaluate_separated
 from vaesep.expdir import load
 from vaesep.metrics import best_permutation
 from vaesep.registry import MODELS, SECTIONS, load_config
+from vaesep.reports import report
 from vaesep.rooms import prepare_rooms
 from vaesep.separation import Separator, build_models
 from vaesep.separators import load_separator
@@ -164,6 +165,9 @@ def test_evaluate_scores_at_the_reference_mic_and_matches_blind_outputs(
     separator = load_separator(blind_exp)
     summary = evaluate(separator, rooms, tmp_path / "eval", jobs=1)
     assert summary["num_utterances"] == 3 and not summary["failed"]
+    report([tmp_path / "eval"], tmp_path / "report")
+    note = f"{separator.name} {100 * summary['in_order']:.0f} %"
+    assert note in " ".join((tmp_path / "report" / "RESULTS.md").read_text().split())
     assert summary["sdr"] - summary["mixture"]["sdr"] > 3.0
     # The separate CLI writes files in the model's (arbitrary) order; --best-permutation
     # scores them exactly as evaluate --model does, even with every pair swapped.

@@ -88,9 +88,12 @@ def _pool(path: Path, eval_dirs: list[Path]) -> Result:
     runs: dict[tuple[str, int], Path] = {}
     rows: list[dict[str, Any]] = []
     data: dict[str, None] = {}
+    in_order: list[tuple[float, int]] = []  # each permuted run's share in order, utterances
     for eval_dir in eval_dirs:
         parts = eval_dir.relative_to(path).parts
         summary = _read_summary(eval_dir)
+        if "in_order" in summary:
+            in_order.append((summary["in_order"], summary.get("num_utterances", 1)))
         seed = _summary_seed(summary, eval_dir)
         if seed is None:
             seed = next((int(m[1]) for p in parts[::-1] if (m := SEED_DIR.fullmatch(p))), 0)
@@ -117,6 +120,8 @@ def _pool(path: Path, eval_dirs: list[Path]) -> Result:
         "seeds": sorted({seed for _, seed in runs}),
         "eval_dirs": [str(d) for d in eval_dirs],
     }
+    if in_order and len(in_order) == len(eval_dirs):
+        summary["in_order"] = sum(f * n for f, n in in_order) / sum(n for _, n in in_order)
     return Result(summary["model"], rows, summary, path, pooled=True)
 
 

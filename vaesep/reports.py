@@ -288,6 +288,7 @@ def _results_md(
         "Eval SDR, SIR, SAR (mir_eval `bss_eval_sources`, sources matched by name) and SI-SDR;",
         "SDRi = SDR − SDR of the unprocessed mixture (first row, the mixture as the estimate).",
         *CI_NOTE,
+        *_permutation_note(results),
         *_perceptual_note(table[0]),
         *_exact_note(table[0]),
         "",
@@ -329,6 +330,18 @@ def _result_dir_line(result: Result) -> str:
     return f"{line} ({len(result.summary['eval_dirs'])} eval dirs, seeds {seeds})"
 
 
+def _permutation_note(results: list[Result]) -> list[str]:
+    """Which models were scored by the best permutation, and how often theirs was right."""
+    permuted = [r for r in results if "in_order" in r.summary]
+    if not permuted:
+        return []
+    shares = ", ".join(f"{r.name} {100 * r.summary['in_order']:.0f} %" for r in permuted)
+    return [
+        "Demixers' outputs are matched to the sources by the permutation of best SI-SDR, not",
+        f"by name; their outputs already in order (a blind one's by chance): {shares}.",
+    ]
+
+
 def _perceptual_note(row: dict[str, Any]) -> list[str]:
     """How to read PESQ and STOI, when the table has them."""
     notes = {
@@ -336,7 +349,7 @@ def _perceptual_note(row: dict[str, Any]) -> list[str]:
         "stoi": "STOI: intelligibility index (0-1)",
     }
     shown = [text for metric, text in notes.items() if f"{metric}_mean" in row]
-    return [f"{'; '.join(shown)}; both against the clean reference."] if shown else []
+    return [f"{'; '.join(shown)}; both against the reference."] if shown else []
 
 
 def _exact_note(mixture: dict[str, Any]) -> list[str]:
