@@ -4,12 +4,13 @@ manifest corpora of generated tones and noise bursts."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from typer.testing import CliRunner, Result
 
 
@@ -138,3 +139,13 @@ def corpus_manifest(tmp_path: Path) -> Path:
     path = root / "list.csv"
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for a module of tiny tensors, where thread hand-offs would dominate
+    (and two threads are slow on a loaded 2-core machine); restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -20,13 +20,7 @@ from vaesep.segments import SegmentSet
 SECTIONS = {"mvae": CVAEConfig, "fast_mvae": CVAEConfig}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is fastest (and two are slow on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _config(*overrides: str, kind: str = "mvae"):

@@ -44,13 +44,7 @@ MLAE_MIN_MEAN_GAIN_DB = 5.0
 MLAE_MIN_GAIN_DB = 3.0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is fastest (and two are slow on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def prior(model_type: str, seed: int = 0, **kw) -> nn.Module:

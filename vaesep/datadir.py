@@ -4,11 +4,15 @@ Each scp line is ``<utt_id> <absolute path>``; files are written sorted by utter
 Unsorted files are accepted when read (and sorted); duplicate ids and missing files are errors.
 An optional ``classes`` file (``<utt_id> <source> [<source> ...]``, e.g. ``u1 female male``)
 says which sources each mixture holds; without it every mixture holds all of them. Weak class
-supervision trains from ``wav.scp`` and ``classes`` alone.
+supervision trains from ``wav.scp`` and ``classes`` alone. Commands that make a data dir
+from another write it through :func:`replacing` after :func:`check_replaceable`.
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,3 +171,31 @@ def write_datadir(
     (root / "spk2utt").write_text(
         "".join(f"{s} {' '.join(us)}\n" for s, us in sorted(spk2utt.items())), encoding="utf-8"
     )
+
+
+def check_replaceable(out_dir: Path, marker: str, command: str, force: bool) -> None:
+    """Refuse an ``out_dir`` that exists and is not empty unless ``force``, and even then one
+    that ``command`` did not make (it holds no ``marker`` file)."""
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        if not force:
+            raise VaesepError(f"{out_dir}: exists and is not empty; pass --force to replace it")
+        if not (out_dir / marker).is_file():
+            raise VaesepError(
+                f"{out_dir}: not a dir made by '{command}' (no {marker}); choose another OUT_DIR"
+            )
+
+
+@contextmanager
+def replacing(out_dir: Path) -> Iterator[Path]:
+    """A fresh temporary dir beside ``out_dir`` to write into: renamed over ``out_dir`` when
+    the block completes, removed when it raises (nothing half-written is left)."""
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)

@@ -20,14 +20,21 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pyroomacoustics as pra
 
 from vaesep.audio import audio_info, fit_length, load_audio, save_audio, save_channels
-from vaesep.datadir import SOURCES, DataDir, load_datadir, write_datadir, write_scp
+from vaesep.datadir import (
+    SOURCES,
+    DataDir,
+    check_replaceable,
+    load_datadir,
+    replacing,
+    write_datadir,
+    write_scp,
+)
 from vaesep.errors import VaesepError
 
 SUMMARY_FILE = "rooms.json"
@@ -65,25 +72,9 @@ def prepare_rooms(
     inputs = [Path(p) for s in SOURCES for p in data.sources[s].values()]
     if any(p == final or final in p.parents for p in inputs):
         raise VaesepError(f"{out_dir}: holds the sources of {source_dir}; choose another OUT_DIR")
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        if not force:
-            raise VaesepError(f"{out_dir}: exists and is not empty; pass --force to replace it")
-        if not (out_dir / SUMMARY_FILE).is_file():
-            raise VaesepError(
-                f"{out_dir}: not a dir made by 'vaesep prepare rooms' (no {SUMMARY_FILE}); "
-                "choose another OUT_DIR"
-            )
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        summary = _convert(data, tmp, final, rt60, mics, spacing, min_distance, seed)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
-    return summary
+    check_replaceable(out_dir, SUMMARY_FILE, "vaesep prepare rooms", force)
+    with replacing(out_dir) as tmp:
+        return _convert(data, tmp, final, rt60, mics, spacing, min_distance, seed)
 
 
 def _check_options(rt60: float, mics: int, spacing: float, min_distance: float) -> None:

@@ -14,12 +14,19 @@ with its sources. It writes ``wav.scp``, ``classes``, ``utt2spk``/``spk2utt`` an
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from vaesep.datadir import CLASSES_FILE, SOURCES, load_datadir, write_classes, write_datadir
+from vaesep.datadir import (
+    CLASSES_FILE,
+    SOURCES,
+    check_replaceable,
+    load_datadir,
+    replacing,
+    write_classes,
+    write_datadir,
+)
 from vaesep.errors import VaesepError
 
 SUMMARY_FILE = "weak.json"
@@ -37,14 +44,7 @@ def prepare_weak(
     if not 0 <= single_fraction <= 1:
         raise VaesepError(f"--single-fraction {single_fraction}: must be in [0, 1]")
     data = load_datadir(source_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        if not force:
-            raise VaesepError(f"{out_dir}: exists and is not empty; pass --force to replace it")
-        if not (out_dir / SUMMARY_FILE).is_file():
-            raise VaesepError(
-                f"{out_dir}: not a dir made by 'vaesep prepare weak' (no {SUMMARY_FILE}); "
-                "choose another OUT_DIR"
-            )
+    check_replaceable(out_dir, SUMMARY_FILE, "vaesep prepare weak", force)
     utts = data.utt_ids
     order = np.random.default_rng(seed).permutation(len(utts))
     single = {utts[i] for i in order[: int(round(single_fraction * len(utts)))]}
@@ -64,12 +64,8 @@ def prepare_weak(
         "mixtures": len(utts) - len(single),
         "single_class": {s: len(single) for s in SOURCES},
     }
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    write_datadir(tmp, recordings, {})
-    write_classes(tmp / CLASSES_FILE, classes)
-    (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+    with replacing(out_dir) as tmp:
+        write_datadir(tmp, recordings, {})
+        write_classes(tmp / CLASSES_FILE, classes)
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
