@@ -9,8 +9,9 @@ with the CVAE of an ``mvae`` experiment::
     python benchmarks/multichannel.py speed EXP ROOMS [--seconds 5] [--threads 2]
 
 ``bound``: the mean BSS Eval SDR of the IP demixing model when each source's variance is its
-true reference power |S_n(f, t)|² (the upper bound of any source model MVAE's decoder could
-give: the same iterative-projection updates, projection back and scoring), beside ILRMA::
+true reference power |S_n(f, t)|² (what a perfect source model would give the iterative
+projection MVAE uses: the same updates, projection back and scoring; a reference point, not
+a strict bound, since the likelihood it maximizes is not SDR), beside ILRMA::
 
     python benchmarks/multichannel.py bound ROOMS [--window-ms 64]
 """
