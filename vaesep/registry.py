@@ -18,7 +18,7 @@ from pathlib import Path
 from torch import nn
 
 from vaesep import config as _config
-from vaesep.bss import Blind, BSSConfig, auxiva, ilrma
+from vaesep.bss import Blind, BSSConfig, Demix, auxiva, ilrma
 from vaesep.conditional import fit_conditional
 from vaesep.config import Config, ModelSection
 from vaesep.estimators import nmf_joint, per_source
@@ -49,7 +49,7 @@ class ModelSpec:
     section: type[ModelSection]  # its ``model`` config section
     module: type[SourceModel]  # one source's module: module(input_dim, output_dim, section)
     fit: Callable[[FitRun], dict[str, dict]]  # fit_gradient | fit_dictionaries | fit_nothing
-    estimate: Estimator | None = per_source  # None: needs the true sources (an oracle)
+    estimate: Estimator | Demix | None = per_source  # None: needs the true sources (an oracle)
     # A multichannel model's ``estimate`` is a demixer (:mod:`vaesep.bss`): the recording's
     # STFT (frames, bins, mics) -> each source's image at the reference mic (frames, bins,
     # sources), in SOURCES order as far as the model can tell; ``permute``: scored by the
