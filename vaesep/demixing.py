@@ -25,6 +25,7 @@ from vaesep.errors import VaesepError
 from vaesep.expdir import Experiment
 from vaesep.features import Stft
 from vaesep.registry import spec_of
+from vaesep.separation import build_models
 
 DITHER = 1e-5  # relative level of the dither (-100 dB)
 
@@ -34,6 +35,7 @@ class Demixer:
 
     multichannel = True
     needs_references = False
+    sources = SOURCES
 
     def __init__(self, config: Config, models: dict[str, torch.nn.Module], name: str = "model"):
         self.config = config
@@ -42,8 +44,6 @@ class Demixer:
         self.stft = Stft(config.features)
         self.name = name
         self.models.eval()
-
-    sources = SOURCES
 
     @property
     def sample_rate(self) -> int:
@@ -66,8 +66,6 @@ class Demixer:
 
     @classmethod
     def from_experiment(cls, experiment: Experiment, device: str = "cpu") -> Demixer:
-        from vaesep.separation import build_models
-
         resolve_device(device, "--device")  # demixing runs on the CPU (NumPy linear algebra)
         return cls(experiment.config, build_models(experiment), name=experiment.path.name)
 
