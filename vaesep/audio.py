@@ -112,9 +112,14 @@ def _check_samples(path: Path, data: np.ndarray) -> None:
         )
 
 
+_NOTED_FOLDERS: set[Path] = set()  # folders whose multichannel files were noted already
+
+
 def _note_channels(path: Path, channels: int) -> None:
-    if channels > 1:
-        log.info("%s: %d channels downmixed to mono", path, channels)
+    """A note on a downmix: once per folder (a data dir of room recordings has hundreds)."""
+    if channels > 1 and path.parent not in _NOTED_FOLDERS:
+        _NOTED_FOLDERS.add(path.parent)
+        log.info("%s: %d channels downmixed to mono (noted once per folder)", path, channels)
 
 
 class StreamResampler:

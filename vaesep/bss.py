@@ -74,7 +74,7 @@ def project_back(Y: np.ndarray, X: np.ndarray, reference_mic: int) -> np.ndarray
 
 def demix(W: np.ndarray, X: np.ndarray) -> np.ndarray:
     """``Y = W X`` per bin: ``(bins, sources, mics)`` × ``(frames, bins, mics)``."""
-    return np.einsum("fnm,tfm->tfn", W, X)
+    return np.matmul(W, X.transpose(1, 2, 0)).transpose(2, 0, 1)
 
 
 def ip_update(W: np.ndarray, X: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -87,9 +87,11 @@ def ip_update(W: np.ndarray, X: np.ndarray, weights: np.ndarray) -> np.ndarray:
     W = W.copy()
     frames, _, mics = X.shape
     eye = np.eye(mics)
-    outer = np.einsum("tfm,tfk->tfmk", X, X.conj())
+    Xf = X.transpose(1, 2, 0)  # (bins, mics, frames)
+    bins = Xf.shape[0]
+    outer = (Xf[:, :, None, :] * Xf.conj()[:, None, :, :]).reshape(bins, mics * mics, frames)
     for n in range(W.shape[1]):
-        V = np.einsum("tf,tfmk->fmk", weights[n], outer) / frames
+        V = np.matmul(outer, weights[n].T[:, :, None]).reshape(bins, mics, mics) / frames
         V += _LOADING * np.trace(V, axis1=1, axis2=2).real[:, None, None] * eye
         w = np.linalg.solve(W @ V, np.broadcast_to(eye[:, n], (len(V), mics))[..., None])[..., 0]
         norm = np.einsum("fm,fmk,fk->f", w.conj(), V, w).real

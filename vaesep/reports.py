@@ -285,7 +285,7 @@ def _results_md(
         "",
         f"Data: {', '.join(f'`{d}`' for d in data)}; {utts} utterances.",
         "Metrics in dB, each cell mean ± CI / median over the rows (utterance × source): BSS",
-        "Eval SDR, SIR, SAR (mir_eval `bss_eval_sources`, sources matched by name) and SI-SDR;",
+        f"Eval SDR, SIR, SAR (mir_eval `bss_eval_sources`, {_matching(results)}) and SI-SDR;",
         "SDRi = SDR − SDR of the unprocessed mixture (first row, the mixture as the estimate).",
         *CI_NOTE,
         *_permutation_note(results),
@@ -328,6 +328,13 @@ def _result_dir_line(result: Result) -> str:
         return line
     seeds = ", ".join(map(str, result.summary["seeds"]))
     return f"{line} ({len(result.summary['eval_dirs'])} eval dirs, seeds {seeds})"
+
+
+def _matching(results: list[Result]) -> str:
+    """How estimates were matched to the sources."""
+    if any("in_order" in r.summary for r in results):
+        return "sources matched by name; demixers' by permutation, below"
+    return "sources matched by name"
 
 
 def _permutation_note(results: list[Result]) -> list[str]:

@@ -278,6 +278,7 @@ print("%.2f" % json.load(open(sys.argv[1]))["measured_rt60"])' \
       # Its report one heading level down (its title as the first line), figure path fixed.
       sed -e '1s/^# /**/' -e '1s/$/**/' -e 's/^## /### /' \
         -e "s#](violins.png)#](rt$rt/violins.png)#" "$exp/rt$rt/RESULTS.md"
+      echo
     done
   } > "$top.tmp"
   mv -f "$top.tmp" "$top"
