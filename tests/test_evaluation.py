@@ -296,7 +296,7 @@ def test_cli_evaluate_prints_summary(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from vaesep.cli import app
 
     data = make_datadir(tmp_path, n_utts=2)
-    monkeypatch.setattr("vaesep.separators.load_separator", lambda exp_dir: HalfMixture())
+    monkeypatch.setattr("vaesep.separators.load_separator", lambda exp_dir, **_: HalfMixture())
     args = ["evaluate", "--model", "exp/x", "--data", str(data), "--out-dir", str(tmp_path / "e")]
     result = CliRunner().invoke(app, [*args, "--jobs", "1", "--examples", "0"])
     assert result.exit_code == 0, result.output
