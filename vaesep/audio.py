@@ -7,8 +7,10 @@ and :class:`StreamResampler`, whose output equals :func:`resample` of the whole 
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,17 +24,52 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".sph", ".nist", ".aiff", ".aif")
 _DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError, ValueError)
 
 
-def audio_info(path: str | Path) -> sf._SoundFileInfo:
-    """Header information of an audio file, or a VaesepError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise VaesepError(f"{path}: no such audio file; check the path")
+def is_pipe(target: str | Path) -> bool:
+    """Whether ``target`` is a Kaldi extended filename ``cmd |``: the audio is the output of
+    the shell command before the ``|`` (e.g. ``sph2pipe -f wav X.WAV |``)."""
+    return str(target).rstrip().endswith("|")
+
+
+def _source(path: str | Path) -> str | io.BytesIO:
+    """What soundfile opens: the file's name, or the output of a pipe's command."""
+    if not is_pipe(path):
+        if not Path(path).is_file():
+            raise VaesepError(f"{path}: no such audio file; check the path")
+        return str(path)
+    command = str(path).rstrip()[:-1].strip()
     try:
-        return sf.info(str(path))
+        done = subprocess.run(command, shell=True, capture_output=True, check=False)
+    except OSError as exc:
+        raise VaesepError(f"{path}: cannot run the command ({exc}); fix the scp line") from None
+    if done.returncode != 0 or not done.stdout:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        why = f"exit {done.returncode}" + (f": {said[-1]}" if said else ", no output")
+        raise VaesepError(f"{path}: the command failed ({why}); fix the scp line or the tool")
+    return io.BytesIO(done.stdout)
+
+
+def audio_info(path: str | Path) -> sf._SoundFileInfo:
+    """Header information of an audio file (or a pipe's output), or a VaesepError naming it."""
+    source = _source(path)
+    try:
+        return sf.info(source)
     except _DECODE_ERRORS as exc:
         raise VaesepError(
             f"{path}: not a readable audio file ({_reason(exc)}); use WAV, FLAC, OGG or NIST SPHERE"
         ) from None
+
+
+def _readable(path: str | Path, source: str | io.BytesIO) -> sf._SoundFileInfo:
+    """The header of an opened source (rewound after), or the error of :func:`audio_info`."""
+    try:
+        info = sf.info(source)
+    except _DECODE_ERRORS as exc:
+        raise VaesepError(
+            f"{path}: not a readable audio file ({_reason(exc)}); use WAV, FLAC, OGG or NIST SPHERE"
+        ) from None
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    return info
 
 
 def _reason(exc: Exception) -> str:
@@ -47,8 +84,8 @@ def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
     Returns the samples and their rate. Multichannel files are downmixed (with a notice);
     empty files and files with NaN or infinite samples are errors.
     """
-    data, rate = _read(Path(path))
-    _note_channels(Path(path), data.shape[1])
+    data, rate = _read(path)
+    _note_channels(path, data.shape[1])
     signal = data.mean(axis=1, dtype=np.float32)
     if sample_rate is not None and rate != sample_rate:
         signal = resample(signal, rate, sample_rate)
@@ -59,7 +96,7 @@ def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
 def load_channels(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """Read ``path`` as float32 ``(channels, samples)``, each channel resampled to
     ``sample_rate`` if given; the checks of :func:`load_audio`, no downmix."""
-    data, rate = _read(Path(path))
+    data, rate = _read(path)
     signals = np.ascontiguousarray(data.T)
     if sample_rate is not None and rate != sample_rate:
         signals = np.stack([resample(channel, rate, sample_rate) for channel in signals])
@@ -67,11 +104,12 @@ def load_channels(path: str | Path, sample_rate: int | None = None) -> tuple[np.
     return signals, rate
 
 
-def _read(path: Path) -> tuple[np.ndarray, int]:
+def _read(path: str | Path) -> tuple[np.ndarray, int]:
     """The samples ``(samples, channels)`` and rate of a non-empty file of finite samples."""
-    audio_info(path)
+    source = _source(path)
+    _readable(path, source)
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, rate = sf.read(source, dtype="float32", always_2d=True)
     except _DECODE_ERRORS as exc:
         raise VaesepError(
             f"{path}: cannot decode audio ({_reason(exc)}); re-encode it as WAV or FLAC"
@@ -87,12 +125,11 @@ def read_blocks(path: str | Path, block_frames: int) -> Iterator[np.ndarray]:
 
     Checks as :func:`load_audio` does, block by block; only one block is held in memory.
     """
-    path = Path(path)
-    info = audio_info(path)
-    _note_channels(path, info.channels)
+    source = _source(path)
+    _note_channels(path, _readable(path, source).channels)
     total = 0
     try:
-        with sf.SoundFile(str(path)) as f:
+        with sf.SoundFile(source) as f:
             while len(data := f.read(max(1, block_frames), dtype="float32", always_2d=True)):
                 _check_samples(path, data)
                 total += len(data)
@@ -105,7 +142,7 @@ def read_blocks(path: str | Path, block_frames: int) -> Iterator[np.ndarray]:
         raise VaesepError(f"{path}: the file has no samples; remove it or record it again")
 
 
-def _check_samples(path: Path, data: np.ndarray) -> None:
+def _check_samples(path: str | Path, data: np.ndarray) -> None:
     if not np.isfinite(data).all():
         raise VaesepError(
             f"{path}: the file contains NaN or infinite samples; repair or re-export it"
@@ -115,10 +152,11 @@ def _check_samples(path: Path, data: np.ndarray) -> None:
 _NOTED_FOLDERS: set[Path] = set()  # folders whose multichannel files were noted already
 
 
-def _note_channels(path: Path, channels: int) -> None:
+def _note_channels(path: str | Path, channels: int) -> None:
     """A note on a downmix: once per folder (a data dir of room recordings has hundreds)."""
-    if channels > 1 and path.parent not in _NOTED_FOLDERS:
-        _NOTED_FOLDERS.add(path.parent)
+    folder = Path(str(path)).parent
+    if channels > 1 and folder not in _NOTED_FOLDERS:
+        _NOTED_FOLDERS.add(folder)
         log.info("%s: %d channels downmixed to mono (noted once per folder)", path, channels)
 
 

@@ -2,6 +2,7 @@
 
 Each scp line is ``<utt_id> <absolute path>``; files are written sorted by utterance id.
 Unsorted files are accepted when read (and sorted); duplicate ids and missing files are errors.
+An entry may be a Kaldi extended filename ``cmd |`` (run when the audio is read).
 An optional ``classes`` file (``<utt_id> <source> [<source> ...]``, e.g. ``u1 female male``)
 says which sources each mixture holds; without it every mixture holds all of them. Weak class
 supervision trains from ``wav.scp`` and ``classes`` alone. Commands that make a data dir
@@ -10,24 +11,30 @@ from another write it through :func:`replacing` after :func:`check_replaceable`.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vaesep.audio import is_pipe
 from vaesep.errors import VaesepError
 
 SOURCES = ("female", "male")
 SOURCE_SCP = {"female": "spk1.scp", "male": "spk2.scp"}
 MIXTURE_SCP = "wav.scp"
 CLASSES_FILE = "classes"
+# Kaldi archive entries we do not read: "ark:...", "scp:...", "feats.ark:1234".
+UNSUPPORTED = re.compile(r"^(ark|scp)(,[a-z]+)*:|\.ark:\d+$")
 
 
 def read_scp(path: str | Path, check_files: bool = True) -> dict[str, str]:
     """Read an scp file into ``{utt_id: path}`` sorted by id; duplicate ids are errors.
 
-    Relative paths are taken from the scp file's folder.
+    Relative paths are taken from the scp file's folder. An entry ending in ``|`` is a Kaldi
+    extended filename (``sph2pipe -f wav X.WAV |``, ``sox a.flac -t wav - |``): kept as it is
+    and run by the shell when read; archive offsets (``ark:``, ``x.ark:123``) are errors.
     """
     path = Path(path)
     if not path.is_file():
@@ -49,6 +56,14 @@ def read_scp(path: str | Path, check_files: bool = True) -> dict[str, str]:
             raise VaesepError(
                 f"{path}:{lineno}: duplicate utterance id {utt!r}; ids must be unique"
             )
+        if is_pipe(target):  # a Kaldi extended filename: the command's output is the audio
+            entries[utt] = target.strip()
+            continue
+        if UNSUPPORTED.search(target):
+            raise VaesepError(
+                f"{path}:{lineno}: {target!r} is a Kaldi archive entry (ark/scp offsets are not "
+                "supported); write the audio to files (e.g. wav-copy) or use a 'cmd |' pipe"
+            )
         target_path = Path(target)
         if not target_path.is_absolute():
             target_path = (path.parent / target_path).resolve()
@@ -63,8 +78,10 @@ def read_scp(path: str | Path, check_files: bool = True) -> dict[str, str]:
 
 
 def write_scp(path: str | Path, entries: dict[str, str]) -> None:
-    """Write ``{utt_id: path}`` sorted by id with absolute paths."""
-    lines = [f"{utt} {Path(p).resolve()}\n" for utt, p in sorted(entries.items())]
+    """Write ``{utt_id: path}`` sorted by id with absolute paths (``cmd |`` pipes as given)."""
+    lines = [
+        f"{utt} {p if is_pipe(p) else Path(p).resolve()}\n" for utt, p in sorted(entries.items())
+    ]
     Path(path).write_text("".join(lines), encoding="utf-8")
 
 

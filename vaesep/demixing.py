@@ -91,8 +91,8 @@ class Demixer:
 
     def separate_file(self, path: str | Path, out_paths: dict[str, Path]) -> None:
         """Separate a multichannel file into mono float WAVs at its rate and length."""
-        estimates = self.separate(path)
-        rate = load_channels(path)[1]
+        signals, rate = load_channels(path)
+        estimates = self.separate(signals, rate)
         for source, signal in estimates.items():
             target = Path(out_paths[source])
             tmp = target.with_name(f".{target.name}.part.wav")

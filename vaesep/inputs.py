@@ -5,16 +5,17 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from vaesep.audio import is_audio_file
+from vaesep.audio import is_audio_file, is_pipe
 from vaesep.datadir import read_scp
 from vaesep.errors import VaesepError
 
 
-def expand_inputs(inputs: list[str]) -> dict[str, Path]:
-    """Map output stems to audio paths; names must be unique across all inputs."""
-    found: dict[str, Path] = {}
+def expand_inputs(inputs: list[str]) -> dict[str, Path | str]:
+    """Map output stems to audio paths (or an scp's ``cmd |`` pipes, as written); names must be
+    unique across all inputs."""
+    found: dict[str, Path | str] = {}
 
-    def add(stem: str, path: Path) -> None:
+    def add(stem: str, path: Path | str) -> None:
         if stem in found and found[stem] != path:
             raise VaesepError(
                 f"{path}: same name as {found[stem]}; outputs would collide, separate them "
@@ -26,7 +27,7 @@ def expand_inputs(inputs: list[str]) -> dict[str, Path]:
         path = Path(item)
         if path.suffix == ".scp" and path.is_file():
             for utt, target in read_scp(path).items():
-                add(utt, Path(target))
+                add(utt, target if is_pipe(target) else Path(target))
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and is_audio_file(p))
             if not files:
