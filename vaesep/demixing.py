@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaesep.audio import fit_length, load_channels, resample, save_audio
+from vaesep.audio import audio_writers, fit_length, load_channels, resample
 from vaesep.config import Config
 from vaesep.datadir import SOURCES
 from vaesep.device import resolve_device
@@ -93,11 +93,9 @@ class Demixer:
         """Separate a multichannel file into mono float WAVs at its rate and length."""
         signals, rate = load_channels(path)
         estimates = self.separate(signals, rate)
-        for source, signal in estimates.items():
-            target = Path(out_paths[source])
-            tmp = target.with_name(f".{target.name}.part.wav")
-            save_audio(tmp, signal, rate)
-            tmp.replace(target)
+        with audio_writers({s: Path(out_paths[s]) for s in self.sources}, rate) as writers:
+            for source, signal in estimates.items():
+                writers[source].write(signal)
 
     def _channels(
         self, mixture: np.ndarray | torch.Tensor | str | Path, sample_rate: int | None
