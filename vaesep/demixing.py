@@ -24,6 +24,7 @@ from vaesep.device import resolve_device
 from vaesep.errors import VaesepError
 from vaesep.expdir import Experiment
 from vaesep.features import Stft
+from vaesep.mixing import rms
 from vaesep.registry import spec_of
 from vaesep.separation import build_models
 
@@ -130,6 +131,5 @@ class Demixer:
 def _dither(signals: np.ndarray) -> np.ndarray:
     """Seeded white noise 100 dB below the signals' RMS: every bin's covariance is then
     invertible (a band-limited or digitally silent bin would make the demixing singular)."""
-    rms = float(np.sqrt(np.mean(np.square(signals, dtype=np.float64))))
     noise = np.random.default_rng(0).standard_normal(signals.shape)
-    return (DITHER * rms * noise).astype(np.float32)
+    return (DITHER * rms(signals) * noise).astype(np.float32)

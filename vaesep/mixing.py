@@ -129,11 +129,11 @@ def _crop(
     length = int(round(rng.uniform(*crop) * sr))
     if len(signal) <= length:
         return signal, 0
-    full = _rms(signal)
+    full = rms(signal)
     best = (-1.0, 0)
     for _ in range(_CROP_TRIES):
         start = int(rng.integers(0, len(signal) - length + 1))
-        level = _rms(signal[start : start + length])
+        level = rms(signal[start : start + length])
         best = max(best, (level, start))
         if level >= 0.25 * full:
             break
@@ -152,7 +152,7 @@ def _set_levels(
     female: np.ndarray, male: np.ndarray, snr_db: float, level: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Equal level (RMS or peak), then the female-to-male ratio split evenly between both."""
-    measure, target = (_rms, TARGET_RMS) if level == "rms" else (_peak, TARGET_PEAK)
+    measure, target = (rms, TARGET_RMS) if level == "rms" else (_peak, TARGET_PEAK)
     half = 10 ** (snr_db / 40)
     return (
         female * (target * half / max(measure(female), 1e-9)),
@@ -160,7 +160,8 @@ def _set_levels(
     )
 
 
-def _rms(x: np.ndarray) -> float:
+def rms(x: np.ndarray) -> float:
+    """Root mean square in float64 (0 for an empty signal)."""
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
 

@@ -36,6 +36,7 @@ from vaesep.datadir import (
     write_scp,
 )
 from vaesep.errors import VaesepError
+from vaesep.mixing import rms
 
 SUMMARY_FILE = "rooms.json"
 DRY_SCP = {"female": "dry1.scp", "male": "dry2.scp"}
@@ -147,8 +148,8 @@ def _convert(
             room.add_source(position, signal=dry[source])
         premix = fit_length(room.simulate(return_premix=True), length)  # (sources, mics, time)
         for k, source in enumerate(SOURCES):
-            reached = _rms(premix[k, REFERENCE_MIC])
-            premix[k] *= _rms(fit_length(dry[source], length)) / reached if reached > 0 else 1.0
+            reached = rms(premix[k, REFERENCE_MIC])
+            premix[k] *= rms(fit_length(dry[source], length)) / reached if reached > 0 else 1.0
         peak = float(np.abs(premix.sum(axis=0)).max())
         gain = PEAK / peak if peak > PEAK else 1.0
         premix = (premix * gain).astype(np.float32)
@@ -228,10 +229,6 @@ def _draw_geometry(
         f"--min-distance {min_distance}: the sources do not fit {WALL_MARGIN:g} m from the walls "
         f"of {ROOM_SIZE[0][0]:g}-{ROOM_SIZE[0][1]:g} m rooms; use a smaller --min-distance"
     )
-
-
-def _rms(signal: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(signal, dtype=np.float64))))
 
 
 def _read_utt2spk(root: Path, utts: list[str]) -> dict[str, str]:
