@@ -312,17 +312,14 @@ def _estimate_one(
     reading: Reading,
 ) -> ScoreItem:
     path = data.mixtures[utt]
-    if reading.multichannel or audio_info(path).channels > 1:
-        channels, _ = load_channels(path, rate)
-        if reading.reference_mic >= len(channels):
-            raise VaesepError(
-                f"{path}: {len(channels)} channel(s), no reference mic {reading.reference_mic}"
-            )
-        given = channels if reading.multichannel else channels.mean(axis=0)  # a mono model's
-        mixture = channels[reading.reference_mic]
-    else:
-        mixture, _ = load_audio(path, rate)
-        given = mixture
+    channels, _ = load_channels(path, rate)  # read once; a mono file is one channel
+    several = len(channels) > 1
+    if (several or reading.multichannel) and reading.reference_mic >= len(channels):
+        raise VaesepError(
+            f"{path}: {len(channels)} channel(s), no reference mic {reading.reference_mic}"
+        )
+    mixture = channels[reading.reference_mic if several else 0]
+    given = channels if reading.multichannel else channels.mean(axis=0)  # a mono model's
     references = {s: load_audio(data.sources[s][utt], rate)[0] for s in sources}
     output = estimate(utt, given, references)
     estimates = {}
