@@ -164,6 +164,17 @@ def write_classes(path: Path, classes: dict[str, tuple[str, ...]]) -> None:
     path.write_text("".join(lines), encoding="utf-8")
 
 
+def read_utt2spk(root: Path, utts: list[str]) -> dict[str, str]:
+    """The data dir's ``utt2spk`` (each utterance its own speaker where it has none)."""
+    path, pairs = root / "utt2spk", {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                pairs[parts[0]] = parts[1]
+    return {utt: pairs.get(utt, utt) for utt in utts}
+
+
 def write_datadir(
     root: str | Path,
     mixtures: dict[str, str],

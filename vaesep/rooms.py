@@ -31,6 +31,7 @@ from vaesep.datadir import (
     DataDir,
     check_replaceable,
     load_datadir,
+    read_utt2spk,
     replacing,
     write_datadir,
     write_scp,
@@ -167,7 +168,7 @@ def _convert(
             "peak_gain": gain,
             "measured_rt60": measured,
         }
-    write_datadir(tmp, mixtures, images, _read_utt2spk(data.root, data.utt_ids))
+    write_datadir(tmp, mixtures, images, read_utt2spk(data.root, data.utt_ids))
     for source in SOURCES:
         write_scp(tmp / DRY_SCP[source], data.sources[source])
     summary = {
@@ -229,14 +230,3 @@ def _draw_geometry(
         f"--min-distance {min_distance}: the sources do not fit {WALL_MARGIN:g} m from the walls "
         f"of {ROOM_SIZE[0][0]:g}-{ROOM_SIZE[0][1]:g} m rooms; use a smaller --min-distance"
     )
-
-
-def _read_utt2spk(root: Path, utts: list[str]) -> dict[str, str]:
-    """The data dir's ``utt2spk`` (each utterance its own speaker where it has none)."""
-    path, pairs = root / "utt2spk", {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                pairs[parts[0]] = parts[1]
-    return {utt: pairs.get(utt, utt) for utt in utts}
