@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from tqdm import tqdm
@@ -34,6 +35,15 @@ from vaesep.models.base import Batch, GradientModel, NonFiniteLoss
 from vaesep.segments import SegmentSet, build_segment_sets, read_stfts
 
 VALIDATION_BATCH = 1024
+
+
+class Batches(Protocol):
+    """What the epoch loop needs of a model's training data: its size and a selection
+    (``Batch``, ``JointBatch``, ``vaesep.models.cvae.LabelledBatch``)."""
+
+    def __len__(self) -> int: ...
+
+    def select(self, index: torch.Tensor | slice) -> Batches: ...
 
 
 def fit_gradient(run: FitRun) -> dict[str, dict]:
@@ -105,7 +115,7 @@ def _joint_on_device(segments: SegmentSet, device: torch.device) -> JointBatch:
     )
 
 
-def _validation_loss(model: GradientModel, val: Batch | JointBatch, batch_size: int) -> float:
+def _validation_loss(model: GradientModel, val: Batches, batch_size: int) -> float:
     model.eval()
     total = 0.0
     for start in range(0, len(val), batch_size):
@@ -160,13 +170,14 @@ def train_joint(train_set: SegmentSet, val_set: SegmentSet | None, run: FitRun) 
 def train_model(
     name: str,
     model: GradientModel,
-    batches: Callable[[SegmentSet], Batch | JointBatch],
+    batches: Callable[[SegmentSet], Batches],
     train_set: SegmentSet,
     val_set: SegmentSet | None,
     run: FitRun,
     position: int = 0,
 ) -> tuple[dict, dict]:
-    """The epochs of one model (a source's or the joint one) named ``name`` in its checkpoint,
+    """The epochs of one model (a source's, the joint one or the shared CVAE of
+    :mod:`vaesep.conditional`) named ``name`` in its checkpoint,
     log and progress bar; (best weights, summary)."""
     config, device = run.config, run.device
     t = config.training
