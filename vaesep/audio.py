@@ -50,17 +50,11 @@ def _source(path: str | Path) -> str | io.BytesIO:
 
 def audio_info(path: str | Path) -> sf._SoundFileInfo:
     """Header information of an audio file (or a pipe's output), or a VaesepError naming it."""
-    source = _source(path)
-    try:
-        return sf.info(source)
-    except _DECODE_ERRORS as exc:
-        raise VaesepError(
-            f"{path}: not a readable audio file ({_reason(exc)}); use WAV, FLAC, OGG or NIST SPHERE"
-        ) from None
+    return _readable(path, _source(path))
 
 
 def _readable(path: str | Path, source: str | io.BytesIO) -> sf._SoundFileInfo:
-    """The header of an opened source (rewound after), or the error of :func:`audio_info`."""
+    """The header of an opened source (rewound after), or a VaesepError naming ``path``."""
     try:
         info = sf.info(source)
     except _DECODE_ERRORS as exc:
