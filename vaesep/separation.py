@@ -34,6 +34,7 @@ from vaesep.errors import VaesepError, log
 from vaesep.expdir import Experiment, load, mismatch
 from vaesep.features import FeatureStats, Featurizer, Stft, spectrogram
 from vaesep.masks import soft_masks
+from vaesep.pretrained import DEFAULT, verified_dir
 from vaesep.registry import SECTIONS, build_model, spec_of
 
 
@@ -83,6 +84,11 @@ class Separator(torch.nn.Module):
     def from_dir(cls, exp_dir: str | Path, device: str = "cpu", **kwargs) -> Separator:
         """Load an experiment dir written by :func:`vaesep.training.train`."""
         return cls.from_experiment(load(exp_dir, SECTIONS), device, **kwargs)
+
+    @classmethod
+    def pretrained(cls, name: str = DEFAULT, device: str = "cpu", **kwargs) -> Separator:
+        """A bundled model by name (``vaesep models`` lists them), its checksums verified."""
+        return cls.from_dir(verified_dir(name), device, **kwargs)
 
     @classmethod
     def from_experiment(cls, experiment: Experiment, device: str = "cpu", **kwargs) -> Separator:

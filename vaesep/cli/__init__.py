@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from vaesep.cli import data, experiment, results
+from vaesep.cli import data, experiment, models, results
 from vaesep.cli._common import setup_logging
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ def _root(
 data.register(app)
 experiment.register(app)
 results.register(app)
+models.register(app)
 
 
 def main() -> None:

@@ -53,7 +53,13 @@ def separate(
     inputs: list[str] = typer.Argument(
         ..., help="Audio files, folders, glob patterns or a wav.scp to separate."
     ),
-    model: Path = typer.Option(..., "--model", "-m", help="Experiment dir written by 'train'."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="A bundled model's name ('vaesep models'; default: the default one) or an "
+        "experiment dir written by 'train'.",
+    ),
     out_dir: Path = typer.Option(Path("separated"), "--out-dir", "-o", help="Where to write."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda (or cuda:N) or auto."),
@@ -74,12 +80,15 @@ def separate(
     """
     from vaesep.errors import VaesepError
     from vaesep.inputs import expand_inputs
+    from vaesep.pretrained import resolve_model
     from vaesep.separators import load_separator
 
     files = expand_inputs(inputs)
     if out_dir.exists() and not out_dir.is_dir():
         raise fail(f"{out_dir}: exists and is not a directory; choose another --out-dir")
-    separator = load_separator(model, device=device, separating=True, overrides=overrides)
+    separator = load_separator(
+        resolve_model(model), device=device, separating=True, overrides=overrides
+    )
     targets = {stem: {s: out_dir / f"{stem}_{s}.wav" for s in separator.sources} for stem in files}
     existing = [p for outs in targets.values() for p in outs.values() if p.exists()]
     if existing and not force:

@@ -9,15 +9,15 @@ from typing import Any
 import typer
 
 from vaesep.cli._common import fail, user_errors
-from vaesep.evaluation import Reading, evaluate, evaluate_separated
-from vaesep.metrics import EXACT_DB
-from vaesep.reports import report
 
 
 @user_errors
 def evaluate_command(
-    model: Path | None = typer.Option(
-        None, "--model", help="Experiment dir written by 'vaesep train': separate and score."
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="Experiment dir written by 'vaesep train', or a bundled model's name: separate "
+        "and score.",
     ),
     separated: Path | None = typer.Option(
         None,
@@ -62,6 +62,8 @@ def evaluate_command(
     multichannel data dir (vaesep prepare rooms) is scored against the source images at the
     reference mic, with that mic's channel as the mixture baseline.
     """
+    from vaesep.evaluation import Reading, evaluate, evaluate_separated
+
     if (model is None) == (separated is None):
         raise fail("give exactly one of --model (separate and score) or --separated DIR")
     if separated is not None and overrides:
@@ -81,9 +83,10 @@ def evaluate_command(
         return
     if best_permutation:
         raise fail("--best-permutation: only with --separated (a --model says it itself)")
+    from vaesep.pretrained import resolve_model
     from vaesep.separators import load_separator
 
-    separator = load_separator(model, overrides=overrides)
+    separator = load_separator(resolve_model(model), overrides=overrides)
     name = name or separator.name
     summary = evaluate(
         separator, data, out_dir, jobs=jobs, force=force, keep_examples=examples, model_name=name
@@ -92,6 +95,8 @@ def evaluate_command(
 
 
 def _summary_text(summary: dict[str, Any], out_dir: Path) -> str:
+    from vaesep.metrics import EXACT_DB
+
     lines = [
         f"{summary['model']}: {summary['num_utterances']} utterances, "
         f"{summary['seconds']:.1f} s with {summary['jobs']} job(s)",
@@ -149,6 +154,8 @@ def report_command(
 ) -> None:
     """Tabulate and plot (SDR/SIR/SAR violins) the results of one or more evaluations, with
     95 % confidence intervals over mixtures, and judge claims on them."""
+    from vaesep.reports import report
+
     target = out_dir or _common_parent(result_dirs)
     markdown = report(
         result_dirs, target, force=force, title=title, sweep=sweep, claims=claims or ()

@@ -1,0 +1,82 @@
+"""CLI commands for bundled models: ``models`` (list, show a card), ``bundle`` (make one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vaesep.cli._common import fail, user_errors
+
+bundle_app = typer.Typer(
+    help="Make a bundled model from an experiment dir: export it, evaluate it, write its card.",
+    no_args_is_help=True,
+)
+HEADLINE = "librispeech test-other, 0 dB"  # the metric row 'vaesep models' shows
+
+
+def register(app: typer.Typer) -> None:
+    """Add the model-catalogue commands to ``app``."""
+    app.command("models")(models)
+    app.add_typer(bundle_app, name="bundle")
+
+
+@user_errors
+def models(
+    name: str | None = typer.Argument(None, help="A bundled model: print its model card."),
+) -> None:
+    """List the bundled models (the default first), or print one model's card."""
+    from vaesep import pretrained
+
+    if name is not None:
+        typer.echo(pretrained.verified_dir(name).joinpath(pretrained.CARD_MD).read_text(), nl=False)
+        return
+    listed = pretrained.names()
+    if not listed:
+        raise fail(f"{pretrained.BUNDLED}: no bundled models installed; reinstall vaesep")
+    for model in listed:
+        card = pretrained.card(model)
+        row = card["metrics"].get(HEADLINE, {})
+        sdr = f"SDR {row['sdr']:.2f} dB on {HEADLINE}" if "sdr" in row else "no LibriSpeech score"
+        mark = " (default)" if model == pretrained.DEFAULT else ""
+        typer.echo(f"{model}{mark}: {card['model_type']}, {card['parameters']:,} parameters, {sdr}")
+        typer.echo(f"    {' '.join(card['summary'].split())}")
+
+
+@bundle_app.command("export")
+@user_errors
+def export_command(
+    exp_dir: Path = typer.Argument(..., help="Experiment dir written by 'vaesep train'."),
+    out_dir: Path = typer.Argument(..., help="Bundle dir to write (e.g. vaesep/bundled/NAME)."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier export."),
+) -> None:
+    """Copy what separation reads, weights in float16; then evaluate OUT_DIR as a --model."""
+    from vaesep.bundle import export
+
+    export(exp_dir, out_dir, force=force)
+    typer.echo(f"wrote {out_dir}")
+
+
+@bundle_app.command("card")
+@user_errors
+def card_command(
+    bundle_dir: Path = typer.Argument(..., help="A dir written by 'vaesep bundle export'."),
+    about: Path = typer.Option(
+        ..., "--about", help="YAML: summary, training_data, licence, attribution, command."
+    ),
+    evaluations: list[str] = typer.Option(
+        [], "--eval", help="LABEL=DIR: an 'evaluate' output dir of this export (repeatable)."
+    ),
+) -> None:
+    """Write card.json and card.md (metrics, versions, sha256 of every file)."""
+    from vaesep.bundle import write_card
+
+    parsed = {}
+    for item in evaluations:
+        label, sep, directory = item.partition("=")
+        if not sep or not label or not directory:
+            raise fail(f"--eval {item}: expected LABEL=DIR, e.g. --eval 'test, 0 dB=exp/x/eval'")
+        parsed[label] = Path(directory)
+    card = write_card(bundle_dir, about, parsed)
+    size = sum(f["bytes"] for f in card["files"].values())
+    typer.echo(f"wrote {bundle_dir}/card.json and card.md ({len(card['files'])} files, {size:,} B)")
