@@ -33,6 +33,42 @@ def test_dynamic_mixing_pairs_sources_anew(tmp_path):
     )
 
 
+def test_dynamic_mixing_gains_scale_each_new_male_segment_within_the_range(tmp_path):
+    make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
+    overrides = ["features.sample_rate=8000", "training.dynamic_mixing=true"]
+    cfg = load_config(None, [*overrides, "training.mixing_gain_db=6"])
+    stfts = load_stfts(tmp_path / "d", cfg)
+    train_set, _ = build_segment_sets(stfts, Featurizer(cfg.features), cfg.training, 1)
+    view = train_set.redraw(torch.Generator().manual_seed(3))
+    plain = load_config(None, overrides)
+    same, _ = build_segment_sets(stfts, Featurizer(plain.features), plain.training, 1)
+    unscaled = same.redraw(torch.Generator().manual_seed(3))
+    assert torch.equal(view.targets["female"], unscaled.targets["female"])
+    loud = unscaled.targets["male"].sum((1, 2)) > 1e-3
+    ratio = view.targets["male"].sum((1, 2))[loud] / unscaled.targets["male"].sum((1, 2))[loud]
+    db = 20 * torch.log10(ratio)
+    assert bool((db.abs() <= 6 + 1e-3).all()) and float(db.std()) > 1  # spread over the range
+
+
+def test_phase_sensitive_targets_are_the_projection_on_the_mixture_truncated(tmp_path):
+    make_datadir(tmp_path / "d", n_utts=3, seconds=0.5, rate=8000)
+    cfg = load_config(None, ["features.sample_rate=8000", "training.target=phase_sensitive"])
+    cfg.training.validation_fraction = 0.0
+    stfts = load_stfts(tmp_path / "d", cfg)
+    feat = Featurizer(cfg.features)
+    train_set, _ = build_segment_sets(stfts, feat, cfg.training, 1)
+    mixture = torch.cat([mix for _, mix, _ in stfts])
+    female = torch.cat([refs["female"] for _, _, refs in stfts])
+    cos = torch.cos(female.angle() - mixture.angle())
+    expected = (female.abs() * cos).clamp(min=0).minimum(mixture.abs())
+    got = feat.to_spectrogram(train_set.targets["female"][:, 0])
+    assert torch.allclose(got, expected, atol=1e-4)
+    assert bool((got <= mixture.abs() + 1e-4).all()) and float((cos < 0).float().mean()) > 0.01
+    power = load_config(None, ["features.spectrogram=power", "training.target=phase_sensitive"])
+    with pytest.raises(VaesepError, match="training.target: phase_sensitive needs"):
+        build_segment_sets(stfts, Featurizer(power.features), power.training, 1)
+
+
 def test_training_with_dynamic_mixing_learns(tmp_path):
     make_datadir(tmp_path / "d", n_utts=6, seconds=0.5, rate=8000)
     cfg = load_config(

@@ -112,6 +112,14 @@ class TrainingConfig:
     # supervision: one-class recordings of different classes mixed anew into two-class
     # mixtures, beside every recording (labels only: their parts are never targets).
     dynamic_mixing: bool = False
+    # With dynamic_mixing: each new male segment scaled by a level ratio drawn uniformly from
+    # +-mixing_gain_db dB (0: the data's ratios), so the models meet other ratios than 0 dB.
+    mixing_gain_db: float = 0.0
+    # What a source's estimate is trained towards: its magnitude |S|, or the phase-sensitive
+    # target |S| cos(angle S - angle X) truncated to [0, |X|] (Erdogan et al. 2015), with
+    # which the masked mixture's error is its complex-STFT error up to a constant (magnitude
+    # spectrograms only).
+    target: Literal["magnitude", "phase_sensitive"] = "magnitude"
     # Sequence models: cut the training utterances into segments from a new random first
     # frame every epoch (more distinct segments from the same recordings).
     random_segments: bool = False
@@ -147,6 +155,7 @@ class TrainingConfig:
             "training.early_stopping_patience",
             "must be zero (off) or positive",
         )
+        require(self.mixing_gain_db >= 0, "training.mixing_gain_db", "must be zero or positive")
         require(self.num_threads >= 0, "training.num_threads", "must be 0 (auto) or positive")
         require(0 <= self.discriminative < 1, "training.discriminative", "must be in [0, 1)")
         require(self.joint_direct >= 0, "training.joint_direct", "must be zero or positive")

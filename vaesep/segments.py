@@ -28,6 +28,7 @@ import torch
 from vaesep.audio import load_audio
 from vaesep.config import Config, TrainingConfig
 from vaesep.datadir import SOURCES, DataDir, load_datadir
+from vaesep.errors import VaesepError
 from vaesep.features import Featurizer, Stft, spectrogram
 
 Utterance = tuple[str, torch.Tensor, dict[str, torch.Tensor]]
@@ -125,6 +126,8 @@ def build_segment_sets(
     ``classes`` (``{utt_id: sources}``, default: all) sets each segment's ``present``.
     """
     kind = featurizer.config.spectrogram
+    if training.target == "phase_sensitive" and kind != "magnitude":
+        raise VaesepError("training.target: phase_sensitive needs features.spectrogram: magnitude")
     by_utt = {utt: (mix, refs) for utt, mix, refs in stfts}
     train_ids, val_ids = split_utterances(list(by_utt), training.validation_fraction, training.seed)
     featurizer.fit([spectrogram(by_utt[u][0], kind) for u in train_ids])
@@ -138,11 +141,18 @@ def build_segment_sets(
         mixture_spec = spectrogram(mixture.reshape(-1, shape[-1]), kind)
         inputs = featurizer.network_input(mixture_spec).float()
         targets = {
-            s: featurizer.target(spectrogram(x, kind)).float().reshape(shape)
+            s: featurizer.target(target_of(x, mixture)).float().reshape(shape)
             for s, x in sources.items()
         }
         mix = featurizer.target(mixture_spec).float().reshape(shape)
         return SegmentSet(inputs.reshape(*shape[:2], -1), targets, mix, present)
+
+    def target_of(source: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
+        if training.target == "magnitude":
+            return spectrogram(source, kind)
+        magnitude = mixture.abs()
+        projected = (source * mixture.conj()).real / magnitude.clamp_min(1e-12)
+        return projected.clamp_min(0).minimum(magnitude)
 
     def cut(ids: list[str], firsts: list[int] | None = None) -> dict[str, torch.Tensor]:
         lengths = [len(by_utt[u][0]) for u in ids]
@@ -170,6 +180,9 @@ def build_segment_sets(
         female, male = segs["female"], segs["male"]
         offset = int(torch.randint(1, len(female), (1,), generator=generator))
         shifted = torch.roll(male, offset, dims=0)
+        if training.mixing_gain_db:
+            draws = torch.rand(len(male), 1, 1, generator=generator) * 2 - 1
+            shifted = shifted * 10 ** (draws * training.mixing_gain_db / 20)
         return segment_set(female + shifted, {"female": female, "male": shifted}, segs["present"])
 
     def remix_weak(segs: dict[str, torch.Tensor], generator: torch.Generator) -> SegmentSet:

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The bundled pretrained models (vaesep/bundled/<name>/): trained on real read speech that may
+# be redistributed, LibriSpeech train-clean-100 (CC BY 4.0; 251 speakers, one utterance each
+# in ../shared/data/LibriSpeech-subset), every utterance at full length, female+male pairs
+# mixed anew every epoch (dynamic mixing). Never TIMIT (LDC licence) and never the
+# test-other speakers: they are the test set.
+#   ./run.sh                                    # every model of $models, stages 0-4
+#   ./run.sh --models rnn_mask_joint            # one model again (a better config: one rerun)
+#   ./run.sh --bundled /tmp/bundled             # write the bundles elsewhere
+# Stages: 0 built-in corpus (for its test sets), 1 mixtures: LibriSpeech train + test-other
+# at 0, +5 and -5 dB, built-in test sets at the same ratios; 2 train conf/<name>.yaml;
+# 3 export each model (float16 weights) into $bundled/<name>, evaluate that export on the six
+# test sets and write its card (conf/<name>.about.yaml + the metrics + sha256 of every file);
+# 4 exp/RESULTS.md over the models on LibriSpeech test-other at 0 dB. Every stage skips work
+# already done.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=4
+librispeech=../../../shared/data/LibriSpeech-subset
+models="rnn_mask_joint vae beta_vae itl_ae"   # conf/<name>.yaml and conf/<name>.about.yaml
+bundled=../../vaesep/bundled
+data=data
+exp=exp
+num_test=50              # LibriSpeech test-other mixtures (10 speakers, 5 female + 5 male)
+builtin_test=20          # built-in corpus test mixtures
+seed=0
+__options="stage stop_stage librispeech models bundled data exp num_test builtin_test seed"
+
+. ./path.sh
+. ./cmd.sh
+. utils/log.sh
+. utils/parse_options.sh "$@"
+log "$0 $*"
+ratios="0 5 -5"          # female-to-male level ratios of the test sets (dB)
+
+for m in $models; do  # before any work: a missing file would only fail at stage 2 or 3
+  for f in "conf/$m.yaml" "conf/$m.about.yaml"; do
+    if [ ! -f "$f" ]; then
+      echo "$0: error: $f not found; --models takes names with conf/NAME.yaml and" \
+        "conf/NAME.about.yaml" >&2
+      exit 2
+    fi
+  done
+done
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  if [ -f "$data/corpus/corpus.json" ]; then
+    log "Stage 0: built-in corpus already in $data/corpus"
+  else
+    log "Stage 0: synthesizing the built-in TIMIT-layout corpus into $data/corpus"
+    vaesep synth-corpus "$data/corpus" --seed "$seed" --force
+  fi
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  for r in $ratios; do
+    out="$data/librispeech_snr$r"
+    if [ -f "$out/prepare.json" ]; then log "Stage 1: $out already mixed"; continue; fi
+    log "Stage 1: LibriSpeech mixtures at $r dB (full-length utterances) into $out"
+    # --max-uses 1: every training utterance in one mixture; training re-pairs them anyway.
+    vaesep prepare librispeech "$librispeech" "$out" --train-subsets train-clean-100 \
+      --test-subsets test-other --num-train 125 --num-test "$num_test" --crop off \
+      --max-uses 1 --snr "$r" --seed "$seed" --force
+  done
+  for r in $ratios; do
+    out="$data/builtin_snr$r"
+    if [ -f "$out/prepare.json" ]; then log "Stage 1: $out already mixed"; continue; fi
+    log "Stage 1: built-in corpus mixtures at $r dB into $out"
+    vaesep prepare timit "$data/corpus" "$out" --num-train 80 --num-test "$builtin_test" \
+      --snr "$r" --seed "$seed" --force
+  done
+fi
+train=$data/librispeech_snr0/train
+
+mkdir -p "$exp/log"
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  : > "$exp/log/train.jobs"
+  for m in $models; do
+    if [ -f "$exp/$m/female.pt" ] && [ -f "$exp/$m/male.pt" ]; then
+      log "Stage 2: $exp/$m already trained"; continue
+    fi
+    resume=""; [ -f "$exp/$m/config.yaml" ] && resume=" --resume"
+    echo "$m vaesep train --config conf/$m.yaml --data $train --exp-dir $exp/$m" \
+      "--set training.progress=false$resume" >> "$exp/log/train.jobs"
+  done
+  log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"
+  utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log" --gpu true
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  for m in $models; do
+    out="$bundled/$m"
+    if [ "$exp/$m/female.pt" -ot "$out/card.json" ]; then
+      log "Stage 3: $out already exported and carded"; continue
+    fi
+    log "Stage 3: exporting $exp/$m into $out, evaluating it, writing its card"
+    vaesep bundle export "$exp/$m" "$out" --force
+    evals=()
+    for corpus in librispeech builtin; do
+      for r in $ratios; do
+        db=$r; [ "$r" -le 0 ] || db="+$r"
+        label="librispeech test-other, $db dB"
+        [ "$corpus" = librispeech ] || label="built-in test, $db dB"
+        dir="$exp/$m/eval_${corpus}_snr$r"
+        vaesep evaluate --model "$out" --data "$data/${corpus}_snr$r/test" --out-dir "$dir" \
+          --name "$m" --examples 0 --force > /dev/null
+        evals+=(--eval "$label=$dir")
+      done
+    done
+    vaesep bundle card "$out" --about "conf/$m.about.yaml" "${evals[@]}"
+  done
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  dirs=(); for m in $models; do dirs+=("$exp/$m/eval_librispeech_snr0"); done
+  vaesep report "${dirs[@]}" --out-dir "$exp" --force \
+    --title "Bundled models on LibriSpeech test-other, female+male at 0 dB (unseen speakers)"
+  log "Stage 4: wrote $exp/RESULTS.md"
+fi
