@@ -77,6 +77,7 @@ def register(app: typer.Typer) -> None:
     prepare.command("pairs")(prepare_pairs)
     prepare.command("weak")(prepare_weak)
     prepare.command("rooms")(prepare_rooms)
+    prepare.command("perturb")(prepare_perturb)
     app.add_typer(prepare, name="prepare")
 
 
@@ -320,6 +321,36 @@ def prepare_rooms(
     typer.echo(
         f"wrote {out_dir}: {summary['mixtures']} mixtures, {summary['mics']} mics, "
         f"RT60 {summary['rt60']:g} s (measured {summary['measured_rt60']:.2f} s)"
+    )
+
+
+@user_errors
+def prepare_perturb(
+    source: Annotated[
+        Path,
+        typer.Argument(metavar="DATA_DIR", help="Source-supervised data dir (with spk*.scp)."),
+    ],
+    out_dir: OutDir,
+    speeds: Annotated[
+        str,
+        typer.Option(
+            "--speeds",
+            help="Comma-separated speed factors; each adds a copy sp<f>-<utt> of every utterance.",
+        ),
+    ] = "0.9,1.1",
+    force: Force = False,
+) -> None:
+    """Kaldi-style speed perturbation: the utterances of a data dir plus, per factor, a copy
+    whose sources are resampled (sox speed: tempo and pitch) and summed (see vaesep.perturb)."""
+    from vaesep.perturb import parse_speeds
+    from vaesep.perturb import prepare_perturb as run
+
+    summary = run(source, out_dir, parse_speeds(speeds), force)
+    counts, factors = summary["utterances"], summary["speeds"]
+    typer.echo(
+        f"wrote {out_dir}: {counts['total']} utterances ({counts['original']} original + "
+        f"{len(factors)} x {counts['original']} perturbed at "
+        f"{', '.join(f'{f:g}' for f in factors)}), {summary['seconds']:.0f} s"
     )
 
 
