@@ -36,8 +36,11 @@ slurm:
 	      apt-get install -y -qq slurm-wlm munge >/dev/null; } \
 	    || echo "make slurm: installing slurm-wlm munge failed; the SLURM test will skip"; }
 
+# The recipe, then one of its test mixtures separated by the default bundled model.
 demo: setup tts
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash recipes/timit_mf/run.sh
+	$(BIN)/vaesep separate "$$(sed -n '1s/^[^ ]* //p' recipes/timit_mf/data/mixtures/test/wav.scp)" \
+	  --out-dir recipes/timit_mf/exp/default_model --force
 
 test: setup tts slurm
 	$(BIN)/python -m pytest -q

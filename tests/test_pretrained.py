@@ -168,3 +168,36 @@ def test_export_and_card_refuse_bad_inputs(bundle, tmp_path):
     assert_user_error(result, "--eval x: expected LABEL=DIR")
     result = run("bundle", "card", bundle["exp"], "--about", tmp_path / "about.yaml")
     assert_user_error(result, "not made by 'vaesep bundle export'")
+
+
+LABELS = [
+    f"{corpus}, {db} dB"
+    for corpus in ("librispeech test-other", "built-in test")
+    for db in ("0", "+5", "-5")
+]
+
+
+def test_the_shipped_models_verify_fit_the_size_limits_and_separate():
+    shipped = pretrained.names()
+    assert shipped and shipped[0] == pretrained.DEFAULT
+    total = 0
+    for name in shipped:
+        directory = pretrained.verified_dir(name)
+        card = pretrained.card(name)
+        sizes = [p.stat().st_size for p in directory.iterdir()]
+        assert max(sizes) <= 2 * 2**20, name
+        total += sum(sizes)
+        assert "LibriSpeech" in card["training_data"] and "CC BY 4.0" in card["licence"]
+        assert "TIMIT" not in card["training_data"].replace("no TIMIT", "")
+        assert card["command"].startswith("cd recipes/pretrained && ./run.sh")
+        assert set(card["metrics"]) == set(LABELS), name
+        for row in card["metrics"].values():
+            assert {"sdr", "sir", "sar", "si_sdr", "pesq", "stoi"} <= set(row)
+        separator = Separator.pretrained(name)
+        rng = np.random.default_rng(0)
+        mixture = (0.05 * rng.standard_normal(separator.sample_rate)).astype(np.float32)
+        outputs = separator.separate(mixture, separator.sample_rate)
+        for source in ("female", "male"):
+            assert outputs[source].shape == mixture.shape
+            assert np.isfinite(outputs[source]).all()
+    assert total <= 8 * 2**20

@@ -50,6 +50,23 @@ def test_dynamic_mixing_gains_scale_each_new_male_segment_within_the_range(tmp_p
     assert bool((db.abs() <= 6 + 1e-3).all()) and float(db.std()) > 1  # spread over the range
 
 
+def test_dynamic_mixing_colours_each_source_segment_by_a_smooth_response(tmp_path):
+    make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
+    overrides = ["features.sample_rate=8000", "training.dynamic_mixing=true"]
+    cfg = load_config(None, [*overrides, "training.mixing_colouring_db=6"])
+    stfts = load_stfts(tmp_path / "d", cfg)
+    train_set, _ = build_segment_sets(stfts, Featurizer(cfg.features), cfg.training, 1)
+    view = train_set.redraw(torch.Generator().manual_seed(3))
+    loud = train_set.targets["female"][:, 0] > 1e-3 * train_set.targets["female"].max()
+    ratio_db = 20 * torch.log10(
+        view.targets["female"][:, 0][loud] / train_set.targets["female"][:, 0][loud]
+    )
+    assert float(ratio_db.abs().max()) <= 12 + 1e-3 and float(ratio_db.std()) > 1
+    responses = view.targets["female"][:, 0] / train_set.targets["female"][:, 0].clamp_min(1e-12)
+    first, second = responses[0], responses[1]
+    assert not torch.allclose(first, second)  # every segment its own response
+
+
 def test_phase_sensitive_targets_are_the_projection_on_the_mixture_truncated(tmp_path):
     make_datadir(tmp_path / "d", n_utts=3, seconds=0.5, rate=8000)
     cfg = load_config(None, ["features.sample_rate=8000", "training.target=phase_sensitive"])

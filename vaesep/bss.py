@@ -17,13 +17,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-import pyroomacoustics as pra
 from torch import nn
 
 from vaesep.config import Config, ModelSection, require
 from vaesep.models.base import SourceModel
 
 _LOADING = 1e-10  # diagonal loading of the IP update's weighted covariances (relative)
+
+
+def _pra_bss():
+    """``pyroomacoustics.bss``, imported on first use: importing it takes over a second,
+    which every ``vaesep separate`` of a mono model would pay otherwise."""
+    import pyroomacoustics.bss
+
+    return pyroomacoustics.bss
 
 
 @dataclass
@@ -69,7 +76,7 @@ def seeded(seed: int) -> Iterator[None]:
 
 def project_back(Y: np.ndarray, X: np.ndarray, reference_mic: int) -> np.ndarray:
     """Each separated signal rescaled per bin to its image at ``reference_mic``."""
-    return Y * np.conj(pra.bss.projection_back(Y, X[:, :, reference_mic]))[None]
+    return Y * np.conj(_pra_bss().projection_back(Y, X[:, :, reference_mic]))[None]
 
 
 def demix(W: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -102,7 +109,7 @@ def ip_update(W: np.ndarray, X: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def ilrma_filters(X: np.ndarray, iterations: int, components: int, seed: int) -> np.ndarray:
     """ILRMA's demixing matrices ``(bins, sources, mics)`` after ``iterations``."""
     with seeded(seed):
-        _, W = pra.bss.ilrma(
+        _, W = _pra_bss().ilrma(
             X, n_iter=iterations, n_components=components, proj_back=False, return_filters=True
         )
     return W
@@ -119,7 +126,7 @@ def ilrma(models: nn.ModuleDict, config: Config, X: np.ndarray) -> np.ndarray:
 def auxiva(models: nn.ModuleDict, config: Config, X: np.ndarray) -> np.ndarray:
     """AuxIVA (Ono 2011, Laplace source model), projected back: ``(frames, bins, sources)``."""
     m = config.model
-    _, W = pra.bss.auxiva(X, n_iter=m.iterations, proj_back=False, return_filters=True)
+    _, W = _pra_bss().auxiva(X, n_iter=m.iterations, proj_back=False, return_filters=True)
     return project_back(demix(W, X), X, m.reference_mic)
 
 

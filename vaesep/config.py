@@ -115,6 +115,10 @@ class TrainingConfig:
     # With dynamic_mixing: each new male segment scaled by a level ratio drawn uniformly from
     # +-mixing_gain_db dB (0: the data's ratios), so the models meet other ratios than 0 dB.
     mixing_gain_db: float = 0.0
+    # With dynamic_mixing: each new segment of each source coloured by a smooth random
+    # frequency response (a tilt and a bend of up to +-this many dB at the band edges), as
+    # other microphones and rooms would colour it (0: as recorded).
+    mixing_colouring_db: float = 0.0
     # What a source's estimate is trained towards: its magnitude |S|, or the phase-sensitive
     # target |S| cos(angle S - angle X) truncated to [0, |X|] (Erdogan et al. 2015), with
     # which the masked mixture's error is its complex-STFT error up to a constant (magnitude
@@ -155,7 +159,8 @@ class TrainingConfig:
             "training.early_stopping_patience",
             "must be zero (off) or positive",
         )
-        require(self.mixing_gain_db >= 0, "training.mixing_gain_db", "must be zero or positive")
+        for key in ("mixing_gain_db", "mixing_colouring_db"):
+            require(getattr(self, key) >= 0, f"training.{key}", "must be zero or positive")
         require(self.num_threads >= 0, "training.num_threads", "must be 0 (auto) or positive")
         require(0 <= self.discriminative < 1, "training.discriminative", "must be in [0, 1)")
         require(self.joint_direct >= 0, "training.joint_direct", "must be zero or positive")

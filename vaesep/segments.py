@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from vaesep.audio import load_audio
+from vaesep.augment import random_colouring, random_gains
 from vaesep.config import Config, TrainingConfig
 from vaesep.datadir import SOURCES, DataDir, load_datadir
 from vaesep.errors import VaesepError
@@ -180,9 +181,11 @@ def build_segment_sets(
         female, male = segs["female"], segs["male"]
         offset = int(torch.randint(1, len(female), (1,), generator=generator))
         shifted = torch.roll(male, offset, dims=0)
+        if training.mixing_colouring_db:
+            female = random_colouring(female, training.mixing_colouring_db, generator)
+            shifted = random_colouring(shifted, training.mixing_colouring_db, generator)
         if training.mixing_gain_db:
-            draws = torch.rand(len(male), 1, 1, generator=generator) * 2 - 1
-            shifted = shifted * 10 ** (draws * training.mixing_gain_db / 20)
+            shifted = random_gains(shifted, training.mixing_gain_db, generator)
         return segment_set(female + shifted, {"female": female, "male": shifted}, segs["present"])
 
     def remix_weak(segs: dict[str, torch.Tensor], generator: torch.Generator) -> SegmentSet:
