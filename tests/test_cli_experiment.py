@@ -3,10 +3,8 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from cli_helpers import assert_user_error, run
 from synthetic import make_datadir
-from typer.testing import CliRunner
-
-from vaesep.cli import app
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FAST = [
@@ -17,17 +15,6 @@ FAST = [
     "--set", "model.decoder_layers=[32, 64]",
     "--set", "model.latent_dim=8",
 ]  # fmt: skip
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def assert_user_error(result, needle):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], result.stderr
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture(scope="module")

@@ -6,28 +6,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from cli_helpers import assert_user_error, run
 from synthetic import make_datadir
-from typer.testing import CliRunner
 
 import vaesep.perturb
 from vaesep.audio import load_audio, save_audio, save_channels
-from vaesep.cli import app
 from vaesep.datadir import load_datadir, read_scp, read_utt2spk, write_datadir
 from vaesep.perturb import prepare_perturb
 
 RATE = 8000
 TONES = {"female": 500.0, "male": 150.0}
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def assert_user_error(result, needle):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], result.stderr
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture(scope="module")

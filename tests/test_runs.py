@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from cli_helpers import assert_user_error, run
 from synthetic import make_datadir
-from typer.testing import CliRunner
 
 from vaesep import runs
-from vaesep.cli import app
 from vaesep.errors import VaesepError
 from vaesep.runs import parse_seeds, run_seeds, seed_dir
 
@@ -47,19 +46,8 @@ def sets(overrides: list[str]) -> list[str]:
     return [arg for o in overrides for arg in ("--set", o)]
 
 
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 def error_lines(result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("vaesep: error:")]
-
-
-def assert_user_error(result, needle):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], result.stderr
-    assert "Traceback" not in result.output
 
 
 def seed_lines(result) -> list[str]:

@@ -20,13 +20,15 @@ stage=0
 stop_stage=4
 librispeech=../../../shared/data/LibriSpeech-subset
 models="rnn_mask_joint vae beta_vae itl_ae"   # conf/<name>.yaml and conf/<name>.about.yaml
+perturbed="rnn_mask_joint"   # these train on the speed-perturbed mixtures (0.9, 1.0, 1.1), the
+                             # others (the study's frame-wise models) on the mixtures as made
 bundled=../../vaesep/bundled
 data=data
 exp=exp
 num_test=50              # LibriSpeech test-other mixtures (10 speakers, 5 female + 5 male)
 builtin_test=20          # built-in corpus test mixtures
 seed=0
-__options="stage stop_stage librispeech models bundled data exp num_test builtin_test seed"
+__options="stage stop_stage librispeech models perturbed bundled data exp num_test builtin_test seed"
 
 . ./path.sh
 . ./cmd.sh
@@ -64,6 +66,13 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
       --test-subsets test-other --num-train 125 --num-test "$num_test" --crop off \
       --max-uses 1 --snr "$r" --seed "$seed" --force
   done
+  out="$data/librispeech_sp/train"
+  if [ -f "$out/perturb.json" ]; then
+    log "Stage 1: $out already perturbed"
+  else
+    log "Stage 1: speed-perturbed copies (0.9, 1.1) of the LibriSpeech training mixtures into $out"
+    vaesep prepare perturb "$data/librispeech_snr0/train" "$out" --speeds 0.9,1.1 --force
+  fi
   for r in $ratios; do
     out="$data/builtin_snr$r"
     if [ -f "$out/prepare.json" ]; then log "Stage 1: $out already mixed"; continue; fi
@@ -72,7 +81,6 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
       --snr "$r" --seed "$seed" --force
   done
 fi
-train=$data/librispeech_snr0/train
 
 mkdir -p "$exp/log"
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
@@ -82,6 +90,8 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       log "Stage 2: $exp/$m already trained"; continue
     fi
     resume=""; [ -f "$exp/$m/config.yaml" ] && resume=" --resume"
+    train=$data/librispeech_snr0/train
+    [[ " $perturbed " != *" $m "* ]] || train=$data/librispeech_sp/train
     echo "$m vaesep train --config conf/$m.yaml --data $train --exp-dir $exp/$m" \
       "--set training.progress=false$resume" >> "$exp/log/train.jobs"
   done
