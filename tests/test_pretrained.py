@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from cli_helpers import assert_user_error, run
 from synthetic import make_datadir
-from typer.testing import CliRunner
 
 from vaesep import pretrained
 from vaesep.audio import load_audio
-from vaesep.cli import app
 from vaesep.errors import VaesepError
 from vaesep.separation import Separator
 
@@ -34,16 +33,6 @@ ABOUT = {
     "attribution": "none needed",
     "command": "pytest tests/test_pretrained.py",
 }
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def assert_user_error(result, needle):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,15 @@ from vaesep.expdir import COMMAND_FILE, CONFIG_FILE, STATS_FILE, atomic_save
 from vaesep.pretrained import CARD_JSON, CARD_MD, sha256
 
 EXPORT_MARKER = "export.json"  # written by export: the dir is one --force may replace
-METRICS = ("sdr", "sir", "sar", "si_sdr", "sdri", "pesq", "stoi")
+METRICS = {
+    "sdr": "SDR",
+    "sir": "SIR",
+    "sar": "SAR",
+    "si_sdr": "SI-SDR",
+    "sdri": "SDRi",
+    "pesq": "PESQ",
+    "stoi": "STOI",
+}
 ABOUT_KEYS = ("summary", "training_data", "licence", "attribution", "command")
 
 
@@ -126,7 +134,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "## Metrics (dB; PESQ wide-band MOS-LQO, STOI 0-1)",
         "",
-        "| test set | utts | " + " | ".join(m.upper().replace("_", "-") for m in metrics) + " |",
+        "| test set | utts | " + " | ".join(METRICS[m] for m in metrics) + " |",
         "|---|---:|" + "---:|" * len(metrics),
     ]
     for label, row in card["metrics"].items():

@@ -5,10 +5,11 @@
 # mixed anew every epoch (dynamic mixing). Never TIMIT (LDC licence) and never the
 # test-other speakers: they are the test set.
 #   ./run.sh                                    # every model of $models, stages 0-4
-#   ./run.sh --models rnn_mask_joint            # one model again (a better config: one rerun)
+#   ./run.sh --models rnn_mask                  # one model again (a better config: one rerun)
 #   ./run.sh --bundled /tmp/bundled             # write the bundles elsewhere
 # Stages: 0 built-in corpus (for its test sets), 1 mixtures: LibriSpeech train + test-other
-# at 0, +5 and -5 dB, built-in test sets at the same ratios; 2 train conf/<name>.yaml;
+# at 0, +5 and -5 dB (and speed-perturbed training copies for $perturbed), built-in test sets
+# at the same ratios; 2 train conf/<name>.yaml;
 # 3 export each model (float16 weights) into $bundled/<name>, evaluate that export on the six
 # test sets and write its card (conf/<name>.about.yaml + the metrics + sha256 of every file);
 # 4 exp/RESULTS.md over the models on LibriSpeech test-other at 0 dB. Every stage skips work
@@ -19,9 +20,9 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=4
 librispeech=../../../shared/data/LibriSpeech-subset
-models="rnn_mask_joint vae beta_vae itl_ae"   # conf/<name>.yaml and conf/<name>.about.yaml
-perturbed="rnn_mask_joint"   # these train on the speed-perturbed mixtures (0.9, 1.0, 1.1), the
-                             # others (the study's frame-wise models) on the mixtures as made
+models="rnn_mask vae beta_vae itl_ae"   # conf/<name>.yaml and conf/<name>.about.yaml
+perturbed=""             # these train on speed-perturbed mixtures (0.9, 1.0, 1.1), the others
+                         # on the mixtures as made
 bundled=../../vaesep/bundled
 data=data
 exp=exp
@@ -67,7 +68,9 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
       --max-uses 1 --snr "$r" --seed "$seed" --force
   done
   out="$data/librispeech_sp/train"
-  if [ -f "$out/perturb.json" ]; then
+  if [ -z "$perturbed" ]; then
+    :
+  elif [ -f "$out/perturb.json" ]; then
     log "Stage 1: $out already perturbed"
   else
     log "Stage 1: speed-perturbed copies (0.9, 1.1) of the LibriSpeech training mixtures into $out"
