@@ -297,7 +297,9 @@ def test_cli_evaluate_prints_summary(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     data = make_datadir(tmp_path, n_utts=2)
     monkeypatch.setattr("vaesep.separators.load_separator", lambda exp_dir, **_: HalfMixture())
-    args = ["evaluate", "--model", "exp/x", "--data", str(data), "--out-dir", str(tmp_path / "e")]
+    (tmp_path / "x").mkdir()  # an existing path: an experiment dir, not a bundled name
+    exp = str(tmp_path / "x")
+    args = ["evaluate", "--model", exp, "--data", str(data), "--out-dir", str(tmp_path / "e")]
     result = CliRunner().invoke(app, [*args, "--jobs", "1", "--examples", "0"])
     assert result.exit_code == 0, result.output
     assert "half: 2 utterances" in result.stdout

@@ -33,16 +33,21 @@ def test_dynamic_mixing_pairs_sources_anew(tmp_path):
     )
 
 
-def test_dynamic_mixing_gains_scale_each_new_male_segment_within_the_range(tmp_path):
-    make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
-    overrides = ["features.sample_rate=8000", "training.dynamic_mixing=true"]
-    cfg = load_config(None, [*overrides, "training.mixing_gain_db=6"])
-    stfts = load_stfts(tmp_path / "d", cfg)
+def _redrawn(data, *overrides):
+    """A frame-wise training set with dynamic mixing and ``overrides``, and its view drawn
+    with seed 3."""
+    cfg = load_config(
+        None, ["features.sample_rate=8000", "training.dynamic_mixing=true", *overrides]
+    )
+    stfts = load_stfts(data, cfg)
     train_set, _ = build_segment_sets(stfts, Featurizer(cfg.features), cfg.training, 1)
-    view = train_set.redraw(torch.Generator().manual_seed(3))
-    plain = load_config(None, overrides)
-    same, _ = build_segment_sets(stfts, Featurizer(plain.features), plain.training, 1)
-    unscaled = same.redraw(torch.Generator().manual_seed(3))
+    return train_set, train_set.redraw(torch.Generator().manual_seed(3))
+
+
+def test_dynamic_mixing_gains_scale_each_new_male_segment_within_the_range(tmp_path):
+    data = make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
+    _, view = _redrawn(data, "training.mixing_gain_db=6")
+    _, unscaled = _redrawn(data)
     assert torch.equal(view.targets["female"], unscaled.targets["female"])
     loud = unscaled.targets["male"].sum((1, 2)) > 1e-3
     ratio = view.targets["male"].sum((1, 2))[loud] / unscaled.targets["male"].sum((1, 2))[loud]
@@ -51,12 +56,8 @@ def test_dynamic_mixing_gains_scale_each_new_male_segment_within_the_range(tmp_p
 
 
 def test_dynamic_mixing_colours_each_source_segment_by_a_smooth_response(tmp_path):
-    make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
-    overrides = ["features.sample_rate=8000", "training.dynamic_mixing=true"]
-    cfg = load_config(None, [*overrides, "training.mixing_colouring_db=6"])
-    stfts = load_stfts(tmp_path / "d", cfg)
-    train_set, _ = build_segment_sets(stfts, Featurizer(cfg.features), cfg.training, 1)
-    view = train_set.redraw(torch.Generator().manual_seed(3))
+    data = make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
+    train_set, view = _redrawn(data, "training.mixing_colouring_db=6")
     loud = train_set.targets["female"][:, 0] > 1e-3 * train_set.targets["female"].max()
     ratio_db = 20 * torch.log10(
         view.targets["female"][:, 0][loud] / train_set.targets["female"][:, 0][loud]
