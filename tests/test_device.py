@@ -1,5 +1,7 @@
 import pytest
 import torch
+from cli_helpers import assert_user_error, run
+from synthetic import make_datadir
 
 from vaesep.device import resolve_device
 from vaesep.errors import VaesepError
@@ -20,3 +22,18 @@ def test_unknown_device_names_the_key():
 def test_cuda_without_a_gpu_is_an_error():
     with pytest.raises(VaesepError, match="training.device: cuda:1 requested but no GPU"):
         resolve_device("cuda:1", "training.device")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+@pytest.mark.parametrize("command", ["separate", "evaluate"])
+def test_cli_device_defaults_to_auto_and_names_a_missing_gpu(command, tmp_path):
+    data = make_datadir(tmp_path / "d", n_utts=1, seconds=0.3)
+    args = {
+        "separate": ["separate", data / "wav.scp", "--out-dir", tmp_path / "o"],
+        "evaluate": ["evaluate", "--data", data, "--out-dir", tmp_path / "o", "--jobs", "1"],
+    }[command]
+    args += ["--model", "vae"]
+    assert_user_error(run(*args, "--device", "cuda"), "--device: cuda requested but no GPU")
+    assert_user_error(run(*args, "--device", "gpu"), "--device: unknown device 'gpu'")
+    result = run(*args)  # auto: the CPU here
+    assert result.exit_code == 0, result.output

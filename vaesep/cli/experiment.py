@@ -62,7 +62,9 @@ def separate(
     ),
     out_dir: Path = typer.Option(Path("separated"), "--out-dir", "-o", help="Where to write."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda (or cuda:N) or auto."),
+    device: str = typer.Option(
+        "auto", "--device", help="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N."
+    ),
     overrides: list[str] = typer.Option(
         [],
         "--set",
@@ -119,7 +121,9 @@ def run(
         [], "--set", help="Override a config key, e.g. --set training.epochs=5 (repeatable)."
     ),
     force: bool = typer.Option(False, "--force", help="Train and score every seed again."),
-    device: str = typer.Option("cpu", "--device", help="Separation device: cpu, cuda or auto."),
+    device: str = typer.Option(
+        "auto", "--device", help="Separation device: auto (CUDA when present), cpu or cuda."
+    ),
     jobs: int = typer.Option(0, "--jobs", help="Scoring processes (0: one per core)."),
 ) -> None:
     """Train and score a config for several seeds: EXP/seed<N>/ and EXP/seed<N>/eval/.

@@ -48,6 +48,11 @@ def evaluate_command(
         help="With --model: another separation setting than trained, e.g. "
         "--set model.type=fast_mvae on an mvae experiment, --set model.iterations=80.",
     ),
+    device: str = typer.Option(
+        "auto",
+        "--device",
+        help="With --model: auto (CUDA when present, else the CPU), cpu, cuda or cuda:N.",
+    ),
     best_permutation: bool = typer.Option(
         False,
         "--best-permutation",
@@ -83,10 +88,13 @@ def evaluate_command(
         return
     if best_permutation:
         raise fail("--best-permutation: only with --separated (a --model says it itself)")
+    from vaesep.device import resolve_device
     from vaesep.pretrained import resolve_model
     from vaesep.separators import load_separator
 
-    separator = load_separator(resolve_model(model), overrides=overrides)
+    resolve_device(device, "--device")  # an oracle runs on no device: check the name anyway
+
+    separator = load_separator(resolve_model(model), device=device, overrides=overrides)
     name = name or separator.name
     summary = evaluate(
         separator, data, out_dir, jobs=jobs, force=force, keep_examples=examples, model_name=name
