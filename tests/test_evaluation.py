@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import synthetic
+import torch
 
 from vaesep.audio import audio_writers, load_audio, save_audio
 from vaesep.datadir import load_datadir, write_datadir
@@ -346,9 +347,15 @@ def test_scores_of_separated_files_equal_those_of_evaluate(tmp_path: Path) -> No
     assert (tmp_path / "files" / "metrics.csv").read_text() == csv_text
     assert files["model"] == "fixed", "named by the experiment dir above 'separated'"
     assert files["failed"] == {} and files["jobs"] == 2
-    assert {k: v for k, v in files.items() if k not in ("jobs", "seconds")} == {
-        k: v for k, v in direct.items() if k not in ("jobs", "seconds")
+    own = ("jobs", "seconds", "provenance")  # how each ran, not what it measured
+    assert {k: v for k, v in files.items() if k not in own} == {
+        k: v for k, v in direct.items() if k not in own
     }
+    made, scored = direct["provenance"], files["provenance"]
+    assert made["device"] == "cpu" and scored["device"] == "none (files scored)"
+    assert made["data"] == scored["data"] and made["data"]["mixtures"] == direct["num_utterances"]
+    assert made["data"]["seconds"] > 0 and made["torch"] == str(torch.__version__)
+    assert made["git_commit"] is None or len(made["git_commit"].split("+")[0]) == 40
     for example in ("utt000_female.wav", "utt000_male.wav"):
         expected = load_audio(tmp_path / "direct" / "examples" / example)[0]
         np.testing.assert_array_equal(

@@ -410,3 +410,22 @@ def test_a_pooled_result_counts_many_data_dirs_under_their_parent():
     assert _data_dirs(few) == "/d/p1/test, /d/p2/test"
     many = [f"/d/pairs/p{i}/test" for i in range(5)]
     assert _data_dirs(many) == "5 data dirs under /d/pairs"
+
+
+def test_results_md_says_where_each_result_came_from(tmp_path: Path) -> None:
+    from synthetic import make_datadir
+
+    from vaesep.datadir import load_datadir
+    from vaesep.provenance import provenance
+
+    data = load_datadir(make_datadir(tmp_path / "d", n_utts=2))
+    dirs = [fake_result(tmp_path / m / "eval", m, 5.0) for m in ("vae", "itl_ae")]
+    record = provenance("cpu", data, 1.5)
+    summary = json.loads((dirs[0] / "summary.json").read_text())
+    (dirs[0] / "summary.json").write_text(json.dumps({**summary, "provenance": record}))
+    report(dirs, tmp_path / "out")
+    text = (tmp_path / "out" / "RESULTS.md").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("- vae scored "))
+    assert record["date"] in line and f"torch {record['torch']}" in line and "cpu" in line
+    assert "2 mixtures, 2 speakers, 1.5 s" in line and f"`{record['command']}`" in line
+    assert "- itl_ae scored" not in text  # an older summary: nothing to show

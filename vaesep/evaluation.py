@@ -34,6 +34,7 @@ from vaesep.metrics import (
     perceptual_metrics,
     score_utterance,
 )
+from vaesep.provenance import device_of, provenance, timed
 
 METRICS_CSV = "metrics.csv"
 SUMMARY_JSON = "summary.json"
@@ -159,7 +160,10 @@ def evaluate(
         permute=getattr(separator, "permute", False),
     )
     out = Path(out_dir)
-    return _evaluate(estimate, sources, rate, data, out, name, jobs, force, keep_examples, reading)
+    device = device_of(separator)
+    return _evaluate(
+        estimate, sources, rate, data, out, name, jobs, force, keep_examples, reading, device
+    )
 
 
 def evaluate_separated(
@@ -210,6 +214,7 @@ def _evaluate(
     force: bool,
     keep_examples: int,
     reading: Reading = Reading(),
+    device: str = "none (files scored)",
 ) -> dict[str, Any]:
     """The driver of both: estimate utterance by utterance, score in parallel, write files."""
     start = time.perf_counter()
@@ -233,7 +238,8 @@ def _evaluate(
         perceptual,
         reading,
     )
-    rows = score_all(items, jobs)
+    seconds = [0.0]
+    rows = score_all(timed(items, rate, seconds), jobs)
     if not rows:
         first = next(iter(failed.items()))
         raise VaesepError(
@@ -247,6 +253,7 @@ def _evaluate(
         failed=failed,
         jobs=jobs,
         seconds=round(time.perf_counter() - start, 2),
+        provenance=provenance(device, data, round(seconds[0], 2)),
     )
     if reading.permute:  # how often the separator's own naming of its outputs was right
         summary.update(permuted=permuted, in_order=1 - len(permuted) / summary["num_utterances"])

@@ -300,8 +300,25 @@ def _results_md(
         "",
         *(_result_dir_line(r) for r in results),
         "",
+        *_provenance_section(results),
     ]
     return "\n".join(lines)
+
+
+def _provenance_section(results: list[Result]) -> list[str]:
+    """When, with what and on what each result was scored (its summary's ``provenance``)."""
+    known = [(r.name, r.summary["provenance"]) for r in results if "provenance" in r.summary]
+    if not known:
+        return []
+    lines = ["Provenance (date UTC, software, device, command, test data):", ""]
+    for name, p in known:
+        data = p["data"]
+        lines.append(
+            f"- {name} scored {p['date']}, vaesep {p['vaesep']} (git {p['git_commit'] or '?'}), "
+            f"torch {p['torch']}, Python {p['python']}, {p['device']}; `{p['command']}`; "
+            f"{data['mixtures']} mixtures, {data['speakers']} speakers, {data['seconds']} s"
+        )
+    return [*lines, ""]
 
 
 def _claims_section(claims: list[str]) -> list[str]:
