@@ -59,6 +59,13 @@ def _write(tmp_path, text):
         ("", ["training.epochs"], "expected section.key=value"),
         ("", ["training.bach_size=3"], "did you mean 'batch_size'"),
         ("", ["model.encoder_layers=[0]"], "model.encoder_layers: sizes must be positive"),
+        ("", ["training.mixing_gain_db=3"], "training.mixing_gain_db: needs training.dynamic"),
+        (
+            "",
+            ["training.dynamic_mixing=true", "training.mixing_colouring_db=-1"],
+            "training.mixing_colouring_db: must be zero or positive",
+        ),
+        ("", ["training.target=phase"], "training.target: 'phase' is not one of magnitude"),
     ],
 )
 def test_invalid_configs_name_the_key(tmp_path, text, overrides, needle):

@@ -161,6 +161,11 @@ class TrainingConfig:
         )
         for key in ("mixing_gain_db", "mixing_colouring_db"):
             require(getattr(self, key) >= 0, f"training.{key}", "must be zero or positive")
+            require(
+                getattr(self, key) == 0 or self.dynamic_mixing,
+                f"training.{key}",
+                "needs training.dynamic_mixing: true (it acts on the mixtures drawn anew)",
+            )
         require(self.num_threads >= 0, "training.num_threads", "must be 0 (auto) or positive")
         require(0 <= self.discriminative < 1, "training.discriminative", "must be in [0, 1)")
         require(self.joint_direct >= 0, "training.joint_direct", "must be zero or positive")

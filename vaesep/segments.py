@@ -12,7 +12,8 @@ neighbours are those of that stream. A training set can draw a new view of itsel
 (``SegmentSet.redraw``): with ``training.random_segments`` (and ``T > 1``) each utterance is cut
 anew from a random first frame in ``[0, T)``; with ``training.dynamic_mixing`` the male segments
 are rolled against the female ones by a random offset and added as complex STFTs, a new
-pairing every epoch. Weak data (no references, :mod:`vaesep.joint`) keep every recording and
+pairing every epoch (optionally at random level ratios and with each source randomly coloured,
+:mod:`vaesep.augment`). Weak data (no references, :mod:`vaesep.joint`) keep every recording and
 add their one-class recordings of different classes mixed anew, labelled with both classes.
 """
 
