@@ -37,3 +37,19 @@ def test_cli_device_defaults_to_auto_and_names_a_missing_gpu(command, tmp_path):
     assert_user_error(run(*args, "--device", "gpu"), "--device: unknown device 'gpu'")
     result = run(*args)  # auto: the CPU here
     assert result.exit_code == 0, result.output
+
+
+def test_an_oracle_checks_the_device_name_though_it_runs_on_none(tmp_path):
+    from pathlib import Path
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    data = make_datadir(tmp_path / "d", n_utts=1, seconds=0.3)
+    exp = tmp_path / "irm"
+    sets = ["--set", "features.sample_rate=8000"]
+    result = run(
+        "train", "--config", configs / "oracle_irm.yaml", "--data", data, "--exp-dir", exp, *sets
+    )
+    assert result.exit_code == 0, result.output
+    args = ["evaluate", "--model", exp, "--data", data, "--out-dir", tmp_path / "o", "--jobs", "1"]
+    assert_user_error(run(*args, "--device", "gpu"), "--device: unknown device 'gpu'")
+    assert run(*args).exit_code == 0

@@ -81,15 +81,22 @@ def write_card(
     missing = [k for k in ABOUT_KEYS if not about.get(k)]
     if missing:
         raise VaesepError(f"{about_path}: missing {', '.join(missing)}; add them")
-    checkpoint = torch.load(bundle_dir / f"{SOURCES[0]}.pt", map_location="cpu", weights_only=True)
+    checkpoints = [
+        torch.load(bundle_dir / f"{s}.pt", map_location="cpu", weights_only=True) for s in SOURCES
+    ]
     card = {
         "name": bundle_dir.name,
         **{k: about[k] for k in ABOUT_KEYS},
-        "model_type": checkpoint["model_type"],
-        "parameters": sum(_parameters(bundle_dir / f"{s}.pt") for s in SOURCES),
+        "model_type": checkpoints[0]["model_type"],
+        "parameters": sum(
+            v.numel()
+            for c in checkpoints
+            for v in c["state_dict"].values()
+            if v.is_floating_point()
+        ),
         "config": read_yaml(bundle_dir / CONFIG_FILE),
         "metrics": {label: _metrics(Path(d)) for label, d in evaluations.items()},
-        "versions": checkpoint["versions"],
+        "versions": checkpoints[0]["versions"],
         "files": {
             p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
             for p in sorted(bundle_dir.iterdir())
@@ -99,11 +106,6 @@ def write_card(
     (bundle_dir / CARD_JSON).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     (bundle_dir / CARD_MD).write_text(card_markdown(card), encoding="utf-8")
     return card
-
-
-def _parameters(path: Path) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    return sum(v.numel() for v in state.values() if v.is_floating_point())
 
 
 def _metrics(eval_dir: Path) -> dict[str, Any]:

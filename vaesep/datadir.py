@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,6 +199,15 @@ def write_datadir(
     (root / "spk2utt").write_text(
         "".join(f"{s} {' '.join(us)}\n" for s, us in sorted(spk2utt.items())), encoding="utf-8"
     )
+
+
+def check_outside(out_dir: Path, inputs: Iterable[str], what: str, source_dir: Path) -> None:
+    """Refuse an ``out_dir`` that holds any of a data dir's ``inputs`` (``cmd |`` pipes aside):
+    replacing it would delete what it is made from; ``what`` names them in the error."""
+    final = out_dir.resolve()
+    paths = [Path(p) for p in inputs if not is_pipe(p)]
+    if any(p == final or final in p.parents for p in paths):
+        raise VaesepError(f"{out_dir}: holds the {what} of {source_dir}; choose another OUT_DIR")
 
 
 def check_replaceable(out_dir: Path, marker: str, command: str, force: bool) -> None:

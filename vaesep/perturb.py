@@ -19,10 +19,11 @@ import numpy as np
 import soxr
 
 import vaesep
-from vaesep.audio import is_pipe, load_audio, load_channels, save_audio
+from vaesep.audio import load_audio, load_channels, save_audio
 from vaesep.datadir import (
     SOURCES,
     DataDir,
+    check_outside,
     check_replaceable,
     load_datadir,
     read_utt2spk,
@@ -71,17 +72,14 @@ def prepare_perturb(
             f"{source_dir}: no spk1.scp/spk2.scp (a weakly labelled dir?); perturb needs the "
             "references, so pass a source-supervised data dir"
         )
-    final = out_dir.resolve()
-    inputs = [data.mixtures, *data.sources.values()]
-    paths = [Path(p) for scp in inputs for p in scp.values() if not is_pipe(p)]
-    if any(p == final or final in p.parents for p in paths):
-        raise VaesepError(f"{out_dir}: holds the audio of {source_dir}; choose another OUT_DIR")
+    audio = [p for scp in (data.mixtures, *data.sources.values()) for p in scp.values()]
+    check_outside(out_dir, audio, "audio", source_dir)
     clash = next((c for u in data.utt_ids for c in _copies(u, labels) if c in data.mixtures), 0)
     if clash:
         raise VaesepError(f"{source_dir}: already holds {clash}; perturb the unperturbed data dir")
     check_replaceable(out_dir, SUMMARY_FILE, "vaesep prepare perturb", force)
     with replacing(out_dir) as tmp:
-        return _perturb(data, tmp, final, [float(f) for f in speeds], labels)
+        return _perturb(data, tmp, out_dir.resolve(), [float(f) for f in speeds], labels)
 
 
 def _perturb(data: DataDir, tmp: Path, final: Path, speeds: list[float], labels: list[str]) -> dict:

@@ -72,9 +72,8 @@ def resolve_model(model: str | Path | None) -> Path:
         return Path(model)
     if str(model) in names():
         return verified_dir(str(model))
-    listed = ", ".join(names()) or "none installed"
     raise VaesepError(
-        f"--model {model}: neither an experiment dir nor a bundled model (bundled: {listed}; "
+        f"--model {model}: neither an experiment dir nor a bundled model (bundled: {_listed()}; "
         "'vaesep models' describes them)"
     )
 
@@ -82,6 +81,9 @@ def resolve_model(model: str | Path | None) -> Path:
 def _bundle_dir(name: str) -> Path:
     directory = BUNDLED / name
     if not (directory / CARD_JSON).is_file():
-        listed = ", ".join(names()) or "none installed"
-        raise VaesepError(f"{name}: no such bundled model (bundled: {listed})")
+        raise VaesepError(f"{name}: no such bundled model (bundled: {_listed()})")
     return directory
+
+
+def _listed() -> str:
+    return ", ".join(names()) or "none installed"

@@ -19,7 +19,10 @@ _CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def git_commit() -> str | None:
-    """The checkout's commit (``+dirty`` with uncommitted changes); None outside git."""
+    """The commit of the checkout vaesep runs from (``+dirty`` with uncommitted changes); None
+    for an installed copy (whose site-packages may lie inside some other repository)."""
+    if not (_CHECKOUT / ".git").exists():
+        return None
 
     def git(*args: str) -> str:
         done = subprocess.run(

@@ -29,6 +29,7 @@ from vaesep.audio import audio_info, fit_length, load_audio, save_audio, save_ch
 from vaesep.datadir import (
     SOURCES,
     DataDir,
+    check_outside,
     check_replaceable,
     load_datadir,
     read_utt2spk,
@@ -70,13 +71,11 @@ def prepare_rooms(
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     _check_options(rt60, mics, spacing, min_distance)
     data = load_datadir(source_dir)
-    final = out_dir.resolve()
-    inputs = [Path(p) for s in SOURCES for p in data.sources[s].values()]
-    if any(p == final or final in p.parents for p in inputs):
-        raise VaesepError(f"{out_dir}: holds the sources of {source_dir}; choose another OUT_DIR")
+    sources = [p for s in SOURCES for p in data.sources[s].values()]
+    check_outside(out_dir, sources, "sources", source_dir)
     check_replaceable(out_dir, SUMMARY_FILE, "vaesep prepare rooms", force)
     with replacing(out_dir) as tmp:
-        return _convert(data, tmp, final, rt60, mics, spacing, min_distance, seed)
+        return _convert(data, tmp, out_dir.resolve(), rt60, mics, spacing, min_distance, seed)
 
 
 def _check_options(rt60: float, mics: int, spacing: float, min_distance: float) -> None:

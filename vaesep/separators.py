@@ -8,6 +8,7 @@ from pathlib import Path
 
 from vaesep.config import apply_overrides, config_from_dict
 from vaesep.demixing import Demixer
+from vaesep.device import resolve_device
 from vaesep.errors import VaesepError
 from vaesep.expdir import CONFIG_FILE, Experiment, load
 from vaesep.oracle import OracleSeparator
@@ -33,6 +34,7 @@ def load_separator(
     if spec.multichannel:
         return Demixer.from_experiment(experiment, device)
     if spec.needs_references and not separating:
+        resolve_device(device, "--device")  # an oracle runs on no device: the name is checked
         return OracleSeparator(experiment.config, name=experiment.path.name)
     return Separator.from_experiment(experiment, device=device, **kwargs)
 

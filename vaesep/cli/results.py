@@ -88,11 +88,8 @@ def evaluate_command(
         return
     if best_permutation:
         raise fail("--best-permutation: only with --separated (a --model says it itself)")
-    from vaesep.device import resolve_device
     from vaesep.pretrained import resolve_model
     from vaesep.separators import load_separator
-
-    resolve_device(device, "--device")  # an oracle runs on no device: check the name anyway
 
     separator = load_separator(resolve_model(model), device=device, overrides=overrides)
     name = name or separator.name
