@@ -12,9 +12,10 @@ models="vae beta_vae itl_ae vae_tuned rnn_mask vrnn"
 baselines="nmf oracle_irm oracle_wiener oracle_ibm"   # trained and scored like the models
 train_set=""             # extra config overrides, e.g. "training.epochs=5"; model.* keys go to
                          # the models only (a baseline's model section has other keys)
-sweeps="stft latent batch beta itl_latent"
+sweeps="stft latent batch beta itl_latent models"
+sweep_seeds=0,1,2        # training seeds of every sweep setting (pooled with 95 % intervals)
 title="Female+male separation (test set)"
-__options="stage stop_stage mixtures exp models baselines train_set sweeps title"
+__options="stage stop_stage mixtures exp models baselines train_set sweeps sweep_seeds title"
 
 . ./path.sh
 . ./cmd.sh
@@ -90,6 +91,7 @@ fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   for sweep in $sweeps; do
-    ./sweep.sh --sweep "$sweep" --mixtures "$mixtures" --exp "$exp/sweeps" --train-set "$train_set"
+    ./sweep.sh --sweep "$sweep" --mixtures "$mixtures" --exp "$exp/sweeps" --seeds "$sweep_seeds" \
+      --train-set "$train_set"
   done
 fi

@@ -22,8 +22,9 @@ crop=2-4
 seed=0
 train_set=""
 sweeps="stft"
+sweep_seeds=0,1,2        # training seeds of every sweep setting
 __options="baselines stage stop_stage librispeech train_subsets test_subsets data exp models num_train
-num_test crop seed train_set sweeps"
+num_test crop seed train_set sweeps sweep_seeds"
 __options=$(echo $__options)
 
 . ./path.sh
@@ -47,6 +48,6 @@ fi
 if [ "$stop_stage" -ge 2 ]; then
   ./sep.sh --stage "$(( stage > 2 ? stage : 2 ))" --stop-stage "$stop_stage" \
     --mixtures "$mixtures" --exp "$exp" --models "$models" --baselines "$baselines" --train-set "$train_set" \
-    --sweeps "$sweeps" --title "Female+male separation on LibriSpeech ($test_subsets)"
+    --sweeps "$sweeps" --sweep-seeds "$sweep_seeds" --title "Female+male separation on LibriSpeech ($test_subsets)"
 fi
 log "Done."

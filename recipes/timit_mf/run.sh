@@ -21,9 +21,10 @@ num_train=80             # the study: 90 mixtures, 80 for training, 10 for testi
 num_test=10
 seed=0
 train_set=""             # extra config overrides for every model, e.g. "training.epochs=5"
-sweeps="stft latent batch beta itl_latent"
+sweeps="stft latent batch beta itl_latent models"
+sweep_seeds=0,1,2        # training seeds of every sweep setting
 __options="baselines stage stop_stage timit data exp models speakers_per_gender utterances num_train
-num_test seed train_set sweeps"
+num_test seed train_set sweeps sweep_seeds"
 __options=$(echo $__options)
 
 . ./path.sh
@@ -60,6 +61,6 @@ fi
 if [ "$stop_stage" -ge 2 ]; then
   ./sep.sh --stage "$(( stage > 2 ? stage : 2 ))" --stop-stage "$stop_stage" \
     --mixtures "$mixtures" --exp "$exp" --models "$models" --baselines "$baselines" --train-set "$train_set" \
-    --sweeps "$sweeps" --title "Female+male separation on $corpus_name (test set)"
+    --sweeps "$sweeps" --sweep-seeds "$sweep_seeds" --title "Female+male separation on $corpus_name (test set)"
 fi
 log "Done."
