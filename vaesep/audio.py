@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from vaesep.atomic import WRITE_ERRORS, atomic_path, check_name, temp_beside, write_error
 from vaesep.errors import VaesepError, log
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".sph", ".nist", ".aiff", ".aif")
@@ -209,46 +210,89 @@ def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
 def save_audio(
     path: str | Path, signal: np.ndarray, sample_rate: int, subtype: str = "FLOAT"
 ) -> None:
-    """Write a mono signal; float WAV by default so that mixtures equal the sum of their parts."""
+    """Write a mono signal whole or not at all; float WAV by default so that mixtures equal the
+    sum of their parts."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = "NIST" if path.suffix.lower() in (".sph", ".nist") else None
-    sf.write(
-        str(path), np.asarray(signal, dtype=np.float32), sample_rate, subtype=subtype, format=fmt
-    )
+    fmt = {".sph": "NIST", ".nist": "NIST", ".flac": "FLAC"}.get(path.suffix.lower(), "WAV")
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.asarray(signal, dtype=np.float32), sample_rate, subtype, format=fmt)
 
 
 def save_channels(path: str | Path, signals: np.ndarray, sample_rate: int) -> None:
-    """Write ``(channels, samples)`` as one float WAV."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), np.asarray(signals, dtype=np.float32).T, sample_rate, subtype="FLOAT")
+    """Write ``(channels, samples)`` as one float WAV, whole or not at all."""
+    with atomic_path(path) as tmp:
+        signals = np.asarray(signals, dtype=np.float32).T
+        sf.write(str(tmp), signals, sample_rate, subtype="FLOAT", format="WAV")
+
+
+class AudioWriter:
+    """A mono file written block by block into a temporary name beside its target; a failed
+    write is one error naming the target. Integer samples clip at full scale (with a note)."""
+
+    def __init__(self, path: Path, sample_rate: int, fmt: str, subtype: str):
+        check_name(path)
+        self.path, self.tmp = path, temp_beside(path)
+        self._integer = subtype.startswith("PCM")
+        self._clipped = False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = sf.SoundFile(
+                str(self.tmp), "w", samplerate=sample_rate, channels=1, subtype=subtype, format=fmt
+            )
+        except WRITE_ERRORS as exc:
+            self.tmp.unlink(missing_ok=True)
+            raise write_error(path, exc) from None
+
+    def write(self, samples: np.ndarray) -> None:
+        self._clipped = self._clipped or (self._integer and bool(np.any(np.abs(samples) > 1)))
+        try:
+            self._file.write(samples)
+        except WRITE_ERRORS as exc:
+            raise write_error(self.path, exc) from None
+
+    def close(self) -> None:
+        """Close the file (its last samples written)."""
+        try:
+            self._file.close()
+        except WRITE_ERRORS as exc:
+            raise write_error(self.path, exc) from None
+
+    def commit(self) -> None:
+        """Move the closed file to its target."""
+        try:
+            os.replace(self.tmp, self.path)
+        except WRITE_ERRORS as exc:
+            raise write_error(self.path, exc) from None
+        if self._clipped:
+            log.info("%s: samples beyond full scale were clipped", self.path)
+
+    def discard(self) -> None:
+        """Close the file and remove it."""
+        try:
+            self._file.close()
+        except WRITE_ERRORS:
+            pass
+        self.tmp.unlink(missing_ok=True)
 
 
 @contextmanager
-def audio_writers(paths: dict[str, Path], sample_rate: int) -> Iterator[dict[str, sf.SoundFile]]:
-    """Mono float WAV writers for ``paths``; each file appears only once complete.
-
-    The audio goes to hidden temporary files beside the targets, renamed over them when the
-    block exits normally and removed when it raises.
-    """
-    tmp = {k: p.with_name(f".{p.name}.part") for k, p in paths.items()}
-    writers: dict[str, sf.SoundFile] = {}
+def audio_writers(
+    paths: dict[str, Path], sample_rate: int, fmt: str = "WAV", subtype: str = "FLOAT"
+) -> Iterator[dict[str, AudioWriter]]:
+    """Mono writers for ``paths`` (float WAV by default); each file appears only once all are
+    complete, and none of them when the block raises or a write fails."""
+    writers: dict[str, AudioWriter] = {}
     try:
-        for key, path in tmp.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            writers[key] = sf.SoundFile(
-                str(path), "w", samplerate=sample_rate, channels=1, subtype="FLOAT", format="WAV"
-            )
+        for key, path in paths.items():
+            writers[key] = AudioWriter(path, sample_rate, fmt, subtype)
         yield writers
-    except BaseException:
-        for key, writer in writers.items():
+        for writer in writers.values():
             writer.close()
-            tmp[key].unlink(missing_ok=True)
-        raise
-    for key, writer in writers.items():
-        writer.close()
-        os.replace(tmp[key], paths[key])
+        for writer in writers.values():
+            writer.commit()
+    finally:
+        for writer in writers.values():
+            writer.discard()  # nothing left of a committed one
 
 
 def is_audio_file(path: Path) -> bool:

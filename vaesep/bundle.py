@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import yaml
 
+from vaesep.atomic import write_text_atomic
 from vaesep.config import read_yaml
 from vaesep.datadir import SOURCES, check_replaceable, replacing
 from vaesep.errors import VaesepError
@@ -103,8 +104,8 @@ def write_card(
             if p.is_file() and p.name not in (CARD_JSON, CARD_MD)
         },
     }
-    (bundle_dir / CARD_JSON).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    (bundle_dir / CARD_MD).write_text(card_markdown(card), encoding="utf-8")
+    write_text_atomic(bundle_dir / CARD_JSON, json.dumps(card, indent=2) + "\n")
+    write_text_atomic(bundle_dir / CARD_MD, card_markdown(card))
     return card
 
 

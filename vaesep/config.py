@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from vaesep.atomic import write_text_atomic
 from vaesep.errors import VaesepError
 
 _SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -379,4 +380,4 @@ def load_config(
 
 def save_config(config: Config, path: str | Path) -> None:
     """Write the resolved config as YAML."""
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+    write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vaesep.atomic import check_name, temp_beside
 from vaesep.audio import is_pipe
 from vaesep.errors import VaesepError
 
@@ -226,8 +227,8 @@ def check_replaceable(out_dir: Path, marker: str, command: str, force: bool) -> 
 def replacing(out_dir: Path) -> Iterator[Path]:
     """A fresh temporary dir beside ``out_dir`` to write into: renamed over ``out_dir`` when
     the block completes, removed when it raises (nothing half-written is left)."""
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    check_name(out_dir)
+    tmp = temp_beside(out_dir)
     tmp.mkdir(parents=True)
     try:
         yield tmp

@@ -12,6 +12,7 @@ there are sources. A seeded dither 100 dB below the recording keeps every bin in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -90,13 +91,24 @@ class Demixer:
             out[source] = fit_length(resample(signal, self.sample_rate, rate), signals.shape[1])
         return out
 
-    def separate_file(self, path: str | Path, out_paths: dict[str, Path]) -> None:
-        """Separate a multichannel file into mono float WAVs at its rate and length."""
+    def separate_file(
+        self,
+        path: str | Path,
+        out_paths: dict[str, Path],
+        fmt: str = "WAV",
+        subtype: str = "FLOAT",
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        """Separate a multichannel file into mono files at its rate and length (float WAV
+        unless ``fmt``/``subtype`` say otherwise); ``progress`` is told its seconds at the end."""
         signals, rate = load_channels(path)
         estimates = self.separate(signals, rate)
-        with audio_writers({s: Path(out_paths[s]) for s in self.sources}, rate) as writers:
+        outs = {s: Path(out_paths[s]) for s in self.sources}
+        with audio_writers(outs, rate, fmt, subtype) as writers:
             for source, signal in estimates.items():
                 writers[source].write(signal)
+        if progress is not None:
+            progress(signals.shape[1] / rate)
 
     def _channels(
         self, mixture: np.ndarray | torch.Tensor | str | Path, sample_rate: int | None

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from vaesep import workers
+from vaesep.atomic import write_text_atomic
 from vaesep.audio import audio_info, load_audio, load_channels, save_audio
 from vaesep.datadir import DataDir, load_datadir
 from vaesep.errors import VaesepError, log
@@ -178,7 +179,7 @@ def evaluate_separated(
 ) -> dict[str, Any]:
     """Score the separations ``vaesep separate <data>/wav.scp`` wrote; as :func:`evaluate` does.
 
-    The estimates are ``<separated_dir>/<utt_id>_<source>.wav``. An utterance with a missing or
+    The estimates are ``<separated_dir>/<utt_id>_<source>.wav`` (or ``.flac``). An utterance with a missing or
     unreadable file is skipped and listed in the summary's ``failed``; a file of another length
     than the mixture is trimmed with the other signals to the shortest. Everything is scored at
     the first mixture's rate (files at other rates are resampled to it), so the numbers equal
@@ -196,7 +197,9 @@ def evaluate_separated(
     def estimate(
         utt: str, mixture: np.ndarray, references: dict[str, np.ndarray]
     ) -> Mapping[str, np.ndarray]:
-        return {s: load_audio(separated / f"{utt}_{s}.wav", rate)[0] for s in sources}
+        found = {s: separated / f"{utt}_{s}.flac" for s in sources}
+        paths = {s: p if p.exists() else p.with_suffix(".wav") for s, p in found.items()}
+        return {s: load_audio(paths[s], rate)[0] for s in sources}
 
     name = model_name or (separated.parent if separated.name == SEPARATED_DIR else separated).name
     out = Path(out_dir)
@@ -390,10 +393,3 @@ def metrics_csv(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
     return buffer.getvalue()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

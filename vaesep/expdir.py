@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from vaesep import __version__
+from vaesep.atomic import atomic_path, write_text_atomic
 from vaesep.config import Config, config_from_dict, read_yaml, save_config
 from vaesep.datadir import SOURCES
 from vaesep.errors import VaesepError
@@ -45,10 +46,9 @@ def versions() -> dict[str, str]:
 
 
 def atomic_save(obj: object, path: Path) -> None:
-    """torch.save to a temporary file, then rename over ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save ``obj`` to ``path``, whole or not at all."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 @dataclass(frozen=True)
@@ -101,13 +101,12 @@ class ExpDir:
             },
             self.path / f"{source}.pt",
         )
-        text = json.dumps(summary, indent=2)
-        (self.path / f"{source}.json").write_text(text, encoding="utf-8")
+        write_text_atomic(self.path / f"{source}.json", json.dumps(summary, indent=2))
         return summary
 
     def write_command(self, argv: list[str]) -> None:
         """``command.txt``: the exact command line, shell-quoted."""
-        (self.path / COMMAND_FILE).write_text(shlex.join(argv) + "\n", encoding="utf-8")
+        write_text_atomic(self.path / COMMAND_FILE, shlex.join(argv) + "\n")
 
     def prepare(
         self, config: Config, sections: Mapping[str, type], resume: bool, force: bool

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vaesep.atomic import atomic_path
 from vaesep.config import FeatureConfig
 from vaesep.errors import VaesepError
 
@@ -90,7 +91,10 @@ class FeatureStats:
         return cls(np.zeros(num_bins, np.float32), np.ones(num_bins, np.float32), 1.0)
 
     def save(self, path: str | Path) -> None:
-        np.savez(path, mean=self.mean, std=self.std, target_scale=np.float64(self.target_scale))
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(
+                handle, mean=self.mean, std=self.std, target_scale=np.float64(self.target_scale)
+            )
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureStats:

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from vaesep import __version__
+from vaesep.atomic import write_text_atomic
 from vaesep.audio import audio_info
 from vaesep.corpora import Corpus, Utterance
 from vaesep.errors import VaesepError, log
-from vaesep.evaluation import write_text_atomic
 from vaesep.mixing import MixOptions, MixturePlan, make_mixture
 from vaesep.preparation import (
     _check_corpus,

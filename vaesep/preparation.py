@@ -21,6 +21,7 @@ from typing import TypeVar
 import numpy as np
 
 from vaesep import __version__
+from vaesep.atomic import write_text_atomic
 from vaesep.audio import load_audio
 from vaesep.corpora import SPLITS, Corpus, Utterance
 from vaesep.datadir import write_datadir
@@ -56,11 +57,15 @@ def prepare_mixtures(
     if options.force:
         _clear_previous(out_dir)
     summary_splits = {}
-    for split in SPLITS:
-        if plans[split]:
-            records = _run(lambda p: make_mixture(p, out_dir, options), plans[split])
-            _write_split(out_dir / split, plans[split], records)
-            summary_splits[split] = _split_summary(plans[split], records)
+    try:
+        for split in SPLITS:
+            if plans[split]:
+                records = _run(lambda p: make_mixture(p, out_dir, options), plans[split])
+                _write_split(out_dir / split, plans[split], records)
+                summary_splits[split] = _split_summary(plans[split], records)
+    except BaseException:  # a full disk, Ctrl-C: nothing half-written is left
+        _clear_previous(out_dir)
+        raise
     summary = {
         "vaesep_version": __version__,
         "corpus": {
@@ -79,7 +84,7 @@ def prepare_mixtures(
         "seconds": round(sum(s["seconds"] for s in summary_splits.values()), 3),
         "time_taken_s": round(time.perf_counter() - started, 3),
     }
-    (out_dir / "prepare.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out_dir / "prepare.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -158,13 +163,21 @@ def _check_corpus(corpus: Corpus) -> None:
 
 
 def _clear_previous(out_dir: Path) -> None:
-    """Remove the files an earlier run wrote here (and nothing else)."""
+    """Remove the files an earlier run wrote here (and nothing else), then the folders it
+    made if they are left empty."""
+    (out_dir / "prepare.json").unlink(missing_ok=True)
     for split in SPLITS:
         for name in OUTPUT_FILES:
             (out_dir / split / name).unlink(missing_ok=True)
         for kind in ("mix", "female", "male"):
             for path in (out_dir / "wav" / split).glob(f"*_{kind}.wav"):
                 path.unlink()
+        for folder in (out_dir / split, out_dir / "wav" / split):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+    for folder in (out_dir / "wav", out_dir):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _write_split(folder: Path, plans: list[MixturePlan], records: list[dict]) -> None:

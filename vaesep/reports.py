@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vaesep.atomic import atomic_path, write_text_atomic
 from vaesep.errors import VaesepError, log
-from vaesep.evaluation import write_text_atomic
 from vaesep.metrics import EXACT_DB
 from vaesep.pooling import (
     MIXTURE,
@@ -173,10 +172,8 @@ def violin_plots(
         _panel(ax, entries, metric, label, group)
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=120)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
 
 
 def _plot_values(rows: list[dict[str, Any]], mixtures: bool) -> dict[str, np.ndarray]:

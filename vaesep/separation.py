@@ -12,7 +12,7 @@ unchunked result. ``Separator.separate_file`` streams a file through the chunks 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from pathlib import Path
 
@@ -239,19 +239,39 @@ class Separator(torch.nn.Module):
         pieces = list(self._separate_stream([signal.numpy()], rate, label))
         return dict(zip(self.sources, np.concatenate(pieces, axis=1)))
 
-    def separate_file(self, path: str | Path, out_paths: dict[str, Path]) -> None:
-        """Separate an audio file into ``out_paths[source]``, mono float WAVs at its rate/length.
+    def separate_file(
+        self,
+        path: str | Path,
+        out_paths: dict[str, Path],
+        fmt: str = "WAV",
+        subtype: str = "FLOAT",
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        """Separate an audio file into ``out_paths[source]``, mono files at its rate/length
+        (float WAV unless ``fmt``/``subtype`` say otherwise).
 
         Streams the file block by block, so memory stays bounded however long it is; the
-        samples equal those of :meth:`separate` on the whole file. An output appears only
-        once complete.
+        samples equal those of :meth:`separate` on the whole file. The outputs appear only once
+        complete. ``progress`` is told the seconds of input read, block by block.
         """
         rate = audio_info(path).samplerate
         blocks = read_blocks(path, max(1, int(self.chunk_seconds * rate)))
-        with audio_writers({s: Path(out_paths[s]) for s in self.sources}, rate) as writers:
+        if progress is not None:
+            blocks = _reporting(blocks, progress, rate)
+        outs = {s: Path(out_paths[s]) for s in self.sources}
+        with audio_writers(outs, rate, fmt, subtype) as writers:
             for piece in self._separate_stream(blocks, rate, str(path)):
                 for source, samples in zip(self.sources, piece):
                     writers[source].write(samples)
+
+
+def _reporting(
+    blocks: Iterable[np.ndarray], progress: Callable[[float], None], rate: int
+) -> Iterator[np.ndarray]:
+    """``blocks``, telling ``progress`` the seconds of each as it passes."""
+    for block in blocks:
+        yield block
+        progress(len(block) / rate)
 
 
 def mono_input(

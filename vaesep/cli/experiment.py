@@ -61,6 +61,21 @@ def separate(
         "experiment dir written by 'train'.",
     ),
     out_dir: Path = typer.Option(Path("separated"), "--out-dir", "-o", help="Where to write."),
+    name: str = typer.Option(
+        "{stem}_{source}.{ext}",
+        "--name",
+        help="Output names inside --out-dir from {stem} (the input's), {source}, {ext}, {model}; "
+        "e.g. '{stem}/{source}.{ext}'.",
+    ),
+    fmt: str | None = typer.Option(
+        None, "--format", help="wav or flac (default: the input's where possible, else wav)."
+    ),
+    subtype: str | None = typer.Option(
+        None,
+        "--subtype",
+        help="PCM_16, PCM_24 or FLOAT (WAV only) (default: the input's where possible, else "
+        "FLOAT for WAV, PCM_24 for FLAC).",
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
     device: str = typer.Option(
         "auto", "--device", help="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N."
@@ -71,40 +86,49 @@ def separate(
         help="Another separation setting than trained, e.g. --set model.type=fast_mvae on an "
         "mvae experiment (the same network), --set model.iterations=80.",
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bar and no line per file (errors still)."
+    ),
 ) -> None:
-    """Write <stem>_female.wav and <stem>_male.wav for every input, at its rate and length.
+    """Write <stem>_female.<ext> and <stem>_male.<ext> for every input, at its rate and length.
 
     A mono model downmixes multichannel inputs; a multichannel model (auxiva, ilrma, mvae,
     fast_mvae) demixes their channels and writes each source's image at its reference mic.
     Mono-model inputs are streamed, so memory stays bounded however long a recording is.
     An input that cannot be read is reported (one line each) and the others are still
-    separated.
+    separated. The progress bar (seconds of audio) shows only on a terminal.
     """
     from vaesep.errors import VaesepError
     from vaesep.inputs import expand_inputs
+    from vaesep.outputs import check_choices, check_template, plan_outputs
     from vaesep.pretrained import resolve_model
+    from vaesep.progress import audio_seconds, progress_bar
     from vaesep.separators import load_separator
 
+    check_choices(fmt, subtype)
+    check_template(name)
     files = expand_inputs(inputs)
     if out_dir.exists() and not out_dir.is_dir():
         raise fail(f"{out_dir}: exists and is not a directory; choose another --out-dir")
-    separator = load_separator(
-        resolve_model(model), device=device, separating=True, overrides=overrides
-    )
-    targets = {stem: {s: out_dir / f"{stem}_{s}.wav" for s in separator.sources} for stem in files}
-    existing = [p for outs in targets.values() for p in outs.values() if p.exists()]
+    source = resolve_model(model)
+    separator = load_separator(source, device=device, separating=True, overrides=overrides)
+    plans = plan_outputs(files, separator.sources, out_dir, name, fmt, subtype, source.name)
+    existing = [p for outs, _ in plans.values() for p in outs.values() if p.exists()]
     if existing and not force:
         raise fail(
             f"{existing[0]}: exists ({len(existing)} outputs would be overwritten); use --force"
         )
     failed = []
-    for stem, path in files.items():
-        try:
-            separator.separate_file(path, targets[stem])
-        except VaesepError as exc:
-            failed.append(str(exc))
-            continue
-        typer.echo(f"{path} -> {', '.join(str(p) for p in targets[stem].values())}")
+    with progress_bar(audio_seconds(files.values()), quiet) as bar:
+        for stem, path in files.items():
+            targets, form = plans[stem]
+            try:
+                separator.separate_file(path, targets, form.format, form.subtype, bar.update)
+            except VaesepError as exc:
+                failed.append(str(exc))
+                continue
+            if not quiet:
+                bar.write(f"{path} -> {', '.join(str(p) for p in targets.values())}")
     errors = [fail(message) for message in failed]  # one line each on stderr
     if errors:
         raise errors[-1]

@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from vaesep import __version__
+from vaesep.atomic import atomic_path, write_text_atomic
 from vaesep.audio import load_audio
 from vaesep.corpora.sentences import SHARED, SINGLE
 from vaesep.errors import VaesepError, log
@@ -175,7 +176,11 @@ def synth_corpus(
         tempfile.TemporaryDirectory(prefix="vaesep-tts-") as tmp,
         ThreadPoolExecutor(workers) as pool,
     ):
-        samples = list(pool.map(lambda job: _synthesize(job, Path(tmp)), jobs))
+        try:
+            samples = list(pool.map(lambda job: _synthesize(job, Path(tmp)), jobs))
+        except BaseException:  # a failed tool, a full disk, Ctrl-C: nothing half-written
+            _clear_previous(out_dir)
+            raise
     info = {
         "generator": "vaesep synth-corpus",
         "vaesep_version": __version__,
@@ -192,7 +197,7 @@ def synth_corpus(
         "seconds": round(sum(samples) / SAMPLE_RATE, 2),
         "speakers": [asdict(s) for s in speakers],
     }
-    (out_dir / "corpus.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out_dir / "corpus.json", json.dumps(info, indent=2) + "\n")
     return info
 
 
@@ -232,9 +237,9 @@ def _synthesize(job: _Job, tmp: Path) -> int:
         detail = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
         raise VaesepError(f"{spk.engine} failed for {spk.speaker}/{job.name}: {detail}")
     signal = _normalize(_trim(load_audio(raw, SAMPLE_RATE)[0]))
-    job.path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(job.path), signal, SAMPLE_RATE, subtype="PCM_16", format="NIST")
-    job.path.with_suffix(".TXT").write_text(f"0 {len(signal)} {job.text}\n", encoding="utf-8")
+    with atomic_path(job.path) as out:  # TIMIT's layout: NIST SPHERE files named .WAV
+        sf.write(str(out), signal, SAMPLE_RATE, subtype="PCM_16", format="NIST")
+    write_text_atomic(job.path.with_suffix(".TXT"), f"0 {len(signal)} {job.text}\n")
     return len(signal)
 
 
