@@ -179,11 +179,12 @@ def evaluate_separated(
 ) -> dict[str, Any]:
     """Score the separations ``vaesep separate <data>/wav.scp`` wrote; as :func:`evaluate` does.
 
-    The estimates are ``<separated_dir>/<utt_id>_<source>.wav`` (or ``.flac``). An utterance with a missing or
-    unreadable file is skipped and listed in the summary's ``failed``; a file of another length
-    than the mixture is trimmed with the other signals to the shortest. Everything is scored at
-    the first mixture's rate (files at other rates are resampled to it), so the numbers equal
-    those of :func:`evaluate` with the same model when the model runs at the data's rate.
+    The estimates are ``<separated_dir>/<utt_id>_<source>.wav`` (or ``.flac``). An utterance
+    with a missing or unreadable file is skipped and listed in the summary's ``failed``; a file
+    of another length than the mixture is trimmed with the other signals to the shortest.
+    Everything is scored at the first mixture's rate (files at other rates are resampled to
+    it), so the numbers equal those of :func:`evaluate` with the same model when the model runs
+    at the data's rate.
     ``model_name`` defaults to the experiment's name: the parent dir's name when the dir is
     called ``separated`` (``exp/vae/separated``: ``vae``), else the dir's own name.
     """

@@ -48,7 +48,9 @@ def user_errors(func: F) -> F:
             if type(exc).__name__ == "OutOfMemoryError" or "allocate memory" in str(exc):
                 raise fail(_OUT_OF_MEMORY) from None
             if type(exc).__module__ == "soundfile":  # libsndfile, where no writer named a file
-                raise fail(f"{exc}; check the path, its permissions and the free disk space")
+                raise fail(
+                    f"{exc}; check the path, its permissions and the free disk space"
+                ) from None
             raise
 
     return wrapper  # type: ignore[return-value]
