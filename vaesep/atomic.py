@@ -43,8 +43,9 @@ WRITE_ERRORS = (OSError, RuntimeError)
 
 def write_error(path: Path, exc: BaseException) -> VaesepError:
     """The one-line error of a failed write of ``path``."""
-    lines = str(exc).strip().splitlines()
-    reason = getattr(exc, "strerror", None) or (lines[-1] if lines else type(exc).__name__)
+    reason = getattr(exc, "strerror", None) or "the write failed"
+    if type(exc).__module__ == "soundfile":  # libsndfile's own words ("System error.")
+        reason = str(exc).rsplit(": ", 1)[-1].rstrip(".")
     folder = Path(path).parent
     try:
         full = shutil.disk_usage(folder if folder.exists() else ".").free < _LOW_SPACE
