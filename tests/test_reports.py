@@ -288,7 +288,7 @@ def test_single_seed_table_keeps_its_means_and_adds_intervals(tmp_path: Path) ->
         assert row[f"{metric}_median"] == float(np.median(values))
         sd = values.reshape(6, 2).mean(axis=1).std(ddof=1)  # over the 6 mixtures
         assert row[f"{metric}_ci95"] == pytest.approx(scipy_t.ppf(0.975, 5) * sd / math.sqrt(6))
-    assert (row["num_seeds"], row["sdr_seed_sd"]) == (1, None)
+    assert (row["num_seeds"], row["sdr_seed_sd"], row["sdr_seed_ci95"]) == (1, None, None)
     assert mixture["sdr_ci95"] is not None and mixture["num_seeds"] == 1
 
 
@@ -302,6 +302,7 @@ def test_pooled_table_counts_seeds_and_their_spread(tmp_path: Path) -> None:
     mixture, row = results_table(results)
     assert row["num_utterances"] == 5 and row["num_seeds"] == 3
     assert row["sdr_seed_sd"] == pytest.approx(1.0), "SD of the seed means 3+m, 4+m, 5+m"
+    assert row["sdr_seed_ci95"] == pytest.approx(scipy_t.ppf(0.975, 2) / math.sqrt(3))
     assert row["sdr_mean"] == pytest.approx(np.mean(list(base.values())) + 1.0, abs=1e-3)
     _, half = mean_ci([v + 1.0 for v in base.values()])
     assert row["sdr_ci95"] == pytest.approx(half, abs=1e-3)

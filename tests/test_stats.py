@@ -60,11 +60,12 @@ def test_seed_spread_is_the_sd_of_the_seeds_means_over_mixtures() -> None:
     utts = ["u0", "u0", "u1", "u1"] * 3
     seeds = [0] * 4 + [1] * 4 + [2] * 4
     values = [1, 3, 5, 7] + [2, 4, 6, 8] + [0, 0, 0, 0]  # seed means 4, 5, 0
-    num_seeds, spread = seed_spread(utts, seeds, np.array(values, dtype=float))
+    num_seeds, spread, half = seed_spread(utts, seeds, np.array(values, dtype=float))
     assert num_seeds == 3
     assert spread == pytest.approx(np.std([4.0, 5.0, 0.0], ddof=1))
-    one_seed, none = seed_spread(utts[:4], seeds[:4], values[:4])
-    assert one_seed == 1 and math.isnan(none)
+    assert half == pytest.approx(scipy_stats.t.ppf(0.975, 2) * spread / math.sqrt(3)), "over seeds"
+    one_seed, none, no_half = seed_spread(utts[:4], seeds[:4], values[:4])
+    assert one_seed == 1 and math.isnan(none) and math.isnan(no_half)
 
 
 def test_paired_differences_match_by_id() -> None:

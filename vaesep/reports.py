@@ -44,7 +44,8 @@ UNITS = {"pesq": "", "stoi": ""}  # the rest in dB
 SYMBOLS = {">": ">", "<": "<", "=": "≈"}
 CI_NOTE = [
     "± is the half-width of the 95 % Student-t confidence interval over mixtures, each mixture",
-    "averaged over its sources and seeds (seeds: the training runs pooled into each result).",
+    "averaged over its sources and seeds (seeds: the training runs pooled into each result);",
+    "the interval over seeds (of the seeds' mean SDRs) is `sdr_seed_ci95` in results.csv.",
 ]
 
 
@@ -65,9 +66,9 @@ def results_table(results: list[Result]) -> list[dict[str, Any]]:
 
     Mean and median are over the rows (utterance × source, all seeds); the interval is the
     Student-t one over mixtures, each averaged over its sources and seeds. Also the number
-    of seeds and the SD of the seeds' SDR means. The mixture row comes from the first
-    result's ``mix_*`` columns. Values in dB (PESQ in MOS-LQO, STOI in 0-1); NaN and
-    infinite values are left out, as in ``summary.json``.
+    of seeds, the SD of the seeds' SDR means and their 95 % interval's half-width. The
+    mixture row comes from the first result's ``mix_*`` columns. Values in dB (PESQ in
+    MOS-LQO, STOI in 0-1); NaN and infinite values are left out, as in ``summary.json``.
     """
     metrics = table_metrics(results)
     entries = [(MIXTURE, mixture_rows(results[0].rows))] + [(r.name, r.rows) for r in results]
@@ -83,8 +84,9 @@ def _table_row(name: str, rows: list[dict[str, Any]], metrics: dict[str, str]) -
     for metric in metrics:
         row[f"{metric}_ci95"] = finite_or_none(mean_ci(per_mixture(rows, metric)[1])[1])
     utts, seeds, sdr = ([r[k] for r in rows] for k in ("utt_id", "seed", "sdr"))
-    num_seeds, spread = seed_spread(utts, seeds, sdr)
+    num_seeds, spread, half = seed_spread(utts, seeds, sdr)
     row.update(num_seeds=num_seeds, sdr_seed_sd=finite_or_none(spread))
+    row.update(sdr_seed_ci95=finite_or_none(half))
     return row
 
 
@@ -119,8 +121,8 @@ def _fmt(value: float | None) -> str:
 
 def table_csv(rows: list[dict[str, Any]]) -> str:
     """The results table (``model,num_utterances,<metric>_mean,<metric>_median,...,
-    <metric>_ci95,...,num_seeds,sdr_seed_sd``) or the claims as CSV; 4 decimals, empty for
-    none."""
+    <metric>_ci95,...,num_seeds,sdr_seed_sd,sdr_seed_ci95``) or the claims as CSV; 4 decimals,
+    empty for none."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, list(rows[0]), lineterminator="\n")
     writer.writeheader()

@@ -62,12 +62,15 @@ def mixture_means(
     return nested_means(utt_ids, seeds, values)
 
 
-def seed_spread(utt_ids: ArrayLike, seeds: ArrayLike, values: ArrayLike) -> tuple[int, float]:
-    """The number of seeds and the SD (ddof=1) of their means over mixtures (NaN with one)."""
+def seed_spread(
+    utt_ids: ArrayLike, seeds: ArrayLike, values: ArrayLike
+) -> tuple[int, float, float]:
+    """The number of seeds, the SD (ddof=1) of their means over mixtures and the half-width of
+    the 95 % Student-t interval over those seed means (both NaN with one seed)."""
     _, means = nested_means(seeds, utt_ids, values)
     means = means[np.isfinite(means)]
     spread = float(means.std(ddof=1)) if means.size > 1 else float("nan")
-    return int(np.unique(np.asarray(seeds)).size), spread
+    return int(np.unique(np.asarray(seeds)).size), spread, mean_ci(means)[1]
 
 
 def paired_differences(
