@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from cli_helpers import assert_user_error, run
+from synthetic import make_datadir
 
-from tests.cli_helpers import assert_user_error, run
-from tests.synthetic import make_datadir
 from vaesep.atomic import NAME_MAX, atomic_path, check_name, temp_beside, write_text_atomic
 from vaesep.errors import VaesepError
 from vaesep.pretrained import DEFAULT

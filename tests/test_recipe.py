@@ -54,6 +54,25 @@ def test_recipe_runs_every_stage_and_skips_done_work(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stderr.count("already") >= 27  # mixtures, 15 trainings, 11 separations
 
+    # Stage 5, the study's models over two seeds: pooled rows with intervals, claims judged.
+    sweep = ("--stage", "5", "--stop-stage", "5", "--sweeps", "models", "--sweep-seeds", "0,1")
+    done = run_recipe("--data", str(data), "--exp", str(exp), *sweep, *TINY[-2:])
+    assert done.returncode == 0, done.stderr[-3000:]
+    sweeps = exp / "sweeps" / "models"
+    for model in ("vae", "beta_vae", "itl_ae"):
+        for seed in (0, 1):
+            assert (sweeps / model / f"seed{seed}" / "eval" / "summary.json").is_file()
+    table = (sweeps / "RESULTS.md").read_text().splitlines()
+    cells = [[c.strip() for c in line.split("|")[1:4]] for line in table if line.startswith("| ")]
+    pooled = [(name, seeds) for name, _, seeds in cells if name not in ("model", "---")]
+    assert pooled == [("mixture", "1"), ("vae", "2"), ("beta_vae", "2"), ("itl_ae", "2")]
+    claims = (sweeps / "claims.csv").read_text().splitlines()
+    assert claims[0].startswith("a,relation,b,metric") and len(claims) == 6, claims
+    assert (
+        "Sweep models: 0 of 3 settings to run"
+        in run_recipe("--data", str(data), "--exp", str(exp), *sweep, *TINY[-2:]).stderr
+    ), "every seed already scored"
+
 
 def test_recipe_rejects_unknown_option():
     result = run_recipe("--no-such-option", "1")

@@ -69,7 +69,8 @@ def output_format(path: Path | str, fmt: str | None, subtype: str | None) -> Out
                 f"{path}: --subtype {subtype} does not fit its format {chosen}; add --format wav"
             )
     else:
-        given = info.subtype if info is not None else None
+        kept = info is not None and info.format in SUBTYPES  # a WAV or FLAC input
+        given = info.subtype if kept else None
         kind = given if given in SUBTYPES[chosen] else DEFAULT_SUBTYPE[chosen]
     return OutputFormat(chosen, kind)
 
@@ -77,9 +78,12 @@ def output_format(path: Path | str, fmt: str | None, subtype: str | None) -> Out
 def check_template(template: str) -> None:
     """A name template uses only {stem}, {source}, {ext}, {model}; {source} is required."""
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        parsed = [p for p in string.Formatter().parse(template) if p[1] is not None]
     except ValueError as exc:
         raise VaesepError(f"--name {template!r}: {exc}; e.g. --name '{DEFAULT_TEMPLATE}'") from None
+    if any(spec or conversion for _, _, spec, conversion in parsed):
+        raise VaesepError(f"--name {template!r}: plain fields only, e.g. '{DEFAULT_TEMPLATE}'")
+    fields = {field for _, field, _, _ in parsed}
     unknown = sorted(f for f in fields if f not in FIELDS)
     if unknown:
         raise VaesepError(
@@ -109,6 +113,11 @@ def output_paths(
     paths = {}
     for source in sources:
         name = Path(template.format(stem=stem, source=source, ext=form.ext, model=model))
+        if name.is_absolute() or ".." in name.parts:
+            raise VaesepError(
+                f"{stem!r}: the name {name} would be written outside --out-dir; give the input "
+                "a plain name (an scp's utterance id: no '/' at the start, no '..')"
+            )
         for k in range(len(name.parts)):
             check_name(out_dir.joinpath(*name.parts[: k + 1]), _FIX)
         paths[source] = out_dir / name
