@@ -253,9 +253,9 @@ def test_sweep_runs_as_one_slurm_array_with_the_results_of_local(slurm_env, tmp_
     sweep_dir = tmp_path / "slurm" / "latent"
     table = (sweep_dir / "RESULTS.md").read_text()
     for label in LABELS:
-        assert (sweep_dir / label / "eval" / "summary.json").is_file(), label
+        assert (sweep_dir / label / "seed0" / "eval" / "summary.json").is_file(), label
         header = (sweep_dir / "log" / f"sweep_latent.{label}.log").read_text().splitlines()[:2]
-        assert "vaesep train" in header[0] and f"--exp-dir {sweep_dir / label} " in header[0]
+        assert "vaesep run" in header[0] and f"--exp-dir {sweep_dir / label} " in header[0]
         assert header[1].startswith("# SLURM job "), header  # ran as an array task
         assert (sweep_dir / "log" / "sweep_latent.slurm" / f"{label}.status").read_text() == "0\n"
         assert f"| {label} |" in table, label
@@ -264,8 +264,9 @@ def test_sweep_runs_as_one_slurm_array_with_the_results_of_local(slurm_env, tmp_
     assert local.returncode == 0, local.stderr[-3000:]
     assert "4 task(s) on this machine, 2 at once" in local.stderr
     for label in LABELS:
-        ours = (sweep_dir / label / "eval" / "metrics.csv").read_text()
-        theirs = (tmp_path / "local" / "latent" / label / "eval" / "metrics.csv").read_text()
+        ours = (sweep_dir / label / "seed0" / "eval" / "metrics.csv").read_text()
+        theirs = tmp_path / "local" / "latent" / label / "seed0" / "eval" / "metrics.csv"
+        theirs = theirs.read_text()
         assert ours == theirs, label
         assert len(ours.splitlines()) == 3  # header, female, male of the one test mixture
 
