@@ -11,7 +11,7 @@ import pytest
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "timit_mf" / "run.sh"
 TINY = [
     "--speakers-per-gender", "2", "--utterances", "3", "--num-train", "4", "--num-test", "2",
-    "--train-set", "training.epochs=1 training.progress=false",
+    "--train-set", "training.epochs=1 training.progress=false training.parallel_sources=false",
 ]  # fmt: skip
 
 

@@ -29,7 +29,7 @@ VENV_BIN = str(Path(sys.executable).parent)
 LABELS = ("d032", "d064", "d128", "d256")  # the latent sweep's settings
 TINY = (
     "training.epochs=1 training.progress=false training.num_threads=1 "
-    "model.encoder_layers=[32] model.decoder_layers=[32]"
+    "training.parallel_sources=false model.encoder_layers=[32] model.decoder_layers=[32]"
 )
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "sinfo")
 CMD_VARS = ("launcher", "nj", "slurm_partition", "slurm_account", "slurm_cpus_per_task")
