@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -301,13 +302,31 @@ def test_cli_evaluate_prints_summary(tmp_path: Path, monkeypatch: pytest.MonkeyP
     (tmp_path / "x").mkdir()  # an existing path: an experiment dir, not a bundled name
     exp = str(tmp_path / "x")
     args = ["evaluate", "--model", exp, "--data", str(data), "--out-dir", str(tmp_path / "e")]
-    result = CliRunner().invoke(app, [*args, "--jobs", "1", "--examples", "0"])
+    result = CliRunner().invoke(app, [*args, "--jobs", "1", "--examples", "0", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "half: 2 utterances" in result.stdout
     assert result.stdout.splitlines()[2].split()[0] == "SDR"
     assert (tmp_path / "e" / "metrics.csv").is_file()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "already holds metrics.csv" in again.stderr
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_bar_over_the_utterances_only_on_a_terminal_and_when_asked(tmp_path, monkeypatch):
+    data = make_datadir(tmp_path, n_utts=2)
+    for progress, stream, drawn in ((True, Terminal(), True), (False, Terminal(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        out = tmp_path / f"e{progress}"
+        evaluate(HalfMixture(), data, out, jobs=1, keep_examples=0, progress=progress)
+        assert ("2/2" in stream.getvalue() and "utt" in stream.getvalue()) == drawn
+    piped = io.StringIO()  # not a terminal: no bar, even when asked
+    monkeypatch.setattr(sys, "stderr", piped)
+    evaluate(HalfMixture(), data, tmp_path / "piped", jobs=1, keep_examples=0, progress=True)
+    assert "utt" not in piped.getvalue()
 
 
 # --- evaluate_separated --------------------------------------------------------------------

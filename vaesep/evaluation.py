@@ -8,8 +8,6 @@ source), ``summary.json`` and a few example wavs are written.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -27,14 +25,15 @@ from vaesep.audio import audio_info, load_audio, load_channels, save_audio
 from vaesep.datadir import DataDir, load_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.metrics import (
-    COLUMNS,
     METRICS,
     PERCEPTUAL,
     SUMMARY_METRICS,
     best_permutation,
+    metrics_csv,
     perceptual_metrics,
     score_utterance,
 )
+from vaesep.progress import counted
 from vaesep.provenance import device_of, provenance, timed
 
 METRICS_CSV = "metrics.csv"
@@ -133,6 +132,7 @@ def evaluate(
     force: bool = False,
     keep_examples: int = 3,
     model_name: str | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Separate and score every utterance of a data dir; write the result files; return the summary.
 
@@ -140,7 +140,8 @@ def evaluate(
     ``keep_examples`` utterances) into ``out_dir``; refuses an ``out_dir`` that already holds
     results unless ``force``. An utterance whose separation fails is skipped and listed in the
     summary's ``failed``. ``model_name`` defaults to the separator's ``name`` attribute. PESQ
-    and STOI are scored when their packages are installed.
+    and STOI are scored when their packages are installed. ``progress``: a bar over the
+    utterances on stderr when it is a terminal.
     """
     rate = int(separator.sample_rate)
     oracle = getattr(separator, "needs_references", False)
@@ -163,8 +164,9 @@ def evaluate(
     out = Path(out_dir)
     device = device_of(separator)
     return _evaluate(
-        estimate, sources, rate, data, out, name, jobs, force, keep_examples, reading, device
-    )
+        estimate, sources, rate, data, out, name, jobs, force, keep_examples, reading, device,
+        progress,
+    )  # fmt: skip
 
 
 def evaluate_separated(
@@ -176,6 +178,7 @@ def evaluate_separated(
     keep_examples: int = 3,
     model_name: str | None = None,
     reading: Reading = Reading(),
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Score the separations ``vaesep separate <data>/wav.scp`` wrote; as :func:`evaluate` does.
 
@@ -204,7 +207,10 @@ def evaluate_separated(
 
     name = model_name or (separated.parent if separated.name == SEPARATED_DIR else separated).name
     out = Path(out_dir)
-    return _evaluate(estimate, sources, rate, data, out, name, jobs, force, keep_examples, reading)
+    return _evaluate(
+        estimate, sources, rate, data, out, name, jobs, force, keep_examples, reading,
+        progress=progress,
+    )  # fmt: skip
 
 
 def _evaluate(
@@ -219,6 +225,7 @@ def _evaluate(
     keep_examples: int,
     reading: Reading = Reading(),
     device: str = "none (files scored)",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """The driver of both: estimate utterance by utterance, score in parallel, write files."""
     start = time.perf_counter()
@@ -243,6 +250,7 @@ def _evaluate(
         reading,
     )
     seconds = [0.0]
+    items = counted(items, len(data.utt_ids), "utt", quiet=not progress)
     rows = score_all(timed(items, rate, seconds), jobs)
     if not rows:
         first = next(iter(failed.items()))
@@ -384,13 +392,3 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
 def _median(rows: list[dict[str, Any]], key: str) -> float | None:
     values = _finite(rows, key)
     return round(float(np.median(values)), 4) if values.size else None
-
-
-def metrics_csv(rows: list[dict[str, Any]]) -> str:
-    """The rows as CSV text with the rows' columns; floats with 4 decimals, NaN as ``nan``."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, list(rows[0]) if rows else COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
-    return buffer.getvalue()

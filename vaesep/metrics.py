@@ -7,7 +7,9 @@ scores the estimates and, as the baseline, the unprocessed mixture (``mix_*`` co
 
 from __future__ import annotations
 
+import csv
 import importlib
+import io
 import math
 import warnings
 from itertools import permutations
@@ -202,3 +204,13 @@ def _metrics(
             score(r, e, rate, f"{label} {name}") for r, e, name in zip(references, estimates, names)
         ]
     return metrics
+
+
+def metrics_csv(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV text with the rows' columns; floats with 4 decimals, NaN as ``nan``."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, list(rows[0]) if rows else COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
+    return buffer.getvalue()

@@ -10,12 +10,14 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from tqdm import tqdm
 
 from vaesep.audio import audio_info, is_pipe
 from vaesep.errors import VaesepError
+
+T = TypeVar("T")
 
 
 def audio_seconds(paths: Iterable[Path | str]) -> float | None:
@@ -61,3 +63,19 @@ def progress_bar(
         bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s audio [{elapsed}<{remaining}]",
     ) as bar:
         yield Progress(bar)
+
+
+def counted(
+    items: Iterable[T], total: int, unit: str, quiet: bool = False, stream: TextIO | None = None
+) -> Iterator[T]:
+    """``items`` as they come, with a bar over their count on ``stream`` (stderr) when it is a
+    terminal and not ``quiet``."""
+    with tqdm(
+        items,
+        total=total,
+        unit=f" {unit}",
+        file=stream or sys.stderr,
+        disable=True if quiet else None,
+        dynamic_ncols=True,
+    ) as bar:
+        yield from bar

@@ -59,6 +59,9 @@ def evaluate_command(
         help="With --separated: match the files to the sources by the best SI-SDR permutation "
         "(for demixers such as auxiva/ilrma, whose outputs come in no order).",
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bar (it shows only on a terminal anyway)."
+    ),
 ) -> None:
     """Score the separations of a test data dir with BSS Eval and SI-SDR.
 
@@ -83,6 +86,7 @@ def evaluate_command(
             keep_examples=examples,
             model_name=name,
             reading=Reading(permute=best_permutation),
+            progress=not quiet,
         )
         typer.echo(_summary_text(summary, out_dir))
         return
@@ -93,9 +97,7 @@ def evaluate_command(
 
     separator = load_separator(resolve_model(model), device=device, overrides=overrides)
     name = name or separator.name
-    summary = evaluate(
-        separator, data, out_dir, jobs=jobs, force=force, keep_examples=examples, model_name=name
-    )
+    summary = evaluate(separator, data, out_dir, jobs, force, examples, name, progress=not quiet)
     typer.echo(_summary_text(summary, out_dir))
 
 
