@@ -23,16 +23,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.roofline import bench_roofline, best_time
+from benchmarks.roofline import markdown as roofline_markdown
 from vaesep import __version__
 from vaesep.corpora import load_corpus
 from vaesep.corpora.synth import synth_corpus
 from vaesep.evaluation import evaluate
 from vaesep.features import Stft
 from vaesep.mixing import MixOptions, parse_crop
-from vaesep.oracle import OracleSeparator, load_separator
+from vaesep.oracle import OracleSeparator
 from vaesep.preparation import prepare_mixtures
 from vaesep.registry import load_config
 from vaesep.separation import Separator
+from vaesep.separators import load_separator
 from vaesep.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,19 +150,9 @@ def _train_and_score(
     }
 
 
-def _best_time(func, repeats: int = 3) -> float:
-    func()
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 def _dsp_floor(stft: Stft, x: torch.Tensor) -> float:
     """Time of STFT → identity mask → iSTFT of ``x``: what any mask-based separator must pay."""
-    return _best_time(lambda: stft.istft(stft.stft(x) * 1.0, len(x)).cpu())
+    return best_time(lambda: stft.istft(stft.stft(x) * 1.0, len(x)).cpu())
 
 
 def bench_separation(exp_root: Path, seconds: float = 60.0, device: str = "cpu") -> dict:
@@ -180,7 +173,7 @@ def bench_separation(exp_root: Path, seconds: float = 60.0, device: str = "cpu")
         key = (features.win_length, features.hop_length)
         if key not in floors:
             floors[key] = _dsp_floor(Stft(features), torch.from_numpy(signal).to(device))
-        took = _best_time(lambda: sep.separate(signal, 16000))  # noqa: B023
+        took = best_time(lambda: sep.separate(signal, 16000))  # noqa: B023
         results[name] = {
             "seconds": round(took, 4),
             "x_realtime": round(seconds / took),
@@ -290,6 +283,12 @@ def markdown(report: dict) -> str:
                 f"| {name} | {r['seconds']} | {r['x_realtime']} | {r['dsp_floor_s']} | "
                 f"{r['vs_dsp_floor']} |"
             )
+    lines += [
+        "",
+        "## Against this machine's limit (CPU, fp32)",
+        "",
+        roofline_markdown(report["roofline"]),
+    ]
     s = report["scoring"]
     lines += ["", "## Evaluation (separate + BSS Eval, SI-SDR, PESQ/STOI if installed)", "",
               f"{s['mixtures']} mixtures: {s['serial_s_per_mixture']} s per mixture serial, "
@@ -323,6 +322,8 @@ def main() -> None:
         quality = {c: bench_quality(d, work / f"exp_{c}", args.quick) for c, d in corpora.items()}
         exp_root = work / "exp_built-in"
         separation = {"cpu": bench_separation(exp_root)}
+        trained = [exp_root / m for m in NEURAL if (exp_root / m / "config.yaml").is_file()]
+        roofline = bench_roofline(trained)
         if torch.cuda.is_available():
             separation["cuda"] = bench_separation(exp_root, device="cuda")
         report = {
@@ -330,6 +331,7 @@ def main() -> None:
             "quick": args.quick,
             "quality": quality,
             "separation": separation,
+            "roofline": roofline,
             "scoring": bench_scoring(corpora["built-in"], exp_root / "vae", work),
             "memory": bench_memory(exp_root / "vae", librispeech, work),
         }

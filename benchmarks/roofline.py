@@ -1,0 +1,160 @@
+"""Separation against this machine's own limit: the matrix-product peak, measured in the run.
+
+    python -m benchmarks.roofline [EXP ...] [--seconds 60] [--out benchmarks/results]
+
+For each trained experiment dir (default: the timit_mf recipe's study and tuned models) it
+counts the networks' arithmetic on a mixture (torch's FlopCounterMode for the linear and
+convolution layers, 8·h·(in + h) per frame, direction and layer for LSTMs), times the
+networks alone and the whole separation (STFT, networks, masks, iSTFT), and reports the
+networks' achieved GFLOP/s as a fraction of the fp32 and bf16 matrix-product peaks measured in
+the same run, beside × real time and the DSP floor (STFT → identity mask → iSTFT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from vaesep.features import Stft, spectrogram
+from vaesep.separation import Separator
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_EXPS = [ROOT / "recipes" / "timit_mf" / "exp" / m for m in ("vae", "beta_vae", "itl_ae")]
+DEFAULT_EXPS += [ROOT / "recipes" / "timit_mf" / "exp" / m for m in ("vae_tuned", "rnn_mask")]
+
+
+def best_time(func: Callable[[], object], repeats: int = 5) -> float:
+    """The fastest of ``repeats`` calls after one warm-up, in seconds."""
+    func()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def matmul_peak(dtype: torch.dtype, sizes: tuple[int, ...] = (1024, 2048, 4096)) -> float:
+    """The best GFLOP/s of square matrix products in ``dtype`` (2n³ operations each)."""
+    best = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        best = max(best, 2 * n**3 / best_time(lambda: a @ b, repeats=3) / 1e9)  # noqa: B023
+    return best
+
+
+def _recurrent_flops(models: torch.nn.ModuleDict, frames: int) -> int:
+    """What FlopCounterMode leaves out: each LSTM's 8·h·(in + h) per frame, direction, layer."""
+    total = 0
+    for module in models.modules():
+        if isinstance(module, torch.nn.LSTM):
+            h, directions = module.hidden_size, 2 if module.bidirectional else 1
+            for layer in range(module.num_layers):
+                width = module.input_size if layer == 0 else h * directions
+                total += 8 * h * (width + h) * directions * frames
+    return total
+
+
+def network_flops(sep: Separator, spec: torch.Tensor) -> int:
+    """Operations of the networks' estimates for the magnitude spectrogram ``spec``."""
+    with FlopCounterMode(display=False) as counter:
+        sep.estimate_spectrograms(spec)
+    return int(counter.get_total_flops()) + _recurrent_flops(sep.models, spec.shape[0])
+
+
+def bench_model(exp: Path, signal: torch.Tensor, peaks: dict[str, float]) -> dict:
+    """Arithmetic, speed and fraction of the peaks of one experiment's separation."""
+    sep = Separator.from_dir(exp)
+    features = sep.config.features
+    stft = Stft(features)
+    spec = spectrogram(stft.stft(signal), features.spectrogram)
+    flops = network_flops(sep, spec)
+    networks = best_time(lambda: sep.estimate_spectrograms(spec))
+    whole = best_time(lambda: sep.separate_tensor(signal))
+    floor = best_time(lambda: stft.istft(stft.stft(signal) * 1.0, len(signal)))
+    achieved = flops / networks / 1e9
+    seconds = len(signal) / features.sample_rate
+    return {
+        "frames": int(spec.shape[0]),
+        "mflop_per_frame": round(flops / spec.shape[0] / 1e6, 3),
+        "networks_s": round(networks, 4),
+        "separation_s": round(whole, 4),
+        "networks_share": round(networks / whole, 3),
+        "gflops": round(achieved, 1),
+        "of_fp32_peak": round(achieved / peaks["fp32"], 3),
+        "of_bf16_peak": round(achieved / peaks["bf16"], 3),
+        "x_realtime": round(seconds / whole),
+        "dsp_floor_s": round(floor, 4),
+        "vs_dsp_floor": round(whole / floor, 2),
+    }
+
+
+def bench_roofline(
+    exps: list[Path], seconds: float = 60.0, sizes: tuple[int, ...] = (1024, 2048, 4096)
+) -> dict:
+    """The peaks (products of ``sizes``), then every experiment's figures on the same
+    ``seconds`` of noise."""
+    rng = np.random.default_rng(0)
+    signal = torch.from_numpy((0.05 * rng.standard_normal(int(seconds * 16000))).astype("f4"))
+    peaks = {"fp32": matmul_peak(torch.float32, sizes), "bf16": matmul_peak(torch.bfloat16, sizes)}
+    models = {exp.name: bench_model(exp, signal, peaks) for exp in exps}
+    return {
+        "threads": torch.get_num_threads(),
+        "seconds": seconds,
+        "peak_gflops": {k: round(v, 1) for k, v in peaks.items()},
+        "models": models,
+    }
+
+
+def markdown(result: dict) -> str:
+    """The roofline table."""
+    peaks = result["peak_gflops"]
+    lines = [
+        f"Matrix-product peak ({result['threads']} threads, best of 1024², 2048², 4096², "
+        "measured in this run): "
+        f"fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s. Separation of "
+        f"{result['seconds']:.0f} s of audio, fp32:",
+        "",
+        "| model | MFLOP/frame | networks | of fp32 peak | networks' share | separation "
+        "| × real time | DSP floor | × floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in result["models"].items():
+        lines.append(
+            f"| {name} | {m['mflop_per_frame']:.2f} | {m['networks_s']:.3f} s, "
+            f"{m['gflops']:.0f} GFLOP/s | {100 * m['of_fp32_peak']:.0f} % | "
+            f"{100 * m['networks_share']:.0f} % | {m['separation_s']:.3f} s | "
+            f"{m['x_realtime']}× | {m['dsp_floor_s']:.4f} s | {m['vs_dsp_floor']:.1f}× |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("exps", nargs="*", type=Path, default=DEFAULT_EXPS)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    missing = [e for e in args.exps if not (e / "config.yaml").is_file()]
+    if missing:
+        parser.error(f"{missing[0]}: not an experiment dir (train it, or run the recipe)")
+    result = bench_roofline(args.exps, args.seconds)
+    result["date"] = dt.datetime.now().isoformat(timespec="seconds")
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y-%m-%d")
+    (args.out / f"roofline-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    text = markdown(result)
+    (args.out / f"roofline-{stamp}.md").write_text(text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""The benchmarks import and the roofline's arithmetic counts are right (its timings are
+measured in benchmark runs, never asserted here)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks.roofline import _recurrent_flops, bench_roofline, markdown, network_flops
+from vaesep.pretrained import verified_dir
+from vaesep.separation import Separator
+
+BENCHMARKS = sorted(p.stem for p in (Path(__file__).parents[1] / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.parametrize("name", [n for n in BENCHMARKS if n != "__main__"])
+def test_every_benchmark_imports(name):
+    importlib.import_module(f"benchmarks.{name}")
+
+
+def test_an_lstm_counts_eight_h_in_plus_h_per_frame_direction_and_layer():
+    models = torch.nn.ModuleDict({"s": torch.nn.LSTM(10, 4, num_layers=2, bidirectional=True)})
+    assert _recurrent_flops(models, frames=3) == 3 * 2 * (8 * 4 * (10 + 4) + 8 * 4 * (8 + 4))
+
+
+def test_a_frame_wise_models_count_is_its_linear_layers(one_torch_thread):
+    sep = Separator.from_dir(verified_dir("vae"))
+    spec = torch.rand(7, sep.config.features.num_bins)
+    weights = [m.weight for m in sep.models.modules() if isinstance(m, torch.nn.Linear)]
+    counted = network_flops(sep, spec)
+    assert 0 < counted <= 2 * 7 * sum(w.numel() for w in weights)  # at most every layer once
+
+
+def test_the_roofline_reports_fractions_of_the_measured_peak(one_torch_thread):
+    result = bench_roofline([verified_dir("vae"), verified_dir("rnn_mask")], 0.5, sizes=(128,))
+    assert set(result["models"]) == {"vae", "rnn_mask"}
+    for m in result["models"].values():
+        assert m["mflop_per_frame"] > 0 and m["gflops"] > 0
+        assert m["of_fp32_peak"] == pytest.approx(m["gflops"] / result["peak_gflops"]["fp32"], 0.01)
+        assert 0 < m["networks_share"] <= 1.5  # best-of timings of the parts, not a sum
+    rnn = result["models"]["rnn_mask"]
+    sep = Separator.from_dir(verified_dir("rnn_mask"))
+    frames = rnn["frames"]
+    lstm = _recurrent_flops(sep.models, frames) / frames / 1e6
+    assert rnn["mflop_per_frame"] > lstm > 0  # the LSTMs' share is counted, with the rest
+    assert "| rnn_mask |" in markdown(result)
