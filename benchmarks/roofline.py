@@ -7,7 +7,8 @@ counts the networks' arithmetic on a mixture (torch's FlopCounterMode for the li
 convolution layers, 8·h·(in + h) per frame, direction and layer for LSTMs), times the
 networks alone and the whole separation (STFT, networks, masks, iSTFT), and reports the
 networks' achieved GFLOP/s as a fraction of the fp32 and bf16 matrix-product peaks measured in
-the same run, beside × real time and the DSP floor (STFT → identity mask → iSTFT).
+the same run, beside × real time and the DSP floor (STFT → identity mask → iSTFT), and the
+same with the networks in bfloat16 (``--precision bf16``).
 """
 
 from __future__ import annotations
@@ -73,12 +74,15 @@ def network_flops(sep: Separator, spec: torch.Tensor) -> int:
 def bench_model(exp: Path, signal: torch.Tensor, peaks: dict[str, float]) -> dict:
     """Arithmetic, speed and fraction of the peaks of one experiment's separation."""
     sep = Separator.from_dir(exp)
+    low = Separator.from_dir(exp, precision="bf16")
     features = sep.config.features
     stft = Stft(features)
     spec = spectrogram(stft.stft(signal), features.spectrogram)
     flops = network_flops(sep, spec)
     networks = best_time(lambda: sep.estimate_spectrograms(spec))
     whole = best_time(lambda: sep.separate_tensor(signal))
+    networks_bf16 = best_time(lambda: low.estimate_spectrograms(spec))
+    whole_bf16 = best_time(lambda: low.separate_tensor(signal))
     floor = best_time(lambda: stft.istft(stft.stft(signal) * 1.0, len(signal)))
     achieved = flops / networks / 1e9
     seconds = len(signal) / features.sample_rate
@@ -94,6 +98,9 @@ def bench_model(exp: Path, signal: torch.Tensor, peaks: dict[str, float]) -> dic
         "x_realtime": round(seconds / whole),
         "dsp_floor_s": round(floor, 4),
         "vs_dsp_floor": round(whole / floor, 2),
+        "bf16_networks_s": round(networks_bf16, 4),
+        "bf16_separation_s": round(whole_bf16, 4),
+        "bf16_speedup": round(whole / whole_bf16, 2),
     }
 
 
@@ -124,15 +131,17 @@ def markdown(result: dict) -> str:
         f"{result['seconds']:.0f} s of audio, fp32:",
         "",
         "| model | MFLOP/frame | networks | of fp32 peak | networks' share | separation "
-        "| × real time | DSP floor | × floor |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| × real time | DSP floor | × floor | bf16 networks | bf16 separation |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in result["models"].items():
         lines.append(
             f"| {name} | {m['mflop_per_frame']:.2f} | {m['networks_s']:.3f} s, "
             f"{m['gflops']:.0f} GFLOP/s | {100 * m['of_fp32_peak']:.0f} % | "
             f"{100 * m['networks_share']:.0f} % | {m['separation_s']:.3f} s | "
-            f"{m['x_realtime']}× | {m['dsp_floor_s']:.4f} s | {m['vs_dsp_floor']:.1f}× |"
+            f"{m['x_realtime']}× | {m['dsp_floor_s']:.4f} s | {m['vs_dsp_floor']:.1f}× | "
+            f"{m['bf16_networks_s']:.3f} s | {m['bf16_separation_s']:.3f} s "
+            f"(×{m['bf16_speedup']:.2f}) |"
         )
     return "\n".join(lines) + "\n"
 

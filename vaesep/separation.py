@@ -37,9 +37,15 @@ from vaesep.masks import soft_masks
 from vaesep.pretrained import DEFAULT, verified_dir
 from vaesep.registry import SECTIONS, build_model, spec_of
 
+PRECISIONS = ("fp32", "bf16")  # of the networks at separation (bf16: autocast, fp32 masks)
+
 
 class Separator(torch.nn.Module):
-    """Per-source models followed by one Wiener-style filtering step (eq. 90 of the study)."""
+    """Per-source models followed by one Wiener-style filtering step (eq. 90 of the study).
+
+    ``precision="bf16"`` runs the networks' matrix products in bfloat16 (torch autocast); the
+    STFT, the masks and the iSTFT stay in float32.
+    """
 
     def __init__(
         self,
@@ -49,8 +55,12 @@ class Separator(torch.nn.Module):
         name: str = "model",
         chunk_seconds: float = 30.0,
         crossfade_seconds: float = 2.0,
+        precision: str = "fp32",
     ):
         super().__init__()
+        if precision not in PRECISIONS:
+            raise VaesepError(f"--precision {precision!r}: use {' or '.join(PRECISIONS)}")
+        self.precision = precision
         self.config = config
         self.spec = spec_of(config)
         if self.spec.needs_references:
@@ -105,8 +115,10 @@ class Separator(torch.nn.Module):
 
     @torch.no_grad()
     def estimate_spectrograms(self, mixture_spec: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each source's spectrogram estimate Ŝk (frames, bins) from the mixture's."""
-        return self.spec.estimate(self.models, self.featurizer, mixture_spec)
+        """Each source's spectrogram estimate Ŝk (frames, bins, float32) from the mixture's."""
+        with torch.autocast(mixture_spec.device.type, torch.bfloat16, self.precision == "bf16"):
+            estimates = self.spec.estimate(self.models, self.featurizer, mixture_spec)
+        return {source: estimate.float() for source, estimate in estimates.items()}
 
     @torch.no_grad()
     def _separate_block(self, signal: torch.Tensor) -> torch.Tensor:

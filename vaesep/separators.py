@@ -25,12 +25,19 @@ def load_separator(
 ) -> Separator | Demixer | OracleSeparator:
     """A :class:`Demixer` for a multichannel model, an :class:`OracleSeparator` for an
     oracle (only ``evaluate`` can run it: with ``separating`` an oracle is a one-line error),
-    else a :class:`Separator` (``kwargs``: its chunking options). ``overrides`` change model
-    settings that keep the trained network (see :func:`with_settings`)."""
+    else a :class:`Separator` (``kwargs``: its chunking options and ``precision``).
+    ``overrides`` change model settings that keep the trained network (see
+    :func:`with_settings`)."""
     experiment = load(exp_dir, SECTIONS)
     if overrides:
         experiment = with_settings(experiment, overrides)
     spec = spec_of(experiment.config)
+    precision = kwargs.get("precision", "fp32")
+    if precision != "fp32" and (spec.multichannel or spec.needs_references):
+        raise VaesepError(
+            f"--precision {precision}: {experiment.config.model.type} runs in fp32 only (no "
+            "network to run in lower precision at separation); drop --precision"
+        )
     if spec.multichannel:
         return Demixer.from_experiment(experiment, device)
     if spec.needs_references and not separating:

@@ -59,6 +59,12 @@ def evaluate_command(
         help="With --separated: match the files to the sources by the best SI-SDR permutation "
         "(for demixers such as auxiva/ilrma, whose outputs come in no order).",
     ),
+    precision: str = typer.Option(
+        "fp32",
+        "--precision",
+        help="The networks' arithmetic: fp32, or bf16 (faster on CPUs with bfloat16 units; "
+        "STFT and masks stay fp32).",
+    ),
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar (it shows only on a terminal anyway)."
     ),
@@ -74,8 +80,9 @@ def evaluate_command(
 
     if (model is None) == (separated is None):
         raise fail("give exactly one of --model (separate and score) or --separated DIR")
-    if separated is not None and overrides:
-        raise fail("--set: only with --model (the separations are already written)")
+    if separated is not None and (overrides or precision != "fp32"):
+        what = "--set" if overrides else "--precision"
+        raise fail(f"{what}: only with --model (the separations are already written)")
     if separated is not None:
         summary = evaluate_separated(
             separated,
@@ -95,7 +102,9 @@ def evaluate_command(
     from vaesep.pretrained import resolve_model
     from vaesep.separators import load_separator
 
-    separator = load_separator(resolve_model(model), device=device, overrides=overrides)
+    separator = load_separator(
+        resolve_model(model), device=device, overrides=overrides, precision=precision
+    )
     name = name or separator.name
     summary = evaluate(separator, data, out_dir, jobs, force, examples, name, progress=not quiet)
     typer.echo(_summary_text(summary, out_dir))
