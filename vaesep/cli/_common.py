@@ -15,6 +15,13 @@ from vaesep.errors import VaesepError
 
 F = TypeVar("F", bound=Callable)
 _OUT_OF_MEMORY = "out of memory; use smaller inputs, a smaller model or a smaller batch size"
+# ``--precision`` of separate and evaluate
+PRECISION = typer.Option(
+    "fp32",
+    "--precision",
+    help="The networks' arithmetic: fp32, or bf16 (faster on CPUs with bfloat16 units; "
+    "STFT and masks stay fp32).",
+)
 
 
 def fail(message: str) -> typer.Exit:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vaesep.cli._common import fail, user_errors
+from vaesep.cli._common import PRECISION, fail, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -86,12 +86,7 @@ def separate(
         help="Another separation setting than trained, e.g. --set model.type=fast_mvae on an "
         "mvae experiment (the same network), --set model.iterations=80.",
     ),
-    precision: str = typer.Option(
-        "fp32",
-        "--precision",
-        help="The networks' arithmetic: fp32, or bf16 (faster on CPUs with bfloat16 units; "
-        "STFT and masks stay fp32).",
-    ),
+    precision: str = PRECISION,
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar and no line per file (errors still)."
     ),

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from vaesep.cli._common import fail, user_errors
+from vaesep.cli._common import PRECISION, fail, user_errors
 
 
 @user_errors
@@ -59,12 +59,7 @@ def evaluate_command(
         help="With --separated: match the files to the sources by the best SI-SDR permutation "
         "(for demixers such as auxiva/ilrma, whose outputs come in no order).",
     ),
-    precision: str = typer.Option(
-        "fp32",
-        "--precision",
-        help="The networks' arithmetic: fp32, or bf16 (faster on CPUs with bfloat16 units; "
-        "STFT and masks stay fp32).",
-    ),
+    precision: str = PRECISION,
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar (it shows only on a terminal anyway)."
     ),
