@@ -80,6 +80,14 @@ def atomic_path(path: str | Path, fix: str = "use a shorter name") -> Iterator[P
         tmp.unlink(missing_ok=True)
 
 
+def remove_if_empty(*folders: Path) -> None:
+    """Remove each of ``folders``, in order, that exists and holds nothing (what a failed or
+    replaced run leaves behind)."""
+    for folder in folders:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` whole or not at all."""
     with atomic_path(path) as tmp:

@@ -21,7 +21,7 @@ from typing import TypeVar
 import numpy as np
 
 from vaesep import __version__
-from vaesep.atomic import write_text_atomic
+from vaesep.atomic import remove_if_empty, write_text_atomic
 from vaesep.audio import load_audio
 from vaesep.corpora import SPLITS, Corpus, Utterance
 from vaesep.datadir import write_datadir
@@ -172,12 +172,8 @@ def _clear_previous(out_dir: Path) -> None:
         for kind in ("mix", "female", "male"):
             for path in (out_dir / "wav" / split).glob(f"*_{kind}.wav"):
                 path.unlink()
-        for folder in (out_dir / split, out_dir / "wav" / split):
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-    for folder in (out_dir / "wav", out_dir):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+    splits = (f for split in SPLITS for f in (out_dir / split, out_dir / "wav" / split))
+    remove_if_empty(*splits, out_dir / "wav", out_dir)
 
 
 def _write_split(folder: Path, plans: list[MixturePlan], records: list[dict]) -> None:

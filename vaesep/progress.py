@@ -53,13 +53,11 @@ def progress_bar(
 ) -> Iterator[Progress]:
     """A :class:`Progress` over ``total_seconds`` of audio, drawn on ``stream`` (stderr) when it
     is a terminal and not ``quiet``."""
-    with tqdm(
+    with _bar(
+        quiet,
+        stream,
         total=None if total_seconds is None else round(total_seconds, 2),
         unit="s",
-        unit_scale=False,
-        file=stream or sys.stderr,
-        disable=True if quiet else None,  # None: only on a terminal
-        dynamic_ncols=True,
         bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s audio [{elapsed}<{remaining}]",
     ) as bar:
         yield Progress(bar)
@@ -70,12 +68,11 @@ def counted(
 ) -> Iterator[T]:
     """``items`` as they come, with a bar over their count on ``stream`` (stderr) when it is a
     terminal and not ``quiet``."""
-    with tqdm(
-        items,
-        total=total,
-        unit=f" {unit}",
-        file=stream or sys.stderr,
-        disable=True if quiet else None,
-        dynamic_ncols=True,
-    ) as bar:
+    with _bar(quiet, stream, iterable=items, total=total, unit=f" {unit}") as bar:
         yield from bar
+
+
+def _bar(quiet: bool, stream: TextIO | None, **options) -> tqdm:
+    """A tqdm bar on ``stream`` (stderr), drawn only on a terminal and when not ``quiet``."""
+    disable = True if quiet else None  # None: tqdm draws only on a terminal
+    return tqdm(file=stream or sys.stderr, disable=disable, dynamic_ncols=True, **options)

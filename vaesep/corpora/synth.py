@@ -21,7 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from vaesep import __version__
-from vaesep.atomic import atomic_path, write_text_atomic
+from vaesep.atomic import atomic_path, remove_if_empty, write_text_atomic
 from vaesep.audio import load_audio
 from vaesep.corpora.sentences import SHARED, SINGLE
 from vaesep.errors import VaesepError, log
@@ -271,6 +271,4 @@ def _clear_previous(out_dir: Path) -> None:
             for path in folder.iterdir():
                 if path.suffix in (".WAV", ".TXT"):
                     path.unlink()
-            for empty in (folder, folder.parent, folder.parent.parent):
-                if empty.is_dir() and not any(empty.iterdir()):
-                    empty.rmdir()
+            remove_if_empty(folder, folder.parent, folder.parent.parent)
