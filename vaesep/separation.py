@@ -37,14 +37,32 @@ from vaesep.masks import soft_masks
 from vaesep.pretrained import DEFAULT, verified_dir
 from vaesep.registry import SECTIONS, build_model, spec_of
 
-PRECISIONS = ("fp32", "bf16")  # of the networks at separation (bf16: autocast, fp32 masks)
+# The networks' arithmetic at separation, and what runs them (the STFT and masks stay fp32):
+# bf16 is torch autocast, int8 onnxruntime's dynamic quantization (vaesep.onnx_runtime).
+PRECISIONS = ("fp32", "bf16", "int8")
+BACKENDS = ("torch", "onnxruntime")
+_ONLY_ON = {"bf16": "torch", "int8": "onnxruntime"}
+
+
+def resolve_backend(precision: str, backend: str | None) -> str:
+    """The backend that runs ``precision`` (None: torch, or onnxruntime for int8), checked."""
+    if precision not in PRECISIONS:
+        raise VaesepError(f"--precision {precision!r}: use {', '.join(PRECISIONS)}")
+    backend = backend or _ONLY_ON.get(precision, "torch")
+    if backend not in BACKENDS:
+        raise VaesepError(f"--backend {backend!r}: use {' or '.join(BACKENDS)}")
+    only = _ONLY_ON.get(precision, backend)
+    if backend != only:
+        raise VaesepError(f"--precision {precision} runs on {only} only; drop --backend {backend}")
+    return backend
 
 
 class Separator(torch.nn.Module):
     """Per-source models followed by one Wiener-style filtering step (eq. 90 of the study).
 
-    ``precision="bf16"`` runs the networks' matrix products in bfloat16 (torch autocast); the
-    STFT, the masks and the iSTFT stay in float32.
+    ``precision="bf16"`` runs the networks' matrix products in bfloat16 (torch autocast);
+    ``backend="onnxruntime"`` runs them as ONNX graphs on onnxruntime, in float32 or (``int8``)
+    dynamically quantized. The STFT, the masks and the iSTFT stay in float32 on torch.
     """
 
     def __init__(
@@ -56,10 +74,10 @@ class Separator(torch.nn.Module):
         chunk_seconds: float = 30.0,
         crossfade_seconds: float = 2.0,
         precision: str = "fp32",
+        backend: str | None = None,
     ):
         super().__init__()
-        if precision not in PRECISIONS:
-            raise VaesepError(f"--precision {precision!r}: use {' or '.join(PRECISIONS)}")
+        self.backend = resolve_backend(precision, backend)
         self.precision = precision
         self.config = config
         self.spec = spec_of(config)
@@ -70,6 +88,8 @@ class Separator(torch.nn.Module):
             )
         self.featurizer = Featurizer(config.features, stats)
         self.stft = Stft(config.features)
+        if self.backend == "onnxruntime":
+            models = _on_onnxruntime(config, self.spec, models, self.featurizer, precision, name)
         self.models = torch.nn.ModuleDict(models)
         self.name = name
         self.chunk_seconds = chunk_seconds
@@ -305,6 +325,20 @@ def mono_input(
     if not torch.isfinite(signal).all():
         raise VaesepError(f"{label}: NaN or infinite samples; repair the signal")
     return signal, sample_rate or default_rate, label
+
+
+def _on_onnxruntime(
+    config: Config, spec, models: dict, featurizer: Featurizer, precision: str, name: str
+) -> dict[str, torch.nn.Module]:
+    """The sources' networks exported to onnxruntime (CPU only), or why they cannot be."""
+    from vaesep.onnx_runtime import onnx_models, refusal
+
+    reason = refusal(config, spec, name)
+    if reason:
+        raise VaesepError(reason)
+    if any(p.device.type != "cpu" for m in models.values() for p in m.parameters()):
+        raise VaesepError("--backend onnxruntime runs on the CPU; pass --device cpu")
+    return onnx_models(models, featurizer, int8=precision == "int8")
 
 
 def build_models(experiment: Experiment) -> dict[str, torch.nn.Module]:

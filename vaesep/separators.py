@@ -11,9 +11,10 @@ from vaesep.demixing import Demixer
 from vaesep.device import resolve_device
 from vaesep.errors import VaesepError
 from vaesep.expdir import CONFIG_FILE, Experiment, load
+from vaesep.onnx_runtime import refusal
 from vaesep.oracle import OracleSeparator
 from vaesep.registry import MODELS, SECTIONS, spec_of
-from vaesep.separation import Separator
+from vaesep.separation import Separator, resolve_backend
 
 
 def load_separator(
@@ -25,7 +26,8 @@ def load_separator(
 ) -> Separator | Demixer | OracleSeparator:
     """A :class:`Demixer` for a multichannel model, an :class:`OracleSeparator` for an
     oracle (only ``evaluate`` can run it: with ``separating`` an oracle is a one-line error),
-    else a :class:`Separator` (``kwargs``: its chunking options and ``precision``).
+    else a :class:`Separator` (``kwargs``: its chunking options, ``precision`` and
+    ``backend``).
     ``overrides`` change model settings that keep the trained network (see
     :func:`with_settings`)."""
     experiment = load(exp_dir, SECTIONS)
@@ -33,7 +35,11 @@ def load_separator(
         experiment = with_settings(experiment, overrides)
     spec = spec_of(experiment.config)
     precision = kwargs.get("precision", "fp32")
-    if precision != "fp32" and (spec.multichannel or spec.needs_references):
+    backend = resolve_backend(precision, kwargs.get("backend"))
+    no_network = spec.multichannel or spec.needs_references
+    if no_network and backend != "torch":
+        raise VaesepError(refusal(experiment.config, spec, experiment.path.name))
+    if no_network and precision != "fp32":
         raise VaesepError(
             f"--precision {precision}: {experiment.config.model.type} runs in fp32 only (no "
             "network to run in lower precision at separation); drop --precision"

@@ -15,12 +15,18 @@ from vaesep.errors import VaesepError
 
 F = TypeVar("F", bound=Callable)
 _OUT_OF_MEMORY = "out of memory; use smaller inputs, a smaller model or a smaller batch size"
-# ``--precision`` of separate and evaluate
+# ``--precision`` and ``--backend`` of separate and evaluate
 PRECISION = typer.Option(
     "fp32",
     "--precision",
-    help="The networks' arithmetic: fp32, or bf16 (faster on CPUs with bfloat16 units; "
-    "STFT and masks stay fp32).",
+    help="The networks' arithmetic: fp32, bf16 (torch; faster on CPUs with bfloat16 units) or "
+    "int8 (onnxruntime's dynamic quantization); STFT and masks stay fp32.",
+)
+BACKEND = typer.Option(
+    None,
+    "--backend",
+    help="What runs the networks: torch, or onnxruntime (CPU; needs vaesep[onnx]) (default: "
+    "torch, onnxruntime for int8).",
 )
 
 

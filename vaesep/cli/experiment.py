@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vaesep.cli._common import PRECISION, fail, user_errors
+from vaesep.cli._common import BACKEND, PRECISION, fail, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -87,6 +87,7 @@ def separate(
         "mvae experiment (the same network), --set model.iterations=80.",
     ),
     precision: str = PRECISION,
+    backend: str | None = BACKEND,
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar and no line per file (errors still)."
     ),
@@ -113,7 +114,12 @@ def separate(
         raise fail(f"{out_dir}: exists and is not a directory; choose another --out-dir")
     source = resolve_model(model)
     separator = load_separator(
-        source, device=device, separating=True, overrides=overrides, precision=precision
+        source,
+        device=device,
+        separating=True,
+        overrides=overrides,
+        precision=precision,
+        backend=backend,
     )
     plans = plan_outputs(files, separator.sources, out_dir, name, fmt, subtype, source.name)
     existing = [p for outs, _ in plans.values() for p in outs.values() if p.exists()]

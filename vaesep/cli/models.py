@@ -1,4 +1,5 @@
-"""CLI commands for bundled models: ``models`` (list, show a card), ``bundle`` (make one)."""
+"""CLI commands for trained models as files: ``models`` (list, show a card), ``bundle`` (make
+one), ``export`` (the networks as ONNX)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ HEADLINE = "librispeech test-other, 0 dB"  # the metric row 'vaesep models' show
 def register(app: typer.Typer) -> None:
     """Add the model-catalogue commands to ``app``."""
     app.command("models")(models)
+    app.command("export")(export_onnx_command)
     app.add_typer(bundle_app, name="bundle")
 
 
@@ -80,3 +82,24 @@ def card_command(
     card = write_card(bundle_dir, about, parsed)
     size = sum(f["bytes"] for f in card["files"].values())
     typer.echo(f"wrote {bundle_dir}/card.json and card.md ({len(card['files'])} files, {size:,} B)")
+
+
+@user_errors
+def export_onnx_command(
+    model: str = typer.Argument(..., help="A bundled model's name or an experiment dir."),
+    onnx: Path = typer.Option(..., "--onnx", help="Dir to write the ONNX graphs into."),
+    int8: bool = typer.Option(False, "--int8", help="Also write dynamically quantized graphs."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier export."),
+) -> None:
+    """Write each source's network as DIR/<source>.onnx (STFT, features and masks stay out:
+    DIR/onnx.json says what goes in and out), checked against torch on an example."""
+    from vaesep.onnx_export import export_onnx
+    from vaesep.pretrained import resolve_model
+
+    manifest = export_onnx(resolve_model(model), onnx, int8=int8, force=force)
+    checks = manifest["deviation_from_torch"]
+    worst = max(check["float32"] for check in checks.values())
+    typer.echo(
+        f"wrote {onnx}: {', '.join(manifest['files'])} (onnxruntime within {worst:.1e} of "
+        "torch, relative)"
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from vaesep.cli._common import PRECISION, fail, user_errors
+from vaesep.cli._common import BACKEND, PRECISION, fail, user_errors
 
 
 @user_errors
@@ -60,6 +60,7 @@ def evaluate_command(
         "(for demixers such as auxiva/ilrma, whose outputs come in no order).",
     ),
     precision: str = PRECISION,
+    backend: str | None = BACKEND,
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar (it shows only on a terminal anyway)."
     ),
@@ -75,8 +76,8 @@ def evaluate_command(
 
     if (model is None) == (separated is None):
         raise fail("give exactly one of --model (separate and score) or --separated DIR")
-    if separated is not None and (overrides or precision != "fp32"):
-        what = "--set" if overrides else "--precision"
+    if separated is not None and (overrides or precision != "fp32" or backend):
+        what = "--set" if overrides else "--precision" if precision != "fp32" else "--backend"
         raise fail(f"{what}: only with --model (the separations are already written)")
     if separated is not None:
         summary = evaluate_separated(
@@ -98,7 +99,11 @@ def evaluate_command(
     from vaesep.separators import load_separator
 
     separator = load_separator(
-        resolve_model(model), device=device, overrides=overrides, precision=precision
+        resolve_model(model),
+        device=device,
+        overrides=overrides,
+        precision=precision,
+        backend=backend,
     )
     name = name or separator.name
     summary = evaluate(separator, data, out_dir, jobs, force, examples, name, progress=not quiet)
