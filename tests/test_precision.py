@@ -33,8 +33,8 @@ def test_bf16_estimates_stay_close_to_fp32_and_still_sum_to_the_mixture(name):
 
 
 def test_an_unknown_precision_is_one_line():
-    with pytest.raises(VaesepError, match=r"^--precision 'int8': use fp32 or bf16$"):
-        Separator.from_dir(verified_dir("vae"), precision="int8")
+    with pytest.raises(VaesepError, match=r"^--precision 'fp16': use fp32, bf16, int8$"):
+        Separator.from_dir(verified_dir("vae"), precision="fp16")
 
 
 def test_cli_precision_and_where_it_is_refused(tmp_path):

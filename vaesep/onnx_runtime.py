@@ -10,7 +10,8 @@ call from their range. We chose onnxruntime's int8 path over ``torch.ao.quantiza
 torch deprecates in favour of torchao, a further dependency whose int8 kernels target GPUs.
 
 A model whose estimates are not one network pass per source (test-time inference of priors,
-NMF, an oracle, demixing) cannot be exported: :func:`refusal` says why, in one line.
+NMF, an oracle, demixing), or whose module says it cannot be traced (its ``onnx_refusal``),
+cannot be exported: :func:`refusal` says why, in one line.
 """
 
 from __future__ import annotations
@@ -52,9 +53,11 @@ def require_onnxruntime():
 
 def refusal(config: Config, spec, name: str) -> str | None:
     """Why ``name``'s networks cannot run as ONNX graphs (one line), or None if they can."""
-    if spec.estimate is per_source and not spec.multichannel:
+    if spec.estimate is per_source and not spec.multichannel and not spec.module.onnx_refusal:
         return None
-    if spec.multichannel:
+    if spec.module.onnx_refusal:
+        why = spec.module.onnx_refusal
+    elif spec.multichannel:
         why = "it demixes the channels by iterative test-time inference"
     elif spec.needs_references:
         why = "an oracle mask has no network (it is made from the true sources)"

@@ -10,6 +10,8 @@ and separation hands a model a whole (chunk of a) recording as one ``(1, frames,
   says how many frames on each side an output frame depends on (``None``: unbounded, e.g. a
   recurrent network), which decides how long recordings are chunked; a model whose field
   depends on its config sets it per instance (the class value is its default).
+  ``onnx_refusal`` says why the module cannot be traced into one ONNX graph for any length
+  (None: it can; :mod:`vaesep.onnx_runtime`).
 - :class:`GradientModel`: a source model trained by gradient steps. The trainer calls
   :meth:`~GradientModel.optimizers` once, then :meth:`~GradientModel.training_step` for every
   batch and :meth:`~GradientModel.validation_step` for every validation batch; the defaults
@@ -66,6 +68,8 @@ class SourceModel(nn.Module):
 
     # Frames on each side an output frame depends on; None: unbounded (recurrent).
     receptive_field: ClassVar[int | None] = 0
+    # Why the module cannot be traced into one ONNX graph for every length (None: it can).
+    onnx_refusal: ClassVar[str | None] = None
 
     def forward(self, x: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
         """Non-negative spectrum estimate ``(B, T, F)`` of inputs ``(B, T, D)``."""

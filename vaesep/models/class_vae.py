@@ -101,6 +101,7 @@ class ClassVAE(GradientModel):
     """One class's convolutional β-VAE (see the module docstring)."""
 
     receptive_field = 31  # segment_frames - 1; set per instance
+    onnx_refusal = "its decoding loops over each recording's windows in Python, by its length"
 
     def __init__(self, input_dim: int, output_dim: int, config: ClassVAEConfig):
         super().__init__()
