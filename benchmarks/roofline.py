@@ -7,8 +7,10 @@ counts the networks' arithmetic on a mixture (torch's FlopCounterMode for the li
 convolution layers, 8·h·(in + h) per frame, direction and layer for LSTMs), times the
 networks alone and the whole separation (STFT, networks, masks, iSTFT), and reports the
 networks' achieved GFLOP/s as a fraction of the fp32 and bf16 matrix-product peaks measured in
-the same run, beside × real time and the DSP floor (STFT → identity mask → iSTFT), and the
-same with the networks in bfloat16 (``--precision bf16``).
+the same run, beside × real time and the DSP floor (STFT → identity mask → iSTFT); then the
+same separation with the networks in bfloat16 (``--precision bf16``), on onnxruntime in
+float32 (``--backend onnxruntime``, with its largest deviation from torch) and in int8
+(``--precision int8``).
 """
 
 from __future__ import annotations
@@ -71,22 +73,29 @@ def network_flops(sep: Separator, spec: torch.Tensor) -> int:
     return int(counter.get_total_flops()) + _recurrent_flops(sep.models, spec.shape[0])
 
 
+# The other ways to run the networks, timed beside torch fp32: (label, Separator options).
+VARIANTS = (
+    ("bf16", {"precision": "bf16"}),
+    ("ort_fp32", {"backend": "onnxruntime"}),
+    ("int8", {"precision": "int8"}),
+)
+
+
 def bench_model(exp: Path, signal: torch.Tensor, peaks: dict[str, float]) -> dict:
-    """Arithmetic, speed and fraction of the peaks of one experiment's separation."""
+    """Arithmetic, speed and fraction of the peaks of one experiment's separation, and the
+    speed of the other precisions and backends (onnxruntime's largest deviation from torch
+    on the separated signals beside)."""
     sep = Separator.from_dir(exp)
-    low = Separator.from_dir(exp, precision="bf16")
     features = sep.config.features
     stft = Stft(features)
     spec = spectrogram(stft.stft(signal), features.spectrogram)
     flops = network_flops(sep, spec)
     networks = best_time(lambda: sep.estimate_spectrograms(spec))
     whole = best_time(lambda: sep.separate_tensor(signal))
-    networks_bf16 = best_time(lambda: low.estimate_spectrograms(spec))
-    whole_bf16 = best_time(lambda: low.separate_tensor(signal))
     floor = best_time(lambda: stft.istft(stft.stft(signal) * 1.0, len(signal)))
     achieved = flops / networks / 1e9
     seconds = len(signal) / features.sample_rate
-    return {
+    result = {
         "frames": int(spec.shape[0]),
         "mflop_per_frame": round(flops / spec.shape[0] / 1e6, 3),
         "networks_s": round(networks, 4),
@@ -98,10 +107,19 @@ def bench_model(exp: Path, signal: torch.Tensor, peaks: dict[str, float]) -> dic
         "x_realtime": round(seconds / whole),
         "dsp_floor_s": round(floor, 4),
         "vs_dsp_floor": round(whole / floor, 2),
-        "bf16_networks_s": round(networks_bf16, 4),
-        "bf16_separation_s": round(whole_bf16, 4),
-        "bf16_speedup": round(whole / whole_bf16, 2),
     }
+    for label, options in VARIANTS:
+        other = Separator.from_dir(exp, **options)
+        other_networks = best_time(lambda: other.estimate_spectrograms(spec))  # noqa: B023
+        other_whole = best_time(lambda: other.separate_tensor(signal))  # noqa: B023
+        result[f"{label}_networks_s"] = round(other_networks, 4)
+        result[f"{label}_separation_s"] = round(other_whole, 4)
+        result[f"{label}_networks_speedup"] = round(networks / other_networks, 2)
+        result[f"{label}_speedup"] = round(whole / other_whole, 2)
+        if label == "ort_fp32":
+            gap = other.separate_tensor(signal) - sep.separate_tensor(signal)
+            result["ort_fp32_max_abs_diff"] = float(gap.abs().max())
+    return result
 
 
 def bench_roofline(
@@ -122,27 +140,43 @@ def bench_roofline(
 
 
 def markdown(result: dict) -> str:
-    """The roofline table."""
+    """The roofline table, then the other precisions' and backends' speed."""
     peaks = result["peak_gflops"]
     lines = [
         f"Matrix-product peak ({result['threads']} threads, best of 1024², 2048², 4096², "
         "measured in this run): "
         f"fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s. Separation of "
-        f"{result['seconds']:.0f} s of audio, fp32:",
+        f"{result['seconds']:.0f} s of audio, fp32 on torch:",
         "",
         "| model | MFLOP/frame | networks | of fp32 peak | networks' share | separation "
-        "| × real time | DSP floor | × floor | bf16 networks | bf16 separation |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| × real time | DSP floor | × floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in result["models"].items():
         lines.append(
             f"| {name} | {m['mflop_per_frame']:.2f} | {m['networks_s']:.3f} s, "
             f"{m['gflops']:.0f} GFLOP/s | {100 * m['of_fp32_peak']:.0f} % | "
             f"{100 * m['networks_share']:.0f} % | {m['separation_s']:.3f} s | "
-            f"{m['x_realtime']}× | {m['dsp_floor_s']:.4f} s | {m['vs_dsp_floor']:.1f}× | "
-            f"{m['bf16_networks_s']:.3f} s | {m['bf16_separation_s']:.3f} s "
-            f"(×{m['bf16_speedup']:.2f}) |"
+            f"{m['x_realtime']}× | {m['dsp_floor_s']:.4f} s | {m['vs_dsp_floor']:.1f}× |"
         )
+    lines += [
+        "",
+        "The same separation with the networks in bf16 (torch autocast), on onnxruntime in "
+        "fp32, and in int8 (onnxruntime dynamic quantization): networks' time and whole "
+        "separation's, × faster than torch fp32:",
+        "",
+        "| model | bf16 networks | bf16 separation | onnxruntime fp32 networks | onnxruntime "
+        "fp32 separation | max abs diff from torch | int8 networks | int8 separation |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in result["models"].items():
+        cells = [
+            f"{m[f'{label}_{part}_s']:.3f} s (×{m[f'{label}_{speed}']:.2f})"
+            for label, _ in VARIANTS
+            for part, speed in (("networks", "networks_speedup"), ("separation", "speedup"))
+        ]
+        cells.insert(4, f"{m['ort_fp32_max_abs_diff']:.1e}")
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 

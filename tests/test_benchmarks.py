@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from synthetic import make_datadir
 
-from benchmarks.roofline import _recurrent_flops, bench_roofline, markdown, network_flops
+from benchmarks.precision import WAYS, score
+from benchmarks.precision import markdown as markdown_precision
+from benchmarks.roofline import (
+    VARIANTS,
+    _recurrent_flops,
+    bench_roofline,
+    markdown,
+    network_flops,
+)
 from vaesep.pretrained import verified_dir
 from vaesep.separation import Separator
 
@@ -47,3 +56,17 @@ def test_the_roofline_reports_fractions_of_the_measured_peak(one_torch_thread):
     lstm = _recurrent_flops(sep.models, frames) / frames / 1e6
     assert rnn["mflop_per_frame"] > lstm > 0  # the LSTMs' share is counted, with the rest
     assert "| rnn_mask |" in markdown(result)
+    for m in result["models"].values():
+        assert m["ort_fp32_max_abs_diff"] <= 1e-4  # onnxruntime separates as torch does
+        assert all(m[f"{way}_speedup"] > 0 for way, _ in VARIANTS)
+
+
+def test_the_precision_table_scores_each_way_and_shows_refusals(tmp_path, one_torch_thread):
+    data = make_datadir(tmp_path / "d", n_utts=2, seconds=0.5, rate=16000)
+    row = {way: score(verified_dir("vae"), data, options) for way, options in WAYS.items()}
+    assert row["ort_fp32"]["sdr"] == pytest.approx(row["fp32"]["sdr"], abs=1e-3)
+    assert row["int8"]["sdr"] != row["fp32"]["sdr"]  # quantized for real
+    row["published"] = row["fp32"]
+    refused = dict(row, int8="x: a class_vae model cannot be exported to ONNX ...")
+    text = markdown_precision({"s/vae": row, "s/class_vae": refused})
+    assert "| s | vae | " in text and "refused" in text and "class_vae model cannot" in text
