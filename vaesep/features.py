@@ -50,7 +50,8 @@ class Stft:
         return spec.transpose(-1, -2)
 
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
-        """Signal of ``length`` samples from a complex spectrogram ``(frames, bins)``."""
+        """Signal of ``length`` samples from a complex spectrogram ``(frames, bins)``, or
+        signals ``(n, length)`` from spectrograms ``(n, frames, bins)``."""
         return torch.istft(
             spec.transpose(-1, -2),
             n_fft=self.n_fft,

@@ -133,6 +133,9 @@ class OnnxSourceModel(nn.Module):
             options = ort.SessionOptions()
             options.intra_op_num_threads = torch.get_num_threads()
             options.inter_op_num_threads = 1
+            # Idle threads sleep instead of spinning: each source's session has its own pool,
+            # and spinning ones take the cores from the next session and from torch's STFT.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = ort.InferenceSession(
                 self.graph, options, providers=["CPUExecutionProvider"]
             )

@@ -147,7 +147,8 @@ class Separator(torch.nn.Module):
         kind = self.config.features.spectrogram
         estimates = self.estimate_spectrograms(spectrogram(spec, kind))
         masks = soft_masks(estimates, self.config.model.mask_power)
-        return torch.stack([self.stft.istft(masks[s] * spec, len(signal)) for s in self.sources])
+        masked = torch.stack([masks[s] * spec for s in self.sources])
+        return self.stft.istft(masked, len(signal))  # one batched call: the same samples
 
     def _chunking(self) -> tuple[int, int]:
         """(chunk, margin) in samples at the model's rate; both multiples of the hop.
