@@ -100,8 +100,9 @@ def test_the_graphs_survive_pickling_and_a_fork(tmp_path):
     one = run(*args, "--out-dir", tmp_path / "e1", "--jobs", "1", "--precision", "int8")
     two = run(*args, "--out-dir", tmp_path / "e2", "--jobs", "2", "--precision", "int8")
     assert one.exit_code == 0 and two.exit_code == 0, two.output
-    sdr = [json.loads((tmp_path / e / "summary.json").read_text())["sdr"] for e in ("e1", "e2")]
-    assert sdr[0] == pytest.approx(sdr[1], abs=1e-6)
+    summaries = [json.loads((tmp_path / e / "summary.json").read_text()) for e in ("e1", "e2")]
+    assert summaries[0]["sdr"] == pytest.approx(summaries[1]["sdr"], abs=1e-6)
+    assert summaries[0]["provenance"]["device"] == "cpu (onnxruntime int8)"
 
 
 @pytest.mark.parametrize(

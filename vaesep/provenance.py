@@ -59,11 +59,14 @@ def provenance(device: str, data: DataDir, seconds: float) -> dict[str, Any]:
 
 
 def device_of(separator: object) -> str:
-    """The device a separator's weights are on (the CPU for one without weights)."""
+    """The device a separator's weights are on (the CPU for one without weights or on
+    onnxruntime), with the networks' backend and precision where not torch fp32."""
     try:
-        return str(next(separator.parameters()).device)  # type: ignore[attr-defined]
+        device = str(next(separator.parameters()).device)  # type: ignore[attr-defined]
     except (AttributeError, StopIteration, TypeError):
-        return "cpu"
+        device = "cpu"
+    networks = (getattr(separator, "backend", "torch"), getattr(separator, "precision", "fp32"))
+    return device if networks == ("torch", "fp32") else f"{device} ({' '.join(networks)})"
 
 
 def timed(items: Iterable[Any], rate: int, total: list[float]) -> Iterator[Any]:
