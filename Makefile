@@ -46,8 +46,8 @@ test: setup tts slurm
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check vaesep tests
-	$(BIN)/ruff format --check vaesep tests
+	$(BIN)/ruff check vaesep tests benchmarks
+	$(BIN)/ruff format --check vaesep tests benchmarks
 
 clean-venv:
 	rm -rf $(VENV)
