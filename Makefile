@@ -43,7 +43,7 @@ demo: setup tts
 	  --out-dir recipes/timit_mf/exp/default_model --force
 
 test: setup tts slurm
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 lint: setup
 	$(BIN)/ruff check vaesep tests benchmarks
