@@ -8,7 +8,8 @@ convolution layers, 8·h·(in + h) per frame, direction and layer for LSTMs), ti
 networks alone and the whole separation (STFT, networks, masks, iSTFT), and reports the
 networks' achieved GFLOP/s as a fraction of the fp32 and bf16 matrix-product peaks measured in
 the same run, beside × real time and the DSP floor (STFT → identity mask → iSTFT); then the
-same separation with the networks in bfloat16 (``--precision bf16``), on onnxruntime in
+training step's speed against the same peak; then the same separation with the networks in
+bfloat16 (``--precision bf16``), on onnxruntime in
 float32 (``--backend onnxruntime``, with its largest deviation from torch) and in int8
 (``--precision int8``).
 """
@@ -26,7 +27,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from vaesep.expdir import load
 from vaesep.features import Stft, spectrogram
+from vaesep.models.base import Batch
+from vaesep.registry import SECTIONS, build_model
 from vaesep.separation import Separator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,6 +126,32 @@ def bench_model(exp: Path, signal: torch.Tensor, peaks: dict[str, float]) -> dic
     return result
 
 
+def bench_training(exp: Path, peaks: dict[str, float]) -> dict:
+    """One source's training step (forward, backward, optimizer) at the experiment's batch
+    and segment size, on random data: its time, operations and fraction of the fp32 peak.
+    LSTMs' backward counts twice their forward (FlopCounterMode sees neither)."""
+    experiment = load(exp, SECTIONS)
+    config, dims = experiment.config, next(iter(experiment.checkpoints.values()))
+    model = build_model(config.model, dims.input_dim, dims.output_dim).train()
+    optimizers = model.optimizers(config.training)
+    batch_size, frames = config.training.batch_size, config.model.segment_frames
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(batch_size, frames, dims.input_dim, generator=generator)
+    target, mixture = torch.rand(2, batch_size, frames, dims.output_dim, generator=generator)
+    batch = Batch(inputs, target, mixture + target)
+    with FlopCounterMode(display=False) as counter:
+        model.training_step(batch, optimizers, 0)
+    recurrent = 3 * _recurrent_flops(torch.nn.ModuleDict({"m": model}), batch_size * frames)
+    flops = int(counter.get_total_flops()) + recurrent
+    step = best_time(lambda: model.training_step(batch, optimizers, 0), repeats=20)
+    return {
+        "train_frames_per_step": batch_size * frames,
+        "train_step_s": round(step, 5),
+        "train_gflops": round(flops / step / 1e9, 1),
+        "train_of_fp32_peak": round(flops / step / 1e9 / peaks["fp32"], 3),
+    }
+
+
 def bench_roofline(
     exps: list[Path], seconds: float = 60.0, sizes: tuple[int, ...] = (1024, 2048, 4096)
 ) -> dict:
@@ -130,7 +160,9 @@ def bench_roofline(
     rng = np.random.default_rng(0)
     signal = torch.from_numpy((0.05 * rng.standard_normal(int(seconds * 16000))).astype("f4"))
     peaks = {"fp32": matmul_peak(torch.float32, sizes), "bf16": matmul_peak(torch.bfloat16, sizes)}
-    models = {exp.name: bench_model(exp, signal, peaks) for exp in exps}
+    models = {
+        exp.name: {**bench_model(exp, signal, peaks), **bench_training(exp, peaks)} for exp in exps
+    }
     return {
         "threads": torch.get_num_threads(),
         "seconds": seconds,
@@ -158,6 +190,19 @@ def markdown(result: dict) -> str:
             f"{m['gflops']:.0f} GFLOP/s | {100 * m['of_fp32_peak']:.0f} % | "
             f"{100 * m['networks_share']:.0f} % | {m['separation_s']:.3f} s | "
             f"{m['x_realtime']}× | {m['dsp_floor_s']:.4f} s | {m['vs_dsp_floor']:.1f}× |"
+        )
+    lines += [
+        "",
+        "Training: one source's gradient step at the experiment's batch and segment size "
+        "(forward, backward, optimizer; random data), on the same threads:",
+        "",
+        "| model | frames per step | step | GFLOP/s | of fp32 peak |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, m in result["models"].items():
+        lines.append(
+            f"| {name} | {m['train_frames_per_step']} | {1000 * m['train_step_s']:.2f} ms | "
+            f"{m['train_gflops']:.1f} | {100 * m['train_of_fp32_peak']:.0f} % |"
         )
     lines += [
         "",

@@ -59,6 +59,11 @@ def test_the_roofline_reports_fractions_of_the_measured_peak(one_torch_thread):
     for m in result["models"].values():
         assert m["ort_fp32_max_abs_diff"] <= 1e-4  # onnxruntime separates as torch does
         assert all(m[f"{way}_speedup"] > 0 for way, _ in VARIANTS)
+        assert m["train_gflops"] > 0 and m["train_step_s"] > 0
+        assert m["train_of_fp32_peak"] == pytest.approx(
+            m["train_gflops"] / result["peak_gflops"]["fp32"], 0.01
+        )
+    assert result["models"]["rnn_mask"]["train_frames_per_step"] == 16 * 64  # its batch, T
 
 
 def test_the_precision_table_scores_each_way_and_shows_refusals(tmp_path, one_torch_thread):
