@@ -31,6 +31,7 @@ from vaesep.config import Config
 from vaesep.errors import VaesepError
 from vaesep.estimators import per_source
 from vaesep.features import Featurizer
+from vaesep.registry import ModelSpec
 
 INPUTS = ("inputs", "mixture")  # the graph's inputs, in forward's order
 OUTPUT = "estimate"
@@ -51,7 +52,7 @@ def require_onnxruntime():
     return onnxruntime
 
 
-def refusal(config: Config, spec, name: str) -> str | None:
+def refusal(config: Config, spec: ModelSpec, name: str) -> str | None:
     """Why ``name``'s networks cannot run as ONNX graphs (one line), or None if they can."""
     if spec.estimate is per_source and not spec.multichannel and not spec.module.onnx_refusal:
         return None

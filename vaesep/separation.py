@@ -35,7 +35,7 @@ from vaesep.expdir import Experiment, load, mismatch
 from vaesep.features import FeatureStats, Featurizer, Stft, spectrogram
 from vaesep.masks import soft_masks
 from vaesep.pretrained import DEFAULT, verified_dir
-from vaesep.registry import SECTIONS, build_model, spec_of
+from vaesep.registry import SECTIONS, ModelSpec, build_model, spec_of
 
 # The networks' arithmetic at separation, and what runs them (the STFT and masks stay fp32):
 # bf16 is torch autocast, int8 onnxruntime's dynamic quantization (vaesep.onnx_runtime).
@@ -329,7 +329,12 @@ def mono_input(
 
 
 def _on_onnxruntime(
-    config: Config, spec, models: dict, featurizer: Featurizer, precision: str, name: str
+    config: Config,
+    spec: ModelSpec,
+    models: dict,
+    featurizer: Featurizer,
+    precision: str,
+    name: str,
 ) -> dict[str, torch.nn.Module]:
     """The sources' networks exported to onnxruntime (CPU only), or why they cannot be."""
     from vaesep.onnx_runtime import onnx_models, refusal
