@@ -3,7 +3,9 @@ onnxruntime backend (float32, or int8 dynamic quantization) of separate and eval
 
 from __future__ import annotations
 
+import gc
 import json
+import multiprocessing
 import pickle
 import sys
 from pathlib import Path
@@ -103,6 +105,32 @@ def test_the_graphs_survive_pickling_and_a_fork(tmp_path):
     summaries = [json.loads((tmp_path / e / "summary.json").read_text()) for e in ("e1", "e2")]
     assert summaries[0]["sdr"] == pytest.approx(summaries[1]["sdr"], abs=1e-6)
     assert summaries[0]["provenance"]["device"] == "cpu (onnxruntime int8)"
+
+
+def _in_a_forked_child(model, example, answers) -> None:
+    gc.collect()  # meets whatever the parent left in cycles, sessions included
+    answers.put(model(*example).sum().item())  # replaces the inherited session with its own
+
+
+def test_a_forked_child_neither_frees_nor_reuses_the_parents_session(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # sessions with a thread pool
+    separator = Separator.pretrained("vae", precision="int8")
+    model = separator.models["male"]
+    example = example_inputs(separator.featurizer)
+    expected = model(*example).sum().item()  # the parent's session is open now
+    cycle = [Separator.pretrained("vae", backend="onnxruntime")]
+    cycle[0].models["male"](*example)
+    cycle.append(cycle)  # only the garbage collector frees this one: in the child, too
+    del cycle
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    child = context.Process(target=_in_a_forked_child, args=(model, example, answers))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0, "the child hung freeing an inherited session"
+    assert answers.get(timeout=5) == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize(

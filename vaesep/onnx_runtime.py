@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,23 @@ def quantize_int8(graph: bytes) -> bytes:
         logging.getLogger().setLevel(quiet)
 
 
+# Every OnnxSourceModel alive, and the sessions a forked child inherited from them: those are
+# never freed in the child, whose copy of their thread pool has no threads (freeing one there
+# waits for them forever, e.g. when the garbage collector meets it in a training worker).
+_MODELS: weakref.WeakSet = weakref.WeakSet()
+_INHERITED: list = []
+
+
+def _forget_sessions_in_child() -> None:
+    for model in list(_MODELS):
+        if model._session is not None:
+            _INHERITED.append(model._session)
+            model._session, model._pid = None, None
+
+
+os.register_at_fork(after_in_child=_forget_sessions_in_child)
+
+
 class OnnxSourceModel(nn.Module):
     """One source's network on onnxruntime, called like the torch module it was exported from
     (``forward(x, mixture)``; CPU tensors in and out). Each process opens its own session on
@@ -126,6 +144,7 @@ class OnnxSourceModel(nn.Module):
         self.graph = graph
         self.receptive_field = receptive_field
         self._session, self._pid = None, None
+        _MODELS.add(self)
 
     def session(self):
         """This process's onnxruntime session of the graph."""
@@ -145,6 +164,10 @@ class OnnxSourceModel(nn.Module):
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_session": None, "_pid": None}  # a spawned worker reopens it
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        _MODELS.add(self)
 
     def forward(self, x: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
         session = self.session()
