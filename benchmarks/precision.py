@@ -17,18 +17,14 @@ import json
 import tempfile
 from pathlib import Path
 
+from benchmarks.roofline import VARIANTS
 from vaesep.errors import VaesepError
 from vaesep.evaluation import evaluate
 from vaesep.separation import Separator
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("vae", "beta_vae", "itl_ae", "vae_tuned", "rnn_mask", "vrnn", "cdae", "class_vae")
-WAYS = {  # label: Separator options
-    "fp32": {},
-    "bf16": {"precision": "bf16"},
-    "ort_fp32": {"backend": "onnxruntime"},
-    "int8": {"precision": "int8"},
-}
+WAYS = {"fp32": {}, **dict(VARIANTS)}  # label: Separator options (the roofline's, and fp32)
 METRICS = ("sdr", "sir", "sar")
 
 
