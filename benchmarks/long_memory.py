@@ -42,11 +42,11 @@ except SystemExit as exc:
 """
 _IN_MEMORY = f"""
 import sys
-from vaesep.separation import Separator
+from vaesep.separation.separator import Separator
 Separator.from_dir(sys.argv[1]).separate(sys.argv[2])
 {_PEAK}
 """
-_IMPORT_ONLY = f"import vaesep.cli, vaesep.separation\n{_PEAK}"
+_IMPORT_ONLY = f"import vaesep.cli, vaesep.separation.separator\n{_PEAK}"
 
 
 def speech_like(seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -74,10 +74,10 @@ def write_long_mixture(path: Path, minutes: float, rate: int, seed: int = 0) -> 
 
 def train_tiny_model(work: Path, rate: int) -> Path:
     """A small VAE at ``rate`` (16 ms window, 8 ms overlap) trained for one epoch."""
-    from vaesep.audio import save_audio
-    from vaesep.datadir import write_datadir
+    from vaesep.data.datadir import write_datadir
+    from vaesep.io.audio import save_audio
     from vaesep.registry import load_config
-    from vaesep.training import train
+    from vaesep.training.experiment import train
 
     rng = np.random.default_rng(1)
     mixtures, refs = {}, {"female": {}, "male": {}}

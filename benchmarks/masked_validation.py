@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 from vaesep.features import spectrogram
-from vaesep.masks import soft_masks
-from vaesep.segments import load_stfts, split_utterances
-from vaesep.separation import Separator
+from vaesep.models.masks import soft_masks
+from vaesep.separation.separator import Separator
+from vaesep.training.segments import load_stfts, split_utterances
 
 
 def masked_validation_error(exp: Path, train_dir: Path) -> dict:

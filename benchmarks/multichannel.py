@@ -30,14 +30,14 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from vaesep.audio import load_audio, load_channels
-from vaesep.bss import demix, ip_update, project_back
-from vaesep.datadir import SOURCES, load_datadir
-from vaesep.demixing import Demixer
+from vaesep.data.datadir import SOURCES, load_datadir
 from vaesep.expdir import load
 from vaesep.features import Stft
+from vaesep.io.audio import load_audio, load_channels
 from vaesep.registry import SECTIONS, load_config
-from vaesep.separation import build_models
+from vaesep.separation.bss import demix, ip_update, project_back
+from vaesep.separation.demixer import Demixer
+from vaesep.separation.separator import build_models
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

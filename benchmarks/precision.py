@@ -19,8 +19,8 @@ from pathlib import Path
 
 from benchmarks.roofline import VARIANTS
 from vaesep.errors import VaesepError
-from vaesep.evaluation import evaluate
-from vaesep.separation import Separator
+from vaesep.scoring.evaluation import evaluate
+from vaesep.separation.separator import Separator
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("vae", "beta_vae", "itl_ae", "vae_tuned", "rnn_mask", "vrnn", "cdae", "class_vae")

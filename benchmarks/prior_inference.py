@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaesep.audio import load_audio
-from vaesep.datadir import load_datadir
-from vaesep.separation import Separator
+from vaesep.data.datadir import load_datadir
+from vaesep.io.audio import load_audio
+from vaesep.separation.separator import Separator
 
 PRIORS = ("mlae", "gen_vae", "gan", "wgan", "wgan_gp", "ae_wgan")
 SECONDS = 3.0

@@ -31,7 +31,7 @@ from vaesep.expdir import load
 from vaesep.features import Stft, spectrogram
 from vaesep.models.base import Batch
 from vaesep.registry import SECTIONS, build_model
-from vaesep.separation import Separator
+from vaesep.separation.separator import Separator
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EXPS = [ROOT / "recipes" / "timit_mf" / "exp" / m for m in ("vae", "beta_vae", "itl_ae")]

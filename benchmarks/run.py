@@ -26,17 +26,17 @@ import torch
 from benchmarks.roofline import bench_roofline, best_time
 from benchmarks.roofline import markdown as roofline_markdown
 from vaesep import __version__
-from vaesep.corpora import load_corpus
-from vaesep.corpora.synth import synth_corpus
-from vaesep.evaluation import evaluate
+from vaesep.data.corpora import load_corpus
+from vaesep.data.corpora.synth import synth_corpus
+from vaesep.data.mixing import MixOptions, parse_crop
+from vaesep.data.preparation import prepare_mixtures
 from vaesep.features import Stft
-from vaesep.mixing import MixOptions, parse_crop
-from vaesep.oracle import OracleSeparator
-from vaesep.preparation import prepare_mixtures
 from vaesep.registry import load_config
-from vaesep.separation import Separator
-from vaesep.separators import load_separator
-from vaesep.training import train
+from vaesep.scoring.evaluation import evaluate
+from vaesep.separation.loading import load_separator
+from vaesep.separation.oracle_separator import OracleSeparator
+from vaesep.separation.separator import Separator
+from vaesep.training.experiment import train
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("vae", "beta_vae", "itl_ae", "vae_tuned", "rnn_mask", "vrnn", "nmf", "oracle_irm",
@@ -226,11 +226,11 @@ def bench_memory(exp: Path, librispeech: Path | None, work: Path) -> dict:
             out["separate_1h"] = {"error": done.stderr.strip().splitlines()[-1:]}
     if librispeech is not None:
         code = (
-            "from vaesep.corpora import load_corpus\n"
-            "from vaesep.mixing import MixOptions, parse_crop\n"
-            "from vaesep.preparation import prepare_mixtures\n"
+            "from vaesep.data.corpora import load_corpus\n"
+            "from vaesep.data.mixing import MixOptions, parse_crop\n"
+            "from vaesep.data.preparation import prepare_mixtures\n"
             "from vaesep.registry import load_config\n"
-            "from vaesep.segments import load_stfts\n"
+            "from vaesep.training.segments import load_stfts\n"
             f"c = load_corpus('librispeech', {str(librispeech)!r})\n"
             f"prepare_mixtures(c, {str(work / 'mem_libri')!r}, MixOptions(crop=parse_crop('2-4'),"
             " force=True))\n"

@@ -8,8 +8,8 @@ from pathlib import Path
 import mir_eval
 import numpy as np
 
-from vaesep.audio import save_audio
-from vaesep.datadir import write_datadir
+from vaesep.data.datadir import write_datadir
+from vaesep.io.audio import save_audio
 
 
 def harmonic_comb(f0: float, seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:

@@ -9,18 +9,18 @@ import torch
 from synthetic import make_datadir, make_pair, sdr, sdr_gains
 from typer.testing import CliRunner
 
-from vaesep.audio import resample
 from vaesep.cli import app
 from vaesep.errors import VaesepError
 from vaesep.features import Stft
+from vaesep.io.audio import resample
 from vaesep.models.nmf import learn_dictionary
 from vaesep.models.oracle import ideal_estimates
-from vaesep.oracle import OracleSeparator
 from vaesep.registry import load_config
-from vaesep.segments import load_stfts
-from vaesep.separation import Separator, soft_masks
-from vaesep.separators import load_separator
-from vaesep.training import train
+from vaesep.separation.loading import load_separator
+from vaesep.separation.oracle_separator import OracleSeparator
+from vaesep.separation.separator import Separator, soft_masks
+from vaesep.training.experiment import train
+from vaesep.training.segments import load_stfts
 
 RATE = 8000
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

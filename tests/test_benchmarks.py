@@ -19,8 +19,8 @@ from benchmarks.roofline import (
     markdown,
     network_flops,
 )
-from vaesep.pretrained import verified_dir
-from vaesep.separation import Separator
+from vaesep.separation.separator import Separator
+from vaesep.zoo.pretrained import verified_dir
 
 BENCHMARKS = sorted(p.stem for p in (Path(__file__).parents[1] / "benchmarks").glob("*.py"))
 

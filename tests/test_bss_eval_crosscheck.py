@@ -1,4 +1,4 @@
-"""Cross-check of :func:`vaesep.metrics.bss_eval` (mir_eval's BSS Eval v3) against an
+"""Cross-check of :func:`vaesep.scoring.metrics.bss_eval` (mir_eval's BSS Eval v3) against an
 independent implementation, ``fast_bss_eval`` (Scheibler, 2021), within 0.01 dB.
 
 Both compute ``bss_eval_sources`` v3: one time-invariant distortion filter of 512 taps per
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from vaesep.metrics import bss_eval
+from vaesep.scoring.metrics import bss_eval
 
 fast_bss_eval = pytest.importorskip(
     "fast_bss_eval", reason="fast_bss_eval is not installed (pip install -e '.[dev]')"
@@ -36,7 +36,7 @@ FILTER_LENGTH = 512  # mir_eval's bss_eval_sources v3 (fixed there)
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_blas_thread():
-    """One BLAS thread, as :func:`vaesep.metrics.score_utterance` scores (and several times
+    """One BLAS thread, as :func:`vaesep.scoring.metrics.score_utterance` scores (and several times
     faster here than two threads on a loaded 2-core machine)."""
     with threadpool_limits(1, user_api="blas"):
         yield

@@ -10,7 +10,7 @@ import typer
 from typer.testing import Result
 
 from vaesep.cli import app
-from vaesep.datadir import load_datadir
+from vaesep.data.datadir import load_datadir
 
 SMALL = ["--num-train", "6", "--num-test", "2"]
 
@@ -118,7 +118,7 @@ def test_synth_corpus_refuses_a_non_empty_dir_and_names_missing_tools(
 ) -> None:
     (tmp_path / "x").write_text("x")
     _assert_user_error(corpus_cli(["synth-corpus", tmp_path]), "exists and is not empty")
-    monkeypatch.setattr("vaesep.corpora.synth.shutil.which", lambda name: None)
+    monkeypatch.setattr("vaesep.data.corpora.synth.shutil.which", lambda name: None)
     _assert_user_error(
         corpus_cli(["synth-corpus", tmp_path / "new"]), "apt-get install espeak-ng flite"
     )

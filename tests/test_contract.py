@@ -14,21 +14,20 @@ import torch
 import yaml
 from synthetic import make_datadir, make_pair
 
-from vaesep.audio import load_audio, save_audio, save_channels
-from vaesep.demixing import Demixer
 from vaesep.errors import VaesepError
-from vaesep.estimators import per_source
 from vaesep.expdir import load
 from vaesep.features import spectrogram
+from vaesep.io.audio import load_audio, save_audio, save_channels
 from vaesep.models.base import GradientModel
 from vaesep.models.vae import VAEConfig
-from vaesep.onnx_runtime import refusal
-from vaesep.oracle import OracleSeparator
 from vaesep.registry import MODELS, SECTIONS, ModelSpec, load_config
-from vaesep.separation import Separator, soft_masks
-from vaesep.separators import load_separator
-from vaesep.trainer import fit_gradient
-from vaesep.training import train
+from vaesep.separation.demixer import DEMIXERS, Demixer
+from vaesep.separation.estimators import ESTIMATORS
+from vaesep.separation.loading import load_separator
+from vaesep.separation.onnx_runtime import refusal
+from vaesep.separation.oracle_separator import OracleSeparator
+from vaesep.separation.separator import Separator, soft_masks
+from vaesep.training.experiment import FITS, train
 
 RATE = 8000
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -73,13 +72,23 @@ def _snr(reference: np.ndarray, estimate: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("model_type", list(MODELS))
+def test_entry_names_a_fit_and_an_estimate_its_stages_have(model_type):
+    spec = MODELS[model_type]
+    assert spec.fit in FITS
+    if spec.multichannel:
+        assert spec.estimate in DEMIXERS
+    else:
+        assert spec.estimate is None or spec.estimate in ESTIMATORS
+
+
+@pytest.mark.parametrize("model_type", list(MODELS))
 def test_model_keeps_the_contract(model_type, data, mixture, tmp_path):
     exp = tmp_path / "exp"
     _train(model_type, data, exp)
     experiment = load(exp, SECTIONS)
     assert experiment.config.model.type == model_type
     spec = MODELS[model_type]
-    if spec.module.receptive_field is None and spec.estimate is per_source:
+    if spec.module.receptive_field is None and spec.estimate == "per_source":
         assert experiment.config.model.segment_frames > 1  # a sequence model learns sequences
     saved = yaml.safe_load((exp / "config.yaml").read_text())["model"]
     assert set(saved) == set(SECTIONS[model_type].__dataclass_fields__)
@@ -163,7 +172,7 @@ def _keeps_the_multichannel_contract(separator, female, male, tmp_path: Path) ->
         separator.separate(female, RATE)
 
 
-@pytest.mark.parametrize("model_type", [t for t, s in MODELS.items() if s.fit is fit_gradient])
+@pytest.mark.parametrize("model_type", [t for t, s in MODELS.items() if s.fit == "gradient"])
 def test_interrupted_training_resumes_to_the_same_weights(model_type, data, tmp_path):
     _train(model_type, data, tmp_path / "straight", "training.epochs=2")
     _train(model_type, data, tmp_path / "resumed")
@@ -208,7 +217,7 @@ class _TwoOptimizers(GradientModel):
 
 
 def test_any_number_of_optimizers_resumes_exactly(data, tmp_path, monkeypatch):
-    monkeypatch.setitem(MODELS, "vae", ModelSpec(VAEConfig, _TwoOptimizers, fit_gradient))
+    monkeypatch.setitem(MODELS, "vae", ModelSpec(VAEConfig, _TwoOptimizers, "gradient"))
     _train("vae", data, tmp_path / "straight", "training.epochs=3")
     _train("vae", data, tmp_path / "resumed", "training.epochs=2")
     _train("vae", data, tmp_path / "resumed", "training.epochs=3", resume=True)

@@ -1,7 +1,8 @@
 """The convolutional models: ``class_vae`` (a β-VAE per class over segments, separated by
 sliding windows) and ``cdae`` (a fully convolutional denoising autoencoder): shapes, exact
 receptive fields (what chunked separation relies on), short recordings, config validation, the
-KL penalty, and short trainings through :func:`vaesep.training.train` on generated combs."""
+KL penalty, and short trainings through :func:`vaesep.training.experiment.train` on generated
+combs."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from vaesep.models.cdae import CDAE, CDAEConfig
 from vaesep.models.class_vae import ClassVAE, ClassVAEConfig
 from vaesep.models.vae import gaussian_kl
 from vaesep.registry import SECTIONS, load_config
-from vaesep.separation import Separator
-from vaesep.training import train
+from vaesep.separation.separator import Separator
+from vaesep.training.experiment import train
 
 RATE = 8000
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

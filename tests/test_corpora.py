@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vaesep.audio import audio_info
-from vaesep.corpora import Utterance, load_corpus, parse_gender
-from vaesep.corpora.librispeech import read_librispeech
-from vaesep.corpora.manifest import read_manifest
-from vaesep.corpora.timit import read_timit
+from vaesep.data.corpora import Utterance, load_corpus, parse_gender
+from vaesep.data.corpora.librispeech import read_librispeech
+from vaesep.data.corpora.manifest import read_manifest
+from vaesep.data.corpora.timit import read_timit
 from vaesep.errors import VaesepError
+from vaesep.io.audio import audio_info
 
 
 def _by_id(utts: list[Utterance]) -> dict[str, Utterance]:

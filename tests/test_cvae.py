@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from synthetic import make_datadir
 
-from vaesep.conditional import fit_conditional, labelled_batch
 from vaesep.config import load_config
 from vaesep.errors import VaesepError
 from vaesep.expdir import ExpDir
-from vaesep.fitting import FitRun
 from vaesep.models.cvae import CVAE, LOG_FLOOR, CVAEConfig, LabelledBatch
-from vaesep.segments import SegmentSet
+from vaesep.training.conditional import fit_conditional, labelled_batch
+from vaesep.training.fitting import FitRun
+from vaesep.training.segments import SegmentSet
 
 SECTIONS = {"mvae": CVAEConfig, "fast_mvae": CVAEConfig}
 

@@ -3,8 +3,8 @@ import torch
 from cli_helpers import assert_user_error, run
 from synthetic import make_datadir
 
-from vaesep.device import resolve_device
 from vaesep.errors import VaesepError
+from vaesep.io.device import resolve_device
 
 
 def test_auto_is_cuda_when_present_else_cpu():

@@ -1,5 +1,5 @@
-"""Tests of vaesep.metrics (SI-SDR, BSS Eval rows) and vaesep.evaluation (parallel scoring,
-``evaluate`` and ``evaluate_separated``)."""
+"""Tests of vaesep.scoring.metrics (SI-SDR, BSS Eval rows) and vaesep.scoring.evaluation
+(parallel scoring, ``evaluate`` and ``evaluate_separated``)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ import soundfile as sf
 import synthetic
 import torch
 
-from vaesep.audio import audio_writers, load_audio, save_audio
-from vaesep.datadir import load_datadir, write_datadir
+from vaesep.data.datadir import load_datadir, write_datadir
 from vaesep.errors import VaesepError, log
-from vaesep.evaluation import ScoreItem, evaluate, evaluate_separated, score_all
-from vaesep.metrics import (
+from vaesep.io.audio import audio_writers, load_audio, save_audio
+from vaesep.scoring.evaluation import ScoreItem, evaluate, evaluate_separated, score_all
+from vaesep.scoring.metrics import (
     COLUMNS,
     columns,
     perceptual_metrics,
@@ -298,7 +298,9 @@ def test_cli_evaluate_prints_summary(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from vaesep.cli import app
 
     data = make_datadir(tmp_path, n_utts=2)
-    monkeypatch.setattr("vaesep.separators.load_separator", lambda exp_dir, **_: HalfMixture())
+    monkeypatch.setattr(
+        "vaesep.separation.loading.load_separator", lambda exp_dir, **_: HalfMixture()
+    )
     (tmp_path / "x").mkdir()  # an existing path: an experiment dir, not a bundled name
     exp = str(tmp_path / "x")
     args = ["evaluate", "--model", exp, "--data", str(data), "--out-dir", str(tmp_path / "e")]

@@ -9,13 +9,13 @@ import pytest
 from synthetic import make_datadir
 from typer.testing import CliRunner
 
-from vaesep.audio import audio_info, load_audio, load_channels, read_blocks, save_channels
 from vaesep.cli import app
-from vaesep.datadir import load_datadir, read_scp, write_scp
+from vaesep.data.datadir import load_datadir, read_scp, write_scp
 from vaesep.errors import VaesepError
-from vaesep.evaluation import evaluate
+from vaesep.io.audio import audio_info, load_audio, load_channels, read_blocks, save_channels
 from vaesep.registry import load_config
-from vaesep.training import train
+from vaesep.scoring.evaluation import evaluate
+from vaesep.training.experiment import train
 
 
 def _piped(data: Path, out: Path) -> Path:

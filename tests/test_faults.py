@@ -17,9 +17,9 @@ import soundfile as sf
 from cli_helpers import assert_user_error, run
 from synthetic import make_datadir
 
-from vaesep.atomic import NAME_MAX, atomic_path, check_name, temp_beside, write_text_atomic
 from vaesep.errors import VaesepError
-from vaesep.pretrained import DEFAULT
+from vaesep.io.atomic import NAME_MAX, atomic_path, check_name, temp_beside, write_text_atomic
+from vaesep.zoo.pretrained import DEFAULT
 
 
 def _limited(args: list[object], max_bytes: int, cwd: Path) -> subprocess.CompletedProcess:

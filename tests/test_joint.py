@@ -12,17 +12,17 @@ import pytest
 import torch
 from synthetic import make_datadir, sdr_gains
 
-from vaesep.datadir import SOURCES, load_datadir
+from vaesep.data.datadir import SOURCES, load_datadir
+from vaesep.data.weak import prepare_weak
 from vaesep.errors import VaesepError
 from vaesep.features import Featurizer
-from vaesep.joint import JointBatch, JointModel
-from vaesep.masks import soft_masks
+from vaesep.models.masks import soft_masks
 from vaesep.models.vae import VAE, VAEConfig
 from vaesep.registry import load_config
-from vaesep.segments import build_segment_sets, read_stfts
-from vaesep.separation import Separator
-from vaesep.training import train
-from vaesep.weak import prepare_weak
+from vaesep.separation.separator import Separator
+from vaesep.training.experiment import train
+from vaesep.training.joint import JointBatch, JointModel
+from vaesep.training.segments import build_segment_sets, read_stfts
 
 RATE = 8000
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vaesep.corpora import Corpus, Utterance
-from vaesep.corpora.manifest import read_manifest
-from vaesep.corpora.timit import read_timit
-from vaesep.datadir import load_datadir
+from vaesep.data.corpora import Corpus, Utterance
+from vaesep.data.corpora.manifest import read_manifest
+from vaesep.data.corpora.timit import read_timit
+from vaesep.data.datadir import load_datadir
+from vaesep.data.mixing import MixOptions, parse_crop
+from vaesep.data.preparation import prepare_mixtures
+from vaesep.data.splits import pair_utterances
 from vaesep.errors import VaesepError
-from vaesep.mixing import MixOptions, parse_crop
-from vaesep.pairing import pair_utterances
-from vaesep.preparation import prepare_mixtures
 
 SMALL = {"num_train": 12, "num_test": 4}
 

@@ -12,21 +12,21 @@ import soundfile as sf
 from synthetic import make_datadir, make_pair, sdr
 from typer.testing import CliRunner
 
-from vaesep.audio import load_channels, save_audio, save_channels
-from vaesep.bss import demix, ip_update, project_back
 from vaesep.cli import app
-from vaesep.datadir import load_datadir, write_datadir
-from vaesep.demixing import Demixer
+from vaesep.data.datadir import load_datadir, write_datadir
+from vaesep.data.rooms import prepare_rooms
 from vaesep.errors import VaesepError
-from vaesep.evaluation import Reading, evaluate, evaluate_separated
 from vaesep.expdir import load
-from vaesep.metrics import best_permutation
+from vaesep.io.audio import load_channels, save_audio, save_channels
 from vaesep.registry import MODELS, SECTIONS, load_config
-from vaesep.reports import report
-from vaesep.rooms import prepare_rooms
-from vaesep.separation import Separator, build_models
-from vaesep.separators import load_separator
-from vaesep.training import train
+from vaesep.scoring.evaluation import Reading, evaluate, evaluate_separated
+from vaesep.scoring.metrics import best_permutation
+from vaesep.scoring.reports import report
+from vaesep.separation.bss import demix, ip_update, project_back
+from vaesep.separation.demixer import Demixer
+from vaesep.separation.loading import load_separator
+from vaesep.separation.separator import Separator, build_models
+from vaesep.training.experiment import train
 
 RATE = 8000
 
@@ -288,7 +288,7 @@ def test_mvae_demixes_names_the_classes_and_leaves_the_model_as_it_was(
 
 
 def test_class_order_maximizes_the_summed_class_probabilities():
-    from vaesep.mvae import _class_order
+    from vaesep.separation.mvae import _class_order
 
     assert _class_order(np.array([[0.9, 0.1], [0.2, 0.8]])) == [0, 1]
     assert _class_order(np.array([[0.3, 0.7], [0.6, 0.4]])) == [1, 0]
@@ -313,7 +313,7 @@ def test_set_changes_separation_settings_but_not_the_network(cvae_exp: Path, tmp
 def test_set_refuses_a_type_of_another_network():
     from vaesep.expdir import Experiment
     from vaesep.features import FeatureStats
-    from vaesep.separators import with_settings
+    from vaesep.separation.loading import with_settings
 
     config = load_config(Path("configs") / "gan.yaml")
     experiment = Experiment(Path("exp"), config, FeatureStats.identity(257), {})

@@ -17,12 +17,12 @@ import torch
 from cli_helpers import assert_user_error, run
 from synthetic import make_datadir, make_pair
 
-from vaesep.audio import load_audio
 from vaesep.errors import VaesepError
 from vaesep.features import spectrogram
-from vaesep.onnx_runtime import example_inputs, onnx_models
-from vaesep.pretrained import sha256
-from vaesep.separation import Separator
+from vaesep.io.audio import load_audio
+from vaesep.separation.onnx_runtime import example_inputs, onnx_models
+from vaesep.separation.separator import Separator
+from vaesep.zoo.pretrained import sha256
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

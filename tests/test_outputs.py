@@ -17,9 +17,9 @@ import yaml
 from cli_helpers import assert_user_error, run
 from typer.testing import Result
 
-from vaesep import pretrained
-from vaesep.audio import audio_writers, resample
-from vaesep.progress import audio_seconds, progress_bar
+from vaesep.io.audio import audio_writers, resample
+from vaesep.io.progress import audio_seconds, progress_bar
+from vaesep.zoo import pretrained
 
 RATE = 16000
 SOURCES = ("female", "male")

@@ -13,10 +13,10 @@ import pytest
 import soundfile as sf
 from typer.testing import Result
 
-from vaesep.corpora import read_timit
-from vaesep.datadir import load_datadir
+from vaesep.data.corpora import read_timit
+from vaesep.data.datadir import load_datadir
+from vaesep.data.speaker_pairs import PairOptions, plan_pairs
 from vaesep.errors import VaesepError
-from vaesep.pairs import PairOptions, plan_pairs
 
 TRAIN = {"FAAA0": "DR1", "FBBB0": "DR1", "MCCC0": "DR1", "MDDD0": "DR1"}
 TRAIN |= {"FEEE0": "DR2", "FFFF0": "DR2", "MGGG0": "DR2"}

@@ -9,10 +9,10 @@ import soundfile as sf
 from cli_helpers import assert_user_error, run
 from synthetic import make_datadir
 
-import vaesep.perturb
-from vaesep.audio import load_audio, save_audio, save_channels
-from vaesep.datadir import load_datadir, read_scp, read_utt2spk, write_datadir
-from vaesep.perturb import prepare_perturb
+import vaesep.data.perturb
+from vaesep.data.datadir import load_datadir, read_scp, read_utt2spk, write_datadir
+from vaesep.data.perturb import prepare_perturb
+from vaesep.io.audio import load_audio, save_audio, save_channels
 
 RATE = 8000
 TONES = {"female": 500.0, "male": 150.0}
@@ -151,7 +151,7 @@ def test_out_dir_safety_and_weak_or_multichannel_inputs(data, tmp_path):
 
 
 def test_a_failed_write_leaves_nothing_half_written(data, tmp_path, monkeypatch):
-    calls, real = [], vaesep.perturb.save_audio
+    calls, real = [], vaesep.data.perturb.save_audio
 
     def failing(path, signal, rate):
         calls.append(path)
@@ -159,7 +159,7 @@ def test_a_failed_write_leaves_nothing_half_written(data, tmp_path, monkeypatch)
             raise OSError(28, "No space left on device", str(path))
         real(path, signal, rate)
 
-    monkeypatch.setattr(vaesep.perturb, "save_audio", failing)
+    monkeypatch.setattr(vaesep.data.perturb, "save_audio", failing)
     out = tmp_path / "out"
     with pytest.raises(OSError):
         prepare_perturb(data, out, [0.9])
@@ -169,10 +169,10 @@ def test_a_failed_write_leaves_nothing_half_written(data, tmp_path, monkeypatch)
     assert_user_error(run("prepare", "perturb", data, out), "No space left on device")
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
 
-    monkeypatch.setattr(vaesep.perturb, "save_audio", real)
+    monkeypatch.setattr(vaesep.data.perturb, "save_audio", real)
     prepare_perturb(data, out, [0.9])
     before = sorted(p.name for p in (out / "wav").iterdir())
-    monkeypatch.setattr(vaesep.perturb, "save_audio", failing)
+    monkeypatch.setattr(vaesep.data.perturb, "save_audio", failing)
     calls.clear()
     with pytest.raises(OSError):
         prepare_perturb(data, out, [1.1], force=True)

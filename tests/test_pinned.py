@@ -9,7 +9,7 @@ import torch
 from synthetic import make_datadir
 
 from vaesep.registry import load_config
-from vaesep.training import train
+from vaesep.training.experiment import train
 
 BASE = ["features.sample_rate=8000", "training.epochs=3", "training.progress=false"]
 BASE.append("training.num_threads=1")

@@ -12,8 +12,8 @@ from cli_helpers import assert_user_error, run
 from synthetic import make_datadir, make_pair
 
 from vaesep.errors import VaesepError
-from vaesep.pretrained import verified_dir
-from vaesep.separation import Separator
+from vaesep.separation.separator import Separator
+from vaesep.zoo.pretrained import verified_dir
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

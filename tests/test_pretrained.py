@@ -1,5 +1,5 @@
 """Bundled models: export, card, checksums, the catalogue, `separate` without --model, and the
-models actually shipped in vaesep/bundled/."""
+models actually shipped in vaesep/zoo/bundled/."""
 
 import json
 import shutil
@@ -12,10 +12,10 @@ import torch
 from cli_helpers import assert_user_error, run
 from synthetic import make_datadir
 
-from vaesep import pretrained
-from vaesep.audio import load_audio
 from vaesep.errors import VaesepError
-from vaesep.separation import Separator
+from vaesep.io.audio import load_audio
+from vaesep.separation.separator import Separator
+from vaesep.zoo import pretrained
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FAST = [

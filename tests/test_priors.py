@@ -1,7 +1,7 @@
 """The generative priors (MLAE, the VAE as a prior, GAN, WGAN, AE-WGAN) and their test-time
 inference: the Poisson divergence, frame-local initial inputs, the fit of both priors' inputs
 to the mixture (restarts included), the adversarial training step and schedule, and short
-trainings through :func:`vaesep.training.train` on generated female/male combs."""
+trainings through :func:`vaesep.training.experiment.train` on generated female/male combs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import torch
 from synthetic import make_datadir, sdr_gains
 from torch import nn
 
-from vaesep import inference
 from vaesep.config import FeatureConfig, TrainingConfig
 from vaesep.errors import VaesepError
 from vaesep.features import FeatureStats, Featurizer
@@ -23,8 +22,9 @@ from vaesep.models.base import Batch, NonFiniteLoss
 from vaesep.models.layers import poisson_loss, poisson_nll
 from vaesep.models.priors import PriorConfig
 from vaesep.registry import MODELS, load_config
-from vaesep.separation import Separator
-from vaesep.training import train
+from vaesep.separation import inference
+from vaesep.separation.separator import Separator
+from vaesep.training.experiment import train
 
 RATE = 8000
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -295,7 +295,7 @@ def test_nan_data_raises_before_any_optimizer_step(model_type):
     assert all(not opt.state for opt in opts.values())  # no optimizer took a step
 
 
-# --- trained through vaesep.training.train --------------------------------------------------
+# --- trained through vaesep.training.experiment.train ------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -135,7 +135,7 @@ def run_multichannel(*args: str) -> subprocess.CompletedProcess:
     reason="the built-in corpus needs espeak-ng and flite (apt-get install espeak-ng flite)",
 )
 def test_multichannel_recipe_scores_rooms_per_rt60_and_skips_done_work(tmp_path):
-    from vaesep.audio import audio_info
+    from vaesep.io.audio import audio_info
     from vaesep.registry import MODELS
 
     models = ["auxiva", "ilrma"]  # blind: nothing to train

@@ -1,4 +1,4 @@
-"""Tests of vaesep.reports and the ``evaluate``/``report`` commands."""
+"""Tests of vaesep.scoring.reports and the ``evaluate``/``report`` commands."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from scipy.stats import t as scipy_t
 from typer.testing import CliRunner
 
 from vaesep.errors import VaesepError
-from vaesep.evaluation import metrics_csv, summarize
-from vaesep.metrics import METRICS
-from vaesep.pooling import per_mixture
-from vaesep.reports import collect_results, report, results_table
-from vaesep.stats import mean_ci
+from vaesep.scoring.evaluation import metrics_csv, summarize
+from vaesep.scoring.metrics import METRICS
+from vaesep.scoring.pooling import per_mixture
+from vaesep.scoring.reports import collect_results, report, results_table
+from vaesep.scoring.stats import mean_ci
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -405,7 +405,7 @@ def test_cli_bad_claim_is_one_line_exit_2(
 
 
 def test_a_pooled_result_counts_many_data_dirs_under_their_parent():
-    from vaesep.pooling import _data_dirs
+    from vaesep.scoring.pooling import _data_dirs
 
     few = ["/d/p1/test", "/d/p2/test"]
     assert _data_dirs(few) == "/d/p1/test, /d/p2/test"
@@ -416,8 +416,8 @@ def test_a_pooled_result_counts_many_data_dirs_under_their_parent():
 def test_results_md_says_where_each_result_came_from(tmp_path: Path) -> None:
     from synthetic import make_datadir
 
-    from vaesep.datadir import load_datadir
-    from vaesep.provenance import provenance
+    from vaesep.data.datadir import load_datadir
+    from vaesep.scoring.provenance import provenance
 
     data = load_datadir(make_datadir(tmp_path / "d", n_utts=2))
     dirs = [fake_result(tmp_path / m / "eval", m, 5.0) for m in ("vae", "itl_ae")]

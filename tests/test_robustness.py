@@ -20,10 +20,10 @@ import yaml
 from synthetic import make_datadir, make_pair
 from typer.testing import CliRunner, Result
 
-from vaesep.audio import resample
 from vaesep.cli import app
-from vaesep.datadir import read_scp
-from vaesep.separation import Separator
+from vaesep.data.datadir import read_scp
+from vaesep.io.audio import resample
+from vaesep.separation.separator import Separator
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "vae.yaml"
 RATE = 8000

@@ -1,4 +1,4 @@
-"""Reverberant multichannel data dirs (``vaesep.rooms``, ``vaesep prepare rooms``)."""
+"""Reverberant multichannel data dirs (``vaesep.data.rooms``, ``vaesep prepare rooms``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from synthetic import harmonic_comb
 from typer.testing import CliRunner
 
 from vaesep.cli import app
-from vaesep.datadir import SOURCE_SCP, SOURCES, load_datadir, read_scp, write_datadir
+from vaesep.data.datadir import SOURCE_SCP, SOURCES, load_datadir, read_scp, write_datadir
+from vaesep.data.rooms import DRY_SCP, SUMMARY_FILE, _draw_geometry, prepare_rooms
 from vaesep.errors import VaesepError
-from vaesep.rooms import DRY_SCP, SUMMARY_FILE, _draw_geometry, prepare_rooms
 
 RATE = 8000
 SECONDS = 0.5

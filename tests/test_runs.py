@@ -15,9 +15,9 @@ import yaml
 from cli_helpers import assert_user_error, run
 from synthetic import make_datadir
 
-from vaesep import runs
 from vaesep.errors import VaesepError
-from vaesep.runs import parse_seeds, run_seeds, seed_dir
+from vaesep.scoring import runs
+from vaesep.scoring.runs import parse_seeds, run_seeds, seed_dir
 
 RATE = 8000
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -3,11 +3,11 @@ import pytest
 import torch
 from synthetic import make_datadir, make_pair, sdr_gains
 
-from vaesep.audio import load_audio, save_audio
 from vaesep.errors import VaesepError
+from vaesep.io.audio import load_audio, save_audio
 from vaesep.registry import load_config
-from vaesep.separation import Separator, soft_masks
-from vaesep.training import train
+from vaesep.separation.separator import Separator, soft_masks
+from vaesep.training.experiment import train
 
 RATE = 8000
 

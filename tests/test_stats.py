@@ -1,4 +1,5 @@
-"""Tests of vaesep.stats: t intervals, per-mixture and per-seed means, paired claims' verdicts."""
+"""Tests of vaesep.scoring.stats: t intervals, per-mixture and per-seed means, paired claims'
+verdicts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from vaesep.stats import (
+from vaesep.scoring.stats import (
     CONTRADICTED,
     NOT_RESOLVED,
     SUPPORTED,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from vaesep.audio import audio_info
-from vaesep.corpora.sentences import SHARED, SINGLE
-from vaesep.corpora.synth import plan_speakers, synth_corpus
-from vaesep.corpora.timit import read_timit
+from vaesep.data.corpora.sentences import SHARED, SINGLE
+from vaesep.data.corpora.synth import plan_speakers, synth_corpus
+from vaesep.data.corpora.timit import read_timit
 from vaesep.errors import VaesepError
+from vaesep.io.audio import audio_info
 
 HAVE_TTS = bool(shutil.which("espeak-ng") and shutil.which("flite"))
 

@@ -7,9 +7,9 @@ from synthetic import make_datadir
 from vaesep.errors import VaesepError
 from vaesep.features import Featurizer, spectrogram
 from vaesep.registry import load_config
-from vaesep.segments import build_segment_sets, load_stfts, segment_index
-from vaesep.trainer import parallel_workers
-from vaesep.training import train
+from vaesep.training.experiment import train
+from vaesep.training.gradient import parallel_workers
+from vaesep.training.segments import build_segment_sets, load_stfts, segment_index
 
 
 def test_dynamic_mixing_pairs_sources_anew(tmp_path):
@@ -110,7 +110,7 @@ def _tiny_config(*extra: str):
 
 
 def test_parallel_sources_train_the_same_models_as_serial(tmp_path, monkeypatch):
-    monkeypatch.setattr("vaesep.workers.cpu_count", lambda: 2)
+    monkeypatch.setattr("vaesep.io.workers.cpu_count", lambda: 2)
     make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
     train(_tiny_config(), tmp_path / "d", tmp_path / "par")
     train(_tiny_config("training.parallel_sources=false"), tmp_path / "d", tmp_path / "ser")
@@ -130,18 +130,18 @@ def test_parallel_sources_train_the_same_models_as_serial(tmp_path, monkeypatch)
 
 
 def test_parallel_workers_only_on_a_multicore_cpu(monkeypatch):
-    monkeypatch.setattr("vaesep.workers.cpu_count", lambda: 2)
+    monkeypatch.setattr("vaesep.io.workers.cpu_count", lambda: 2)
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     assert parallel_workers(_tiny_config(), cpu, 2) == 2
     assert parallel_workers(_tiny_config(), cpu, 1) == 1
     assert parallel_workers(_tiny_config(), gpu, 2) == 1
     assert parallel_workers(_tiny_config("training.parallel_sources=false"), cpu, 2) == 1
-    monkeypatch.setattr("vaesep.workers.cpu_count", lambda: 1)
+    monkeypatch.setattr("vaesep.io.workers.cpu_count", lambda: 1)
     assert parallel_workers(_tiny_config(), cpu, 2) == 1
 
 
 def test_an_error_in_a_parallel_source_reaches_the_caller(tmp_path, monkeypatch):
-    monkeypatch.setattr("vaesep.workers.cpu_count", lambda: 2)
+    monkeypatch.setattr("vaesep.io.workers.cpu_count", lambda: 2)
     make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
     with pytest.raises(VaesepError, match="training.learning_rate: the female model diverged"):
         train(_tiny_config("training.learning_rate=1e30"), tmp_path / "d", tmp_path / "exp")

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import yaml
 
-from vaesep.atomic import write_text_atomic
 from vaesep.errors import VaesepError
+from vaesep.io.atomic import write_text_atomic
 
 _SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import torch
 
-from vaesep import __version__
-from vaesep.atomic import atomic_path, write_text_atomic
 from vaesep.config import Config, config_from_dict, read_yaml, save_config
-from vaesep.datadir import SOURCES
+from vaesep.data.datadir import SOURCES
 from vaesep.errors import VaesepError
 from vaesep.features import FeatureStats, Featurizer
+from vaesep.io.atomic import atomic_path, write_text_atomic
+from vaesep.version import __version__
 
 CONFIG_FILE = "config.yaml"
 STATS_FILE = "stats.npz"

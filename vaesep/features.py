@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaesep.atomic import atomic_path
 from vaesep.config import FeatureConfig
 from vaesep.errors import VaesepError
+from vaesep.io.atomic import atomic_path
 
 _EPS = 1e-8
 

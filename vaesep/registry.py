@@ -1,31 +1,29 @@
 """The model registry: a new model is one module in ``vaesep/models/``, one line here, one YAML.
 
 Each entry says everything the rest of vaesep needs to know about a model type: its config
-section, the module of one source, how it is fitted (gradient steps, a dictionary fit, or
-nothing) and how the mixture's per-source estimates are made (per source, jointly as NMF
-does, by fitting generative priors' inputs to the mixture at test time, or — for an oracle —
-only from the true sources, so that only ``evaluate`` can run it). A multichannel entry
-demixes the recording's channels instead (:mod:`vaesep.demixing`). The trainer and the
-separators call what the entry gives them; nothing switches on a type name.
+section, the module of one source, how it is fitted and how the mixture's per-source estimates
+are made. The last two are named, not imported: the training stage owns the fits
+(:data:`vaesep.training.experiment.FITS`: gradient steps, a dictionary, a conditional VAE, or
+nothing) and the separation stage the estimates (:data:`vaesep.separation.estimators.ESTIMATORS`:
+per source, jointly as NMF does, or by fitting generative priors' inputs to the mixture at test
+time; :data:`vaesep.separation.demixer.DEMIXERS` for a multichannel entry, which demixes the
+recording's channels). ``estimate=None`` marks an oracle: only the true sources make its
+estimates, so only ``evaluate`` can run it. The registry thus sits below both stages, which
+look their entry's names up; nothing switches on a type name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
-from vaesep import config as _config
-from vaesep.bss import Blind, BSSConfig, Demix, auxiva, ilrma
-from vaesep.conditional import fit_conditional
+from vaesep.config import load_config as _load_config
 from vaesep.config import Config, ModelSection
-from vaesep.estimators import nmf_joint, per_source
-from vaesep.fitting import FitRun, fit_dictionaries, fit_nothing
-from vaesep.inference import fit_priors
 from vaesep.models.adversarial import AEWGAN, GAN, WGAN, AdversarialConfig
 from vaesep.models.base import SourceModel
+from vaesep.models.blind import Blind, BSSConfig
 from vaesep.models.cdae import CDAE, CDAEConfig
 from vaesep.models.class_vae import ClassVAE, ClassVAEConfig
 from vaesep.models.cvae import CVAE, CVAEConfig
@@ -36,10 +34,6 @@ from vaesep.models.priors import MLAE, PriorConfig, PriorVAE
 from vaesep.models.rnn_mask import RNNMask, RNNMaskConfig
 from vaesep.models.vae import VAE, VAEConfig
 from vaesep.models.vrnn import VRNN, VRNNConfig
-from vaesep.mvae import fast_mvae, mvae
-from vaesep.trainer import fit_gradient
-
-Estimator = Callable[..., dict]
 
 
 @dataclass(frozen=True)
@@ -48,12 +42,13 @@ class ModelSpec:
 
     section: type[ModelSection]  # its ``model`` config section
     module: type[SourceModel]  # one source's module: module(input_dim, output_dim, section)
-    fit: Callable[[FitRun], dict[str, dict]]  # fit_gradient | fit_dictionaries | fit_nothing
-    estimate: Estimator | Demix | None = per_source  # None: needs the true sources (an oracle)
-    # A multichannel model's ``estimate`` is a demixer (:mod:`vaesep.bss`): the recording's
-    # STFT (frames, bins, mics) -> each source's image at the reference mic (frames, bins,
-    # sources), in SOURCES order as far as the model can tell; ``permute``: scored by the
+    fit: str  # a key of vaesep.training.experiment.FITS
+    # A key of vaesep.separation.estimators.ESTIMATORS (mono) or, for a multichannel model,
+    # of vaesep.separation.demixer.DEMIXERS: the recording's STFT (frames, bins, mics) -> each
+    # source's image at the reference mic (frames, bins, sources), in SOURCES order as far as
+    # the model can tell. None: needs the true sources (an oracle). ``permute``: scored by the
     # best permutation (BSS Eval's convention for demixing: a blind method has no order).
+    estimate: str | None = "per_source"
     multichannel: bool = False
     permute: bool = False
 
@@ -64,25 +59,25 @@ class ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {
-    "vae": ModelSpec(VAEConfig, VAE, fit_gradient),
-    "beta_vae": ModelSpec(VAEConfig, VAE, fit_gradient),
-    "itl_ae": ModelSpec(ITLAEConfig, ITLAE, fit_gradient),
-    "nmf": ModelSpec(NMFConfig, NMF, fit_dictionaries, nmf_joint),
-    "oracle": ModelSpec(OracleConfig, OracleMask, fit_nothing, None),
-    "vrnn": ModelSpec(VRNNConfig, VRNN, fit_gradient),
-    "rnn_mask": ModelSpec(RNNMaskConfig, RNNMask, fit_gradient),
-    "mlae": ModelSpec(PriorConfig, MLAE, fit_gradient, fit_priors),
-    "gen_vae": ModelSpec(PriorConfig, PriorVAE, fit_gradient, fit_priors),
-    "gan": ModelSpec(AdversarialConfig, GAN, fit_gradient, fit_priors),
-    "wgan": ModelSpec(AdversarialConfig, WGAN, fit_gradient, fit_priors),
-    "ae_wgan": ModelSpec(AdversarialConfig, AEWGAN, fit_gradient, fit_priors),
-    "class_vae": ModelSpec(ClassVAEConfig, ClassVAE, fit_gradient),
-    "cdae": ModelSpec(CDAEConfig, CDAE, fit_gradient),
-    "auxiva": ModelSpec(BSSConfig, Blind, fit_nothing, auxiva, multichannel=True, permute=True),
-    "ilrma": ModelSpec(BSSConfig, Blind, fit_nothing, ilrma, multichannel=True, permute=True),
-    "mvae": ModelSpec(CVAEConfig, CVAE, fit_conditional, mvae, multichannel=True, permute=True),
+    "vae": ModelSpec(VAEConfig, VAE, "gradient"),
+    "beta_vae": ModelSpec(VAEConfig, VAE, "gradient"),
+    "itl_ae": ModelSpec(ITLAEConfig, ITLAE, "gradient"),
+    "nmf": ModelSpec(NMFConfig, NMF, "dictionaries", "nmf_joint"),
+    "oracle": ModelSpec(OracleConfig, OracleMask, "nothing", None),
+    "vrnn": ModelSpec(VRNNConfig, VRNN, "gradient"),
+    "rnn_mask": ModelSpec(RNNMaskConfig, RNNMask, "gradient"),
+    "mlae": ModelSpec(PriorConfig, MLAE, "gradient", "priors"),
+    "gen_vae": ModelSpec(PriorConfig, PriorVAE, "gradient", "priors"),
+    "gan": ModelSpec(AdversarialConfig, GAN, "gradient", "priors"),
+    "wgan": ModelSpec(AdversarialConfig, WGAN, "gradient", "priors"),
+    "ae_wgan": ModelSpec(AdversarialConfig, AEWGAN, "gradient", "priors"),
+    "class_vae": ModelSpec(ClassVAEConfig, ClassVAE, "gradient"),
+    "cdae": ModelSpec(CDAEConfig, CDAE, "gradient"),
+    "auxiva": ModelSpec(BSSConfig, Blind, "nothing", "auxiva", multichannel=True, permute=True),
+    "ilrma": ModelSpec(BSSConfig, Blind, "nothing", "ilrma", multichannel=True, permute=True),
+    "mvae": ModelSpec(CVAEConfig, CVAE, "conditional", "mvae", multichannel=True, permute=True),
     "fast_mvae": ModelSpec(
-        CVAEConfig, CVAE, fit_conditional, fast_mvae, multichannel=True, permute=True
+        CVAEConfig, CVAE, "conditional", "fast_mvae", multichannel=True, permute=True
     ),
 }
 SECTIONS: dict[str, type[ModelSection]] = {name: spec.section for name, spec in MODELS.items()}
@@ -101,4 +96,4 @@ def build_model(section: ModelSection, input_dim: int, output_dim: int) -> nn.Mo
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Load a YAML config (or the defaults) with ``--set`` overrides, validated against the
     registry's model sections."""
-    return _config.load_config(path, overrides, SECTIONS)
+    return _load_config(path, overrides, SECTIONS)

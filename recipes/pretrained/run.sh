@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bundled pretrained models (vaesep/bundled/<name>/): trained on real read speech that may
+# The bundled pretrained models (vaesep/zoo/bundled/<name>/): trained on real read speech that may
 # be redistributed, LibriSpeech train-clean-100 (CC BY 4.0; 251 speakers, one utterance each
 # in ../shared/data/LibriSpeech-subset), every utterance at full length, female+male pairs
 # mixed anew every epoch (dynamic mixing). Never TIMIT (LDC licence) and never the
@@ -23,7 +23,7 @@ librispeech=../../../shared/data/LibriSpeech-subset
 models="rnn_mask vae beta_vae itl_ae"   # conf/<name>.yaml and conf/<name>.about.yaml
 perturbed=""             # these train on speed-perturbed mixtures (0.9, 1.0, 1.1), the others
                          # on the mixtures as made
-bundled=../../vaesep/bundled
+bundled=../../vaesep/zoo/bundled
 data=data
 exp=exp
 num_test=50              # LibriSpeech test-other mixtures (10 speakers, 5 female + 5 male)

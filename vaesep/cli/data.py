@@ -94,7 +94,7 @@ def synth_corpus(
     force: Force = False,
 ) -> None:
     """Synthesize a small TIMIT-layout corpus with espeak-ng and flite."""
-    from vaesep.corpora.synth import synth_corpus as run
+    from vaesep.data.corpora.synth import synth_corpus as run
 
     info = run(out_dir, speakers_per_gender, utterances, seed, force)
     test = sum(s["split"] == "test" for s in info["speakers"])
@@ -233,10 +233,10 @@ def prepare_pairs(
 ) -> None:
     """One data dir pair per female + male speaker pair (Subakan & Smaragdis, ICASSP 2018):
     the closest-length utterance pair to test, all the others to train, at 0 dB."""
-    from vaesep.corpora import CORPUS_KINDS, load_corpus
+    from vaesep.data.corpora import CORPUS_KINDS, load_corpus
+    from vaesep.data.speaker_pairs import PairOptions
+    from vaesep.data.speaker_pairs import prepare_pairs as run
     from vaesep.errors import VaesepError
-    from vaesep.pairs import PairOptions
-    from vaesep.pairs import prepare_pairs as run
 
     if kind not in CORPUS_KINDS:
         raise VaesepError(f"--kind {kind!r}: use one of {', '.join(CORPUS_KINDS)}")
@@ -278,8 +278,8 @@ def prepare_weak(
     force: Force = False,
 ) -> None:
     """A weakly labelled data dir for training.supervision: class: recordings and the classes
-    each holds (classes), no references (see vaesep.weak)."""
-    from vaesep.weak import prepare_weak as run
+    each holds (classes), no references (see vaesep.data.weak)."""
+    from vaesep.data.weak import prepare_weak as run
 
     summary = run(source, out_dir, single_fraction, seed, force)
     singles = ", ".join(f"{n} {s}" for s, n in summary["single_class"].items())
@@ -314,8 +314,8 @@ def prepare_rooms(
     force: Force = False,
 ) -> None:
     """Reverberant multichannel mixtures of a data dir in simulated rooms (pyroomacoustics);
-    the references are the source images at mic 0 (see vaesep.rooms)."""
-    from vaesep.rooms import prepare_rooms as run
+    the references are the source images at mic 0 (see vaesep.data.rooms)."""
+    from vaesep.data.rooms import prepare_rooms as run
 
     summary = run(source, out_dir, rt60, mics, spacing, min_distance, seed, force)
     typer.echo(
@@ -341,9 +341,10 @@ def prepare_perturb(
     force: Force = False,
 ) -> None:
     """Kaldi-style speed perturbation: the utterances of a data dir plus, per factor, a copy
-    whose sources are resampled (sox speed: tempo and pitch) and summed (see vaesep.perturb)."""
-    from vaesep.perturb import parse_speeds
-    from vaesep.perturb import prepare_perturb as run
+    whose sources are resampled (sox speed: tempo and pitch) and summed (see
+    vaesep.data.perturb)."""
+    from vaesep.data.perturb import parse_speeds
+    from vaesep.data.perturb import prepare_perturb as run
 
     summary = run(source, out_dir, parse_speeds(speeds), force)
     counts, factors = summary["utterances"], summary["speeds"]
@@ -363,9 +364,9 @@ def _prepare(kind: str, source: Path, out_dir: Path, params: dict, **reader) -> 
     arguments) and print a short summary."""
     from dataclasses import fields
 
-    from vaesep.corpora import load_corpus
-    from vaesep.mixing import MixOptions, parse_crop
-    from vaesep.preparation import prepare_mixtures
+    from vaesep.data.corpora import load_corpus
+    from vaesep.data.mixing import MixOptions, parse_crop
+    from vaesep.data.preparation import prepare_mixtures
 
     names = {f.name for f in fields(MixOptions)}
     options = MixOptions(**{k: v for k, v in params.items() if k in names})

@@ -32,7 +32,7 @@ def train(
     """Train one model per source (female, male) and write a self-contained experiment dir."""
     from vaesep.expdir import CONFIG_FILE
     from vaesep.registry import load_config
-    from vaesep.training import train as run_training
+    from vaesep.training.experiment import train as run_training
 
     if config is None:
         if not (resume and (exp_dir / CONFIG_FILE).is_file()):
@@ -101,11 +101,11 @@ def separate(
     separated. The progress bar (seconds of audio) shows only on a terminal.
     """
     from vaesep.errors import VaesepError
-    from vaesep.inputs import expand_inputs
-    from vaesep.outputs import check_choices, check_template, plan_outputs
-    from vaesep.pretrained import resolve_model
-    from vaesep.progress import audio_seconds, progress_bar
-    from vaesep.separators import load_separator
+    from vaesep.io.progress import audio_seconds, progress_bar
+    from vaesep.separation.inputs import expand_inputs
+    from vaesep.separation.loading import load_separator
+    from vaesep.separation.outputs import check_choices, check_template, plan_outputs
+    from vaesep.zoo.pretrained import resolve_model
 
     check_choices(fmt, subtype)
     check_template(name)
@@ -164,7 +164,7 @@ def run(
     Seeds already scored are skipped, interrupted ones resume; 'vaesep report EXP' pools them
     with 95 % confidence intervals. A failing seed is reported and the others still run.
     """
-    from vaesep.runs import parse_seeds, run_seeds
+    from vaesep.scoring.runs import parse_seeds, run_seeds
 
     outcomes = run_seeds(
         config,

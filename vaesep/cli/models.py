@@ -28,7 +28,7 @@ def models(
     name: str | None = typer.Argument(None, help="A bundled model: print its model card."),
 ) -> None:
     """List the bundled models (the default first), or print one model's card."""
-    from vaesep import pretrained
+    from vaesep.zoo import pretrained
 
     if name is not None:
         typer.echo(pretrained.verified_dir(name).joinpath(pretrained.CARD_MD).read_text(), nl=False)
@@ -49,11 +49,11 @@ def models(
 @user_errors
 def export_command(
     exp_dir: Path = typer.Argument(..., help="Experiment dir written by 'vaesep train'."),
-    out_dir: Path = typer.Argument(..., help="Bundle dir to write (e.g. vaesep/bundled/NAME)."),
+    out_dir: Path = typer.Argument(..., help="Bundle dir to write (e.g. vaesep/zoo/bundled/NAME)."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier export."),
 ) -> None:
     """Copy what separation reads, weights in float16; then evaluate OUT_DIR as a --model."""
-    from vaesep.bundle import export
+    from vaesep.zoo.bundle import export
 
     export(exp_dir, out_dir, force=force)
     typer.echo(f"wrote {out_dir}")
@@ -71,7 +71,7 @@ def card_command(
     ),
 ) -> None:
     """Write card.json and card.md (metrics, versions, sha256 of every file)."""
-    from vaesep.bundle import write_card
+    from vaesep.zoo.bundle import write_card
 
     parsed = {}
     for item in evaluations:
@@ -93,8 +93,8 @@ def export_onnx_command(
 ) -> None:
     """Write each source's network as DIR/<source>.onnx (STFT, features and masks stay out:
     DIR/onnx.json says what goes in and out), checked against torch on an example."""
-    from vaesep.onnx_export import export_onnx
-    from vaesep.pretrained import resolve_model
+    from vaesep.separation.onnx_export import export_onnx
+    from vaesep.zoo.pretrained import resolve_model
 
     manifest = export_onnx(resolve_model(model), onnx, int8=int8, force=force)
     checks = manifest["deviation_from_torch"]

@@ -72,7 +72,7 @@ def evaluate_command(
     multichannel data dir (vaesep prepare rooms) is scored against the source images at the
     reference mic, with that mic's channel as the mixture baseline.
     """
-    from vaesep.evaluation import Reading, evaluate, evaluate_separated
+    from vaesep.scoring.evaluation import Reading, evaluate, evaluate_separated
 
     if (model is None) == (separated is None):
         raise fail("give exactly one of --model (separate and score) or --separated DIR")
@@ -95,8 +95,8 @@ def evaluate_command(
         return
     if best_permutation:
         raise fail("--best-permutation: only with --separated (a --model says it itself)")
-    from vaesep.pretrained import resolve_model
-    from vaesep.separators import load_separator
+    from vaesep.separation.loading import load_separator
+    from vaesep.zoo.pretrained import resolve_model
 
     separator = load_separator(
         resolve_model(model),
@@ -111,7 +111,7 @@ def evaluate_command(
 
 
 def _summary_text(summary: dict[str, Any], out_dir: Path) -> str:
-    from vaesep.metrics import EXACT_DB
+    from vaesep.scoring.metrics import EXACT_DB
 
     lines = [
         f"{summary['model']}: {summary['num_utterances']} utterances, "
@@ -170,7 +170,7 @@ def report_command(
 ) -> None:
     """Tabulate and plot (SDR/SIR/SAR violins) the results of one or more evaluations, with
     95 % confidence intervals over mixtures, and judge claims on them."""
-    from vaesep.reports import report
+    from vaesep.scoring.reports import report
 
     target = out_dir or _common_parent(result_dirs)
     markdown = report(

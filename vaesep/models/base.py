@@ -11,7 +11,7 @@ and separation hands a model a whole (chunk of a) recording as one ``(1, frames,
   recurrent network), which decides how long recordings are chunked; a model whose field
   depends on its config sets it per instance (the class value is its default).
   ``onnx_refusal`` says why the module cannot be traced into one ONNX graph for any length
-  (None: it can; :mod:`vaesep.onnx_runtime`).
+  (None: it can; :mod:`vaesep.separation.onnx_runtime`).
 - :class:`GradientModel`: a source model trained by gradient steps. The trainer calls
   :meth:`~GradientModel.optimizers` once, then :meth:`~GradientModel.training_step` for every
   batch and :meth:`~GradientModel.validation_step` for every validation batch; the defaults
@@ -20,8 +20,8 @@ and separation hands a model a whole (chunk of a) recording as one ``(1, frames,
   sampled code, and its weighted penalties such as a KL); the default ``loss`` adds the
   reconstruction error of that estimate. Such a model can also be trained jointly with the
   other sources' models through their masks, or from mixtures and class labels alone
-  (:mod:`vaesep.joint`). A model with another objective overrides ``loss``; one with several
-  optimizers (e.g. an adversarial one) overrides ``optimizers`` and the steps too.
+  (:mod:`vaesep.training.joint`). A model with another objective overrides ``loss``; one with
+  several optimizers (e.g. an adversarial one) overrides ``optimizers`` and the steps too.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ the NLL's optimum of a digitally silent bin (``σ² = ε``) inside LOG_RANGE, so
 push the decoder against the clamp, where its gradient vanishes. Ours: H = 128, two gated
 layers, k = 5, Z = 16, K = 2; 2.2M weights at 513 bins (1.4M at 257), most in the F-channel
 convs. :meth:`CVAE.forward` refuses: the model has no mono estimate; separate with the
-demixing algorithm (:mod:`vaesep.mvae`).
+demixing algorithm (:mod:`vaesep.separation.mvae`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaesep.config import ModelSection, require
-from vaesep.datadir import SOURCES
+from vaesep.data.datadir import SOURCES
 from vaesep.errors import VaesepError
 from vaesep.models.base import GradientModel
 from vaesep.models.vae import gaussian_kl
@@ -67,8 +67,9 @@ class CVAEConfig(ModelSection):
     beta: float = 1.0  # KL weight
     classifier_weight: float = 1.0  # auxiliary classifier's cross-entropy weight
     segment_frames: int = 64  # frames per training segment (overrides the base property)
-    # Separation (vaesep.mvae): ILRMA initialization, outer MVAE iterations, and per outer
-    # iteration Adam steps on (z, c) with this learning rate (mvae only); output reference mic.
+    # Separation (vaesep.separation.mvae): ILRMA initialization, outer MVAE iterations, and per
+    # outer iteration Adam steps on (z, c) with this learning rate (mvae only); output
+    # reference mic.
     ilrma_iterations: int = 30
     iterations: int = 40
     latent_steps: int = 10
@@ -212,5 +213,5 @@ class CVAE(GradientModel):
     def forward(self, x: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
         raise VaesepError(
             f"model.type {self.config.type}: the model is multichannel and has no mono "
-            "estimate; separate with the demixing algorithm (vaesep.mvae)"
+            "estimate; separate with the demixing algorithm (vaesep.separation.mvae)"
         )

@@ -43,7 +43,7 @@ def ideal_estimates(references: dict[str, torch.Tensor], mask: str) -> dict[str,
 
 class OracleMask(SourceModel):
     """A source's place in an experiment dir; it holds nothing (the mask comes from the
-    references, see :class:`vaesep.oracle.OracleSeparator`)."""
+    references, see :class:`vaesep.separation.oracle_separator.OracleSeparator`)."""
 
     def __init__(self, input_dim: int, output_dim: int, config: OracleConfig):
         super().__init__()

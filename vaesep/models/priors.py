@@ -1,9 +1,9 @@
 """Generative source priors of Subakan & Smaragdis (ICASSP 2018): MLAE and the VAE as a prior.
 
 Unlike the study's models, a prior never sees a mixture in training: it learns to *generate*
-one source's clean magnitude frames. Separation (:func:`vaesep.inference.fit_priors`) then
-optimizes every frame's free input of both sources' priors so that the generated spectra sum
-to the mixture, as supervised NMF fits its activations. The networks are the paper's:
+one source's clean magnitude frames. Separation (:func:`vaesep.separation.inference.fit_priors`)
+then optimizes every frame's free input of both sources' priors so that the generated spectra
+sum to the mixture, as supervised NMF fits its activations. The networks are the paper's:
 
 - ``mlae``: a maximum-likelihood autoencoder, spectrum → 100 (softplus) → spectrum (softplus),
   trained under a Poisson output model; its free input at separation is a spectrum.

@@ -1,0 +1,152 @@
+"""The output files of ``separate``: names from a template, the file format and the sample type.
+
+The default keeps each input's format and sample type where the output can have them (WAV or
+FLAC; 16-bit, 24-bit or float samples) and writes float WAV otherwise (MP3, OGG, SPHERE, 8-bit
+or μ-law inputs). Integer sample types clip at full scale (with a note when they did).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from vaesep.errors import VaesepError
+from vaesep.io.atomic import check_name
+from vaesep.io.audio import audio_info, is_pipe
+
+FORMATS = {"wav": "WAV", "flac": "FLAC"}
+SUBTYPES = {"WAV": ("PCM_16", "PCM_24", "FLOAT"), "FLAC": ("PCM_16", "PCM_24")}
+DEFAULT_SUBTYPE = {"WAV": "FLOAT", "FLAC": "PCM_24"}
+FIELDS = ("stem", "source", "ext", "model")
+DEFAULT_TEMPLATE = "{stem}_{source}.{ext}"
+_FIX = "shorten it with --name (e.g. --name 'sep{source}.{ext}') or rename the input"
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """A file format (``WAV``, ``FLAC``) and sample type (``PCM_16``, ``PCM_24``, ``FLOAT``)."""
+
+    format: str
+    subtype: str
+
+    @property
+    def ext(self) -> str:
+        return self.format.lower()
+
+
+def check_choices(fmt: str | None, subtype: str | None) -> None:
+    """Refuse an unknown ``--format``/``--subtype`` or a pair the format cannot hold."""
+    if fmt is not None and fmt.lower() not in FORMATS:
+        raise VaesepError(f"--format {fmt!r}: use wav or flac")
+    if subtype is None:
+        return
+    known = sorted({s for kinds in SUBTYPES.values() for s in kinds})
+    if subtype.upper() not in known:
+        raise VaesepError(f"--subtype {subtype!r}: use one of {', '.join(known)}")
+    if fmt is not None and subtype.upper() not in SUBTYPES[FORMATS[fmt.lower()]]:
+        raise VaesepError(
+            f"--subtype {subtype}: {fmt} files cannot hold it; use one of "
+            f"{', '.join(SUBTYPES[FORMATS[fmt.lower()]])}"
+        )
+
+
+def output_format(path: Path | str, fmt: str | None, subtype: str | None) -> OutputFormat:
+    """The format of ``path``'s outputs: the asked one, else the input's where possible (an
+    input that cannot be read, or a ``cmd |`` pipe, gets the defaults)."""
+    info = None
+    if (fmt is None or subtype is None) and not is_pipe(path):
+        try:
+            info = audio_info(path)
+        except VaesepError:  # reported when it is separated
+            pass
+    given = info.format if info is not None and info.format in SUBTYPES else "WAV"
+    chosen = FORMATS[fmt.lower()] if fmt else given
+    if subtype is not None:
+        kind = subtype.upper()
+        if kind not in SUBTYPES[chosen]:  # only when the format is the input's (checked before)
+            raise VaesepError(
+                f"{path}: --subtype {subtype} does not fit its format {chosen}; add --format wav"
+            )
+    else:
+        kept = info is not None and info.format in SUBTYPES  # a WAV or FLAC input
+        given = info.subtype if kept else None
+        kind = given if given in SUBTYPES[chosen] else DEFAULT_SUBTYPE[chosen]
+    return OutputFormat(chosen, kind)
+
+
+def check_template(template: str) -> None:
+    """A name template uses only {stem}, {source}, {ext}, {model}; {source} is required."""
+    try:
+        parsed = [p for p in string.Formatter().parse(template) if p[1] is not None]
+    except ValueError as exc:
+        raise VaesepError(f"--name {template!r}: {exc}; e.g. --name '{DEFAULT_TEMPLATE}'") from None
+    if any(spec or conversion for _, _, spec, conversion in parsed):
+        raise VaesepError(f"--name {template!r}: plain fields only, e.g. '{DEFAULT_TEMPLATE}'")
+    fields = {field for _, field, _, _ in parsed}
+    unknown = sorted(f for f in fields if f not in FIELDS)
+    if unknown:
+        raise VaesepError(
+            f"--name {template!r}: unknown field {{{unknown[0]}}}; use "
+            f"{', '.join('{' + f + '}' for f in FIELDS)}"
+        )
+    if "source" not in fields:
+        raise VaesepError(
+            f"--name {template!r}: needs {{source}}, or the sources overwrite each other"
+        )
+    pure = PurePath(template)
+    if pure.is_absolute() or ".." in pure.parts:
+        raise VaesepError(
+            f"--name {template!r}: must stay inside --out-dir (no '/' at the start, no '..')"
+        )
+
+
+def output_paths(
+    stem: str,
+    sources: tuple[str, ...],
+    out_dir: Path,
+    template: str,
+    form: OutputFormat,
+    model: str,
+) -> dict[str, Path]:
+    """Each source's output path of one input, every file name within the name limit."""
+    paths = {}
+    for source in sources:
+        name = Path(template.format(stem=stem, source=source, ext=form.ext, model=model))
+        if name.is_absolute() or ".." in name.parts:
+            raise VaesepError(
+                f"{stem!r}: the name {name} would be written outside --out-dir; give the input "
+                "a plain name (an scp's utterance id: no '/' at the start, no '..')"
+            )
+        for k in range(len(name.parts)):
+            check_name(out_dir.joinpath(*name.parts[: k + 1]), _FIX)
+        paths[source] = out_dir / name
+    return paths
+
+
+def plan_outputs(
+    files: dict[str, Path | str],
+    sources: tuple[str, ...],
+    out_dir: Path,
+    template: str = DEFAULT_TEMPLATE,
+    fmt: str | None = None,
+    subtype: str | None = None,
+    model: str = "model",
+) -> dict[str, tuple[dict[str, Path], OutputFormat]]:
+    """Per input stem, its outputs and their format; two inputs never share an output."""
+    check_choices(fmt, subtype)
+    check_template(template)
+    plans: dict[str, tuple[dict[str, Path], OutputFormat]] = {}
+    owner: dict[Path, str] = {}
+    for stem, path in files.items():
+        form = output_format(path, fmt, subtype)
+        paths = output_paths(stem, sources, out_dir, template, form, model)
+        for target in paths.values():
+            if target in owner:
+                raise VaesepError(
+                    f"--name {template!r}: {files[owner[target]]} and {path} would both write "
+                    f"{target}; put {{stem}} in the name"
+                )
+            owner[target] = stem
+        plans[stem] = (paths, form)
+    return plans

@@ -1,0 +1,81 @@
+"""Training: fit every source's model of a config on a data dir into an experiment dir.
+
+What is fitted is the registry entry's (:mod:`vaesep.registry`), and how is :data:`FITS` under
+the entry's ``fit`` name: gradient steps (:mod:`vaesep.training.gradient`), an NMF dictionary,
+a conditional VAE shared by the sources, or nothing; the files written are the experiment dir's
+(:mod:`vaesep.expdir`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from vaesep.config import Config
+from vaesep.data.datadir import SOURCES
+from vaesep.errors import VaesepError
+from vaesep.expdir import ExpDir
+from vaesep.io.device import resolve_device
+from vaesep.registry import MODELS, SECTIONS, build_model, spec_of
+from vaesep.training.conditional import fit_conditional
+from vaesep.training.fitting import FitRun, fit_dictionaries, fit_nothing
+from vaesep.training.gradient import fit_gradient
+
+# How a registry entry is fitted, by its ``fit`` name: FitRun -> {source: summary}.
+FITS: dict[str, Callable[[FitRun], dict[str, dict]]] = {
+    "gradient": fit_gradient,
+    "dictionaries": fit_dictionaries,
+    "conditional": fit_conditional,
+    "nothing": fit_nothing,
+}
+
+
+def train(
+    config: Config,
+    data_dir: str | Path,
+    exp_dir: str | Path,
+    resume: bool = False,
+    force: bool = False,
+    sources: tuple[str, ...] = SOURCES,
+    command: list[str] | None = None,
+) -> dict:
+    """Train every source's model on a data dir and write a self-contained experiment dir.
+
+    ``command``: the command line to record in ``command.txt`` (the CLI's).
+    """
+    check_together(config, sources)
+    exp = ExpDir(exp_dir)
+    exp.path.mkdir(parents=True, exist_ok=True)
+    with exp.lock():  # before prepare, which --force lets delete files
+        exp.prepare(config, SECTIONS, resume, force)
+        if config.training.num_threads:
+            torch.set_num_threads(config.training.num_threads)
+        device = resolve_device(config.training.device, "training.device")
+        started = time.perf_counter()
+
+        build = partial(build_model, config.model)
+        run = FitRun(config, Path(data_dir), exp, device, resume, tuple(sources), build)
+        summaries = FITS[spec_of(config).fit](run)
+        if command is not None:
+            exp.write_command(command)
+        return {"sources": summaries, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def check_together(config: Config, sources: tuple[str, ...] = SOURCES) -> None:
+    """One-line errors for joint or weak training (:mod:`vaesep.training.joint`) that cannot run."""
+    t = config.training
+    if not t.trains_together:
+        return
+    key = "training.joint" if t.joint else "training.supervision"
+    if set(sources) != set(SOURCES):
+        raise VaesepError(f"{key}: trains every source's model together; drop --sources")
+    if not MODELS[config.model.type].module.trains_jointly():
+        able = sorted(n for n, m in MODELS.items() if m.module.trains_jointly())
+        raise VaesepError(
+            f"{key}: model.type {config.model.type} cannot train jointly; "
+            f"use one of {', '.join(able)}"
+        )

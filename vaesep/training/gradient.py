@@ -1,0 +1,359 @@
+"""Gradient training of one model per source, input the mixture, target that source.
+
+The loop is the model's: the trainer asks a :class:`~vaesep.models.base.GradientModel` for its
+``optimizers``, shuffles the training segments (seeded), and calls ``training_step`` per batch
+and ``validation_step`` per validation batch; the best epoch (validation ``loss``) is kept in
+``<source>.pt``. After every epoch ``checkpoints/<source>.last.pt`` holds the weights, every
+optimizer's state and the random-generator state (written atomically), from which a resumed
+run continues exactly. On a multi-core CPU the sources train side by side
+(``training.parallel_sources``). With ``training.joint`` or weak class supervision the sources'
+models train as one :class:`~vaesep.training.joint.JointModel` (``checkpoints/joint.last.pt``), and
+each source's best weights still go to ``<source>.pt``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from tqdm import tqdm
+
+from vaesep.config import Config
+from vaesep.data.datadir import SOURCES, load_datadir
+from vaesep.errors import VaesepError, log
+from vaesep.expdir import atomic_save, versions
+from vaesep.features import Featurizer
+from vaesep.io import workers
+from vaesep.models.base import Batch, GradientModel, NonFiniteLoss
+from vaesep.training.fitting import FitRun, source_seed
+from vaesep.training.joint import NAME as JOINT
+from vaesep.training.joint import JointBatch, JointModel
+from vaesep.training.segments import SegmentSet, build_segment_sets, read_stfts
+
+VALIDATION_BATCH = 1024
+
+
+class Batches(Protocol):
+    """What the epoch loop needs of a model's training data: its size and a selection
+    (``Batch``, ``JointBatch``, ``vaesep.models.cvae.LabelledBatch``)."""
+
+    def __len__(self) -> int: ...
+
+    def select(self, index: torch.Tensor | slice) -> Batches: ...
+
+
+def fit_gradient(run: FitRun) -> dict[str, dict]:
+    """Train every source's network on the run's data dir (the study's models and others)."""
+    config = run.config
+    t = config.training
+    weak = t.supervision == "class"
+    data = load_datadir(run.data_dir, require_references=not weak)
+    stfts = read_stfts(data, config, references=not weak)
+    classes = data.classes if weak else None
+    if weak and all(len(c) == len(SOURCES) for c in classes.values()):
+        log.warning(
+            "%s: every mixture holds every source, so weak class supervision cannot tell them "
+            "apart; add single-class recordings (vaesep prepare weak)",
+            run.data_dir,
+        )
+    featurizer = Featurizer(config.features)
+    frames = config.model.segment_frames
+    train_set, val_set = build_segment_sets(stfts, featurizer, t, frames, classes)
+    run.exp.write_setup(config, featurizer.stats)
+    log.info(
+        "%d utterances: %d training frames, %d validation frames (segments of %d), device %s",
+        len(stfts),
+        train_set.frames,
+        val_set.frames if val_set is not None else 0,
+        frames,
+        run.device,
+    )
+    if t.trains_together:
+        return train_joint(train_set, val_set, run)
+    n_workers = parallel_workers(config, run.device, len(run.sources))
+    if n_workers == 1:
+        return {s: train_source(s, train_set, val_set, run) for s in run.sources}
+    threads = t.num_threads or max(1, workers.cpu_count() // n_workers)
+    log.info("training %d sources in parallel, %d thread(s) each", len(run.sources), threads)
+
+    def job(source: str, position: int) -> dict:
+        return train_source(source, train_set, val_set, run, position)
+
+    return dict(zip(run.sources, workers.map_forked(job, run.sources, threads)))
+
+
+def parallel_workers(config: Config, device: torch.device, n_sources: int) -> int:
+    """How many sources train at once: one process each on a multi-core Linux CPU, else 1.
+
+    Small networks use cores poorly within one process (a step is a few small matrix
+    products), so two one-thread processes beat one two-thread process. A GPU, one core,
+    ``training.parallel_sources: false`` or a platform where forking torch is unsafe: 1.
+    """
+    if not (config.training.parallel_sources and device.type == "cpu" and workers.can_fork()):
+        return 1
+    return max(1, min(n_sources, workers.cpu_count()))
+
+
+def _on_device(segments: SegmentSet, source: str, device: torch.device) -> Batch:
+    """All of ``segments`` for one source's model, on ``device``."""
+    return Batch(
+        segments.inputs.to(device), segments.targets[source].to(device), segments.mixture.to(device)
+    )
+
+
+def _joint_on_device(segments: SegmentSet, device: torch.device) -> JointBatch:
+    """All of ``segments`` for the sources' models together, on ``device``."""
+    return JointBatch(
+        segments.inputs.to(device),
+        {s: t.to(device) for s, t in segments.targets.items()},
+        segments.mixture.to(device),
+        segments.present.to(device),
+    )
+
+
+def _validation_loss(model: GradientModel, val: Batches, batch_size: int) -> float:
+    model.eval()
+    total = 0.0
+    for start in range(0, len(val), batch_size):
+        batch = val.select(slice(start, start + batch_size))
+        total += model.validation_step(batch)["loss"] * len(batch)
+    model.train()
+    return total / len(val)
+
+
+def train_source(
+    source: str,
+    train_set: SegmentSet,
+    val_set: SegmentSet | None,
+    run: FitRun,
+    position: int = 0,
+) -> dict:
+    """Train the model of one source; keeps the best epoch (validation loss) in ``<source>.pt``.
+
+    ``position`` is the line of its progress bar when several sources train at once.
+    """
+    torch.manual_seed(source_seed(run.config, source))
+    model = run.build(train_set.inputs.shape[-1], run.config.features.num_bins)
+    device = run.device
+
+    def batches(segments: SegmentSet) -> Batch:
+        return _on_device(segments, source, device)
+
+    best, summary = train_model(source, model, batches, train_set, val_set, run, position)
+    return run.exp.save_source(source, run.config, best, {"source": source, **summary})
+
+
+def train_joint(train_set: SegmentSet, val_set: SegmentSet | None, run: FitRun) -> dict:
+    """Train all sources' models as one (:mod:`vaesep.training.joint`); ``{source: summary}``."""
+    models = {}
+    for source in SOURCES:
+        torch.manual_seed(source_seed(run.config, source))  # as if trained apart
+        models[source] = run.build(train_set.inputs.shape[-1], run.config.features.num_bins)
+    model = JointModel(models, run.config.training)
+    device = run.device
+
+    def batches(segments: SegmentSet) -> JointBatch:
+        return _joint_on_device(segments, device)
+
+    best, summary = train_model(JOINT, model, batches, train_set, val_set, run)
+    extra = {"trained": JOINT, "supervision": run.config.training.supervision}
+    return {
+        s: run.exp.save_source(s, run.config, weights, {"source": s, **summary, **extra})
+        for s, weights in model.split(best).items()
+    }
+
+
+def train_model(
+    name: str,
+    model: GradientModel,
+    batches: Callable[[SegmentSet], Batches],
+    train_set: SegmentSet,
+    val_set: SegmentSet | None,
+    run: FitRun,
+    position: int = 0,
+) -> tuple[dict, dict]:
+    """The epochs of one model (a source's, the joint one or the shared CVAE of
+    :mod:`vaesep.training.conditional`) named ``name`` in its checkpoint,
+    log and progress bar; (best weights, summary)."""
+    config, device = run.config, run.device
+    t = config.training
+    seed = source_seed(config, name)
+    model.to(device)
+    optimizers = model.optimizers(t)
+    generator = torch.Generator().manual_seed(seed)
+    state = {"epoch": 0, "step": 0, "best_loss": math.inf, "best_epoch": 0, "stale": 0}
+    state["history"] = []
+    best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    ckpt_path = run.exp.checkpoint_path(name)
+    if run.resume and ckpt_path.exists():
+        best_weights, state = _restore(ckpt_path, model, optimizers, generator)
+        log.info("%s: resuming after epoch %d", name, state["epoch"])
+    ckpt_path.parent.mkdir(exist_ok=True)
+
+    data = batches(train_set)
+    val = batches(val_set) if val_set is not None else None
+    n = len(data)
+    done = state["epoch"] >= t.epochs or (
+        t.early_stopping_patience and state["stale"] >= t.early_stopping_patience
+    )
+    bar = tqdm(
+        range(state["epoch"], t.epochs if not done else state["epoch"]),
+        desc=f"train {name}",
+        disable=None if t.progress else True,
+        leave=False,
+        position=position,
+    )
+    for epoch in bar:
+        started = time.perf_counter()
+        if train_set.redraw is not None:
+            data = batches(train_set.redraw(generator))
+            n = len(data)
+        perm = torch.randperm(n, generator=generator).to(device)
+        sums: dict[str, float] = {}
+        for start in range(0, n, t.batch_size):
+            idx = perm[start : start + t.batch_size]
+            batch = data.select(idx)
+            try:
+                out = model.training_step(batch, optimizers, state["step"])
+            except NonFiniteLoss as exc:
+                raise _diverged(name, epoch + 1, exc.value, ckpt_path) from None
+            state["step"] += 1
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + v * len(idx)
+        train_loss = sums.pop("loss") / n
+        val_loss = train_loss
+        if val is not None:
+            val_loss = _validation_loss(model, val, max(t.batch_size, VALIDATION_BATCH))
+        if not (math.isfinite(val_loss) and _finite_weights(model)):
+            raise _diverged(name, epoch + 1, val_loss, ckpt_path)
+        record = {
+            "source": name,
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_loss": val_loss if val_set is not None else None,
+            **{k: v / n for k, v in sums.items()},
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        state["history"].append(record)
+        state["epoch"] = epoch + 1
+        if val_loss < state["best_loss"] or not model.selects_best:
+            state.update(best_loss=val_loss, best_epoch=epoch + 1, stale=0)
+            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            state["stale"] += 1
+        _save_checkpoint(ckpt_path, model, optimizers, generator, best_weights, state, run)
+        run.exp.append_log([record])  # after the checkpoint: no repeats on resume
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+        if t.early_stopping_patience and state["stale"] >= t.early_stopping_patience:
+            log.info(
+                "%s: early stop after epoch %d (best %d)", name, epoch + 1, state["best_epoch"]
+            )
+            break
+    bar.close()
+
+    seconds = round(sum(r["seconds"] for r in state["history"]), 3)
+    summary = {
+        "model": config.model.type,
+        "epochs_run": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "best_loss": state["best_loss"],
+        "segment_frames": train_set.inputs.shape[1],
+        "train_frames": train_set.frames,
+        "val_frames": val_set.frames if val_set is not None else 0,
+        "device": str(device),
+        "seconds": seconds,
+        "outcome": f"best epoch {state['best_epoch']}/{state['epoch']}, "
+        f"loss {state['best_loss']:.4g}, {seconds:.1f} s",
+    }
+    return best_weights, summary
+
+
+def _save_checkpoint(
+    path: Path,
+    model: GradientModel,
+    optimizers: dict[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+    best_weights: dict,
+    state: dict,
+    run: FitRun,
+) -> None:
+    atomic_save(
+        {
+            "model": model.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "best_model": best_weights,
+            "state": state,
+            "model_type": run.config.model.type,
+            "versions": versions(),
+        },
+        path,
+    )
+
+
+def _restore(
+    ckpt_path: Path,
+    model: GradientModel,
+    optimizers: dict[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+) -> tuple[dict, dict]:
+    """Load a last-epoch checkpoint into the training objects; return (best weights, state).
+
+    The optimizers keep the learning rate and weight decay the config gives them now
+    (``training.*`` may change on resume).
+    """
+    device = next(model.parameters()).device
+    try:
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        saved = ckpt["optimizers"] if "optimizers" in ckpt else {"model": ckpt["optimizer"]}
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, the fix is the same
+        raise _unresumable(ckpt_path, type(exc).__name__) from None
+    if set(saved) != set(optimizers):
+        raise VaesepError(
+            f"{ckpt_path}: holds the optimizer(s) {', '.join(sorted(saved))} but the model "
+            f"trains with {', '.join(sorted(optimizers))}; resume with the model it was started "
+            "with, or delete it to restart that source"
+        )
+    try:
+        model.load_state_dict(ckpt["model"])
+        for name, optimizer in optimizers.items():
+            fresh = [(g["lr"], g.get("weight_decay")) for g in optimizer.param_groups]
+            optimizer.load_state_dict(saved[name])
+            for group, (lr, decay) in zip(optimizer.param_groups, fresh):
+                group.update(lr=lr, weight_decay=decay)
+        generator.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+    except Exception as exc:  # noqa: BLE001
+        raise _unresumable(ckpt_path, type(exc).__name__) from None
+    state = ckpt["state"]
+    state.setdefault("step", 0)
+    return ckpt["best_model"], state
+
+
+def _unresumable(ckpt_path: Path, reason: str) -> VaesepError:
+    return VaesepError(
+        f"{ckpt_path}: cannot resume from it ({reason}); resume with the training.optimizer "
+        "it was started with, or delete it to restart that source"
+    )
+
+
+def _finite_weights(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def _diverged(source: str, epoch: int, loss: float, ckpt_path: Path) -> VaesepError:
+    """The one-line error for a NaN or infinite loss (or weights)."""
+    kept = (
+        f"the last good checkpoint {ckpt_path} is kept"
+        if ckpt_path.exists()
+        else "no checkpoint was written yet"
+    )
+    return VaesepError(
+        f"training.learning_rate: the {source} model diverged in epoch {epoch} (loss {loss}); "
+        f"{kept}; lower the learning rate and rerun (--resume continues from the checkpoint)"
+    )

@@ -1,0 +1,220 @@
+"""Training examples: segments of ``T`` consecutive STFT frames inside utterances.
+
+A data dir's utterances are split into training and validation utterances (seeded), the
+featurizer is fitted on the training mixtures, and each utterance is cut into segments of
+``T = model.segment_frames`` frames: back to back from its start, the last one ending at its
+last frame (so it may overlap the one before), and an utterance shorter than ``T`` padded with
+silent frames at its end. Tensors are ``(segments, T, ·)``. With ``T = 1`` every frame is a
+segment, in the order of the data dir, which is exactly the study's bag of frames.
+
+Features are computed on the segments laid end to end, so ``features.context_frames``
+neighbours are those of that stream. A training set can draw a new view of itself every epoch
+(``SegmentSet.redraw``): with ``training.random_segments`` (and ``T > 1``) each utterance is cut
+anew from a random first frame in ``[0, T)``; with ``training.dynamic_mixing`` the male segments
+are rolled against the female ones by a random offset and added as complex STFTs, a new
+pairing every epoch (optionally at random level ratios and with each source randomly coloured,
+:mod:`vaesep.training.augment`). Weak data (no references, :mod:`vaesep.training.joint`) keep
+every recording and add their one-class recordings of different classes mixed anew, labelled
+with both classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaesep.config import Config, TrainingConfig
+from vaesep.data.datadir import SOURCES, DataDir, load_datadir
+from vaesep.errors import VaesepError
+from vaesep.features import Featurizer, Stft, spectrogram
+from vaesep.io.audio import load_audio
+from vaesep.training.augment import random_colouring, random_gains
+
+Utterance = tuple[str, torch.Tensor, dict[str, torch.Tensor]]
+
+
+@dataclass
+class SegmentSet:
+    """Network inputs ``(N, T, D)``, per-source targets and the mixture spectrum ``(N, T, F)``
+    (target scale) of ``N`` segments."""
+
+    inputs: torch.Tensor
+    targets: dict[str, torch.Tensor]  # empty under weak class supervision
+    mixture: torch.Tensor
+    # Which sources each segment's mixture holds, (N, K) of 0/1 in SOURCES' order.
+    present: torch.Tensor | None = None
+    # A new view for an epoch, drawn with the generator (None: the same every epoch).
+    redraw: Callable[[torch.Generator], SegmentSet] | None = None
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+    @property
+    def frames(self) -> int:
+        """Frames in all segments."""
+        return self.inputs.shape[0] * self.inputs.shape[1]
+
+
+def load_stfts(data_dir: str | Path, config: Config) -> list[Utterance]:
+    """(utt_id, mixture STFT, {source: STFT}) for every utterance of a data dir (complex)."""
+    return read_stfts(load_datadir(data_dir), config)
+
+
+def read_stfts(data: DataDir, config: Config, references: bool = True) -> list[Utterance]:
+    """The STFTs of a loaded data dir (see :func:`load_stfts`); without ``references`` the
+    sources are not read (``{}``)."""
+    stft = Stft(config.features)
+    rate = config.features.sample_rate
+    out = []
+    for utt, mix_path in data.mixtures.items():
+        signals = {"mixture": load_audio(mix_path, rate)[0]}
+        if references:
+            signals.update({s: load_audio(data.sources[s][utt], rate)[0] for s in SOURCES})
+        length = min(len(x) for x in signals.values())
+        specs = {k: stft.stft(torch.from_numpy(x[:length])) for k, x in signals.items()}
+        mixture = specs.pop("mixture")
+        out.append((utt, mixture, specs))
+    return out
+
+
+def split_utterances(utt_ids: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Seeded split of utterance ids into (train, validation); at least one each when possible."""
+    n_val = int(round(len(utt_ids) * fraction))
+    if fraction > 0 and len(utt_ids) > 1:
+        n_val = max(n_val, 1)
+    order = np.random.default_rng(seed).permutation(len(utt_ids))
+    val = {utt_ids[i] for i in order[:n_val]}
+    return [u for u in utt_ids if u not in val], [u for u in utt_ids if u in val]
+
+
+def segment_index(lengths: list[int], frames: int, firsts: list[int] | None = None) -> torch.Tensor:
+    """``(N, frames)`` indices into the utterances' frames laid end to end (see the module).
+
+    Segments of utterance ``u`` start at ``firsts[u]`` (default 0; frames before it are left
+    out) and every ``frames`` after it, the last one ending at the utterance's end. Index
+    ``sum(lengths)`` (one past the last frame) stands for a silent padding frame.
+    """
+    rows, offset, pad = [], 0, sum(lengths)
+    steps = torch.arange(frames)
+    for u, length in enumerate(lengths):
+        first = min(firsts[u] if firsts else 0, max(length - frames, 0))
+        starts = list(range(first, max(length - frames, 0) + 1, frames))
+        if length > frames and starts[-1] + frames < length:
+            starts.append(length - frames)
+        index = offset + torch.tensor(starts).unsqueeze(1) + steps
+        rows.append(torch.where(index < offset + length, index, pad))
+        offset += length
+    return torch.cat(rows) if rows else torch.zeros(0, frames, dtype=torch.long)
+
+
+def _segments(stfts: list[torch.Tensor], index: torch.Tensor) -> torch.Tensor:
+    """The frames of ``stfts`` (each (frames, bins)) gathered into segments ``(N, T, bins)``."""
+    stream = torch.cat([*stfts, torch.zeros_like(stfts[0][:1])])
+    return stream[index]
+
+
+def build_segment_sets(
+    stfts: list[Utterance],
+    featurizer: Featurizer,
+    training: TrainingConfig,
+    frames: int,
+    classes: dict[str, tuple[str, ...]] | None = None,
+) -> tuple[SegmentSet, SegmentSet | None]:
+    """Fit the featurizer on the training utterances; the train/validation segment sets.
+
+    ``classes`` (``{utt_id: sources}``, default: all) sets each segment's ``present``.
+    """
+    kind = featurizer.config.spectrogram
+    if training.target == "phase_sensitive" and kind != "magnitude":
+        raise VaesepError("training.target: phase_sensitive needs features.spectrogram: magnitude")
+    by_utt = {utt: (mix, refs) for utt, mix, refs in stfts}
+    train_ids, val_ids = split_utterances(list(by_utt), training.validation_fraction, training.seed)
+    featurizer.fit([spectrogram(by_utt[u][0], kind) for u in train_ids])
+    holds = {u: (classes or {}).get(u, SOURCES) for u in by_utt}
+    references = tuple(SOURCES if stfts and stfts[0][2] else ())
+
+    def segment_set(
+        mixture: torch.Tensor, sources: dict[str, torch.Tensor], present: torch.Tensor
+    ) -> SegmentSet:
+        shape = mixture.shape
+        mixture_spec = spectrogram(mixture.reshape(-1, shape[-1]), kind)
+        inputs = featurizer.network_input(mixture_spec).float()
+        targets = {
+            s: featurizer.target(target_of(x, mixture)).float().reshape(shape)
+            for s, x in sources.items()
+        }
+        mix = featurizer.target(mixture_spec).float().reshape(shape)
+        return SegmentSet(inputs.reshape(*shape[:2], -1), targets, mix, present)
+
+    def target_of(source: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
+        if training.target == "magnitude":
+            return spectrogram(source, kind)
+        magnitude = mixture.abs()
+        projected = (source * mixture.conj()).real / magnitude.clamp_min(1e-12)
+        return projected.clamp_min(0).minimum(magnitude)
+
+    def cut(ids: list[str], firsts: list[int] | None = None) -> dict[str, torch.Tensor]:
+        lengths = [len(by_utt[u][0]) for u in ids]
+        index = segment_index(lengths, frames, firsts)
+        segs = {s: _segments([by_utt[u][1][s] for u in ids], index) for s in references}
+        owner = torch.searchsorted(
+            torch.tensor(lengths).cumsum(0), index[:, 0].contiguous(), right=True
+        )
+        table = torch.tensor([[float(s in holds[u]) for s in SOURCES] for u in ids])
+        present = table[owner] if ids else torch.zeros(0, len(SOURCES))
+        return {
+            "mixture": _segments([by_utt[u][0] for u in ids], index),
+            "present": present,
+            **segs,
+        }
+
+    def as_set(segs: dict[str, torch.Tensor]) -> SegmentSet:
+        return segment_set(segs["mixture"], {s: segs[s] for s in references}, segs["present"])
+
+    def pair(segs: dict[str, torch.Tensor], generator: torch.Generator) -> SegmentSet:
+        if not training.dynamic_mixing:
+            return as_set(segs)
+        if not references:
+            return remix_weak(segs, generator)
+        female, male = segs["female"], segs["male"]
+        offset = int(torch.randint(1, len(female), (1,), generator=generator))
+        shifted = torch.roll(male, offset, dims=0)
+        if training.mixing_colouring_db:
+            female = random_colouring(female, training.mixing_colouring_db, generator)
+            shifted = random_colouring(shifted, training.mixing_colouring_db, generator)
+        if training.mixing_gain_db:
+            shifted = random_gains(shifted, training.mixing_gain_db, generator)
+        return segment_set(female + shifted, {"female": female, "male": shifted}, segs["present"])
+
+    def remix_weak(segs: dict[str, torch.Tensor], generator: torch.Generator) -> SegmentSet:
+        """Weak data: every recording, plus its one-class recordings of different classes mixed
+        anew, labelled with both classes (their parts are never targets)."""
+        present = segs["present"]
+        alone = [(present[:, k] == 1) & (present.sum(1) == 1) for k in range(len(SOURCES))]
+        parts = [segs["mixture"][a] for a in alone]
+        n = min(len(p) for p in parts)
+        if n == 0:
+            return as_set(segs)
+        picks = [p[torch.randperm(len(p), generator=generator)[:n]] for p in parts]
+        mixture = torch.cat([segs["mixture"], sum(picks)])
+        return segment_set(mixture, {}, torch.cat([present, torch.ones(n, len(SOURCES))]))
+
+    train = cut(train_ids)
+    train_set = as_set(train)
+    jitter = training.random_segments and frames > 1
+    if training.dynamic_mixing or jitter:
+
+        def redraw(generator: torch.Generator) -> SegmentSet:
+            if not jitter:
+                return pair(train, generator)
+            firsts = torch.randint(0, frames, (len(train_ids),), generator=generator)
+            return pair(cut(train_ids, firsts.tolist()), generator)
+
+        train_set.redraw = redraw
+    if not val_ids:
+        return train_set, None
+    return train_set, as_set(cut(val_ids))
