@@ -22,9 +22,9 @@ LAYERS = (
     "vaesep.errors",
     "vaesep.version",
     "vaesep.io",
+    "vaesep.data",
     "vaesep.config",
     "vaesep.features",
-    "vaesep.data",
     "vaesep.models",
     "vaesep.registry",
     "vaesep.expdir",
@@ -159,11 +159,14 @@ def test_public_name_resolves(name):
     assert name in dir(vaesep)
 
 
-def test_public_api_lists_the_same_names_for_type_checkers():
+def test_public_api_lists_the_same_names_everywhere():
+    """``__all__``, the lazy table and the imports type checkers read name the same things."""
     tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
     block = next(n for n in tree.body if isinstance(n, ast.If))  # if TYPE_CHECKING:
     typed = {a.asname or a.name for n in block.body for a in n.names}
-    assert typed == set(vaesep.__all__) - {"VaesepError", "__version__"}
+    lazy = set(vaesep._API)
+    assert typed == lazy == set(vaesep.__all__) - {"VaesepError", "__version__"}
+    assert len(vaesep.__all__) == len(set(vaesep.__all__))
 
 
 def test_unknown_public_name_is_an_attribute_error():

@@ -55,7 +55,30 @@ _API = {
 # Public names whose definition is named otherwise in its module.
 _RENAMED = {"pretrained_models": "names"}
 
-__all__ = ["VaesepError", "__version__", *_API]
+__all__ = [
+    "VaesepError",
+    "__version__",
+    "Config",
+    "load_config",
+    "MODELS",
+    "load_corpus",
+    "MixOptions",
+    "prepare_mixtures",
+    "load_datadir",
+    "load_audio",
+    "save_audio",
+    "train",
+    "pretrained_models",
+    "Separator",
+    "Demixer",
+    "OracleSeparator",
+    "load_separator",
+    "export_onnx",
+    "evaluate",
+    "evaluate_separated",
+    "report",
+    "run_seeds",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from torch import nn
 
-from vaesep.config import load_config as _load_config
 from vaesep.config import Config, ModelSection
+from vaesep.config import load_config as _load_config
 from vaesep.models.adversarial import AEWGAN, GAN, WGAN, AdversarialConfig
 from vaesep.models.base import SourceModel
 from vaesep.models.blind import Blind, BSSConfig
