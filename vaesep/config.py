@@ -1,7 +1,7 @@
 """Typed experiment configuration: dataclasses, YAML loading, ``--set`` overrides, validation.
 
-A config has three sections, ``features``, ``model`` and ``training``. Unknown keys, wrong types
-and impossible values raise :class:`VaesepError` naming the key (with the closest valid key).
+A config has the sections ``features``, ``model``, ``training`` and ``data``. Unknown keys,
+wrong types and impossible values raise :class:`VaesepError` naming the key (and the closest).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from vaesep.data.options import DataConfig
 from vaesep.errors import VaesepError
 from vaesep.io.atomic import write_text_atomic
 
@@ -162,11 +163,6 @@ class TrainingConfig:
         )
         for key in ("mixing_gain_db", "mixing_colouring_db"):
             require(getattr(self, key) >= 0, f"training.{key}", "must be zero or positive")
-            require(
-                getattr(self, key) == 0 or self.dynamic_mixing,
-                f"training.{key}",
-                "needs training.dynamic_mixing: true (it acts on the mixtures drawn anew)",
-            )
         require(self.num_threads >= 0, "training.num_threads", "must be 0 (auto) or positive")
         require(0 <= self.discriminative < 1, "training.discriminative", "must be in [0, 1)")
         require(self.joint_direct >= 0, "training.joint_direct", "must be zero or positive")
@@ -195,11 +191,32 @@ class Config:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelSection = field(default_factory=ModelSection)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    data: DataConfig = field(default_factory=DataConfig)
 
     def validate(self) -> Config:
         self.features.validate()
         self.model.validate()
         self.training.validate()
+        self.data.validate()
+        t, loading = self.training, self.data.loading
+        for key in ("mixing_gain_db", "mixing_colouring_db"):
+            require(
+                getattr(t, key) == 0 or t.dynamic_mixing or loading == "pools",
+                f"training.{key}",
+                "needs training.dynamic_mixing: true or data.loading: pools (it acts on the "
+                "mixtures drawn anew)",
+            )
+        require(
+            not (t.dynamic_mixing and self.data.streams),
+            "training.dynamic_mixing",
+            f"mixes the in-memory utterances; with data.loading: {loading} use data.loading: "
+            "pools (pairs drawn anew from disk) or data.loading: memory",
+        )
+        require(
+            t.supervision == "source" or not self.data.streams,
+            "data.loading",
+            f"{loading} needs training.supervision: source; weak data train in memory",
+        )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -306,7 +323,7 @@ def config_from_dict(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise VaesepError(f"{source}: expected sections features/model/training, got {data!r}")
+        raise VaesepError(f"{source}: expected sections features/model/training/data, got {data!r}")
     data = {"model": {}, **data}  # the model section is built even when absent
     try:
         return _build(Config, data, "", sections).validate()
@@ -359,7 +376,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise VaesepError(f"{path}: expected sections features/model/training at top level")
+        raise VaesepError(f"{path}: expected sections features/model/training/data at top level")
     return data
 
 

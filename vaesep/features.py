@@ -106,6 +106,27 @@ class FeatureStats:
             raise VaesepError(f"{path}: unreadable feature statistics ({exc}); retrain") from None
 
 
+@dataclass
+class SpectrumSums:
+    """Sums over training mixtures' spectrogram frames (float64), added group by group: frame
+    count, sum of all values, and per bin the compressed values' sum, sum of squares, peak."""
+
+    count: int
+    total: float
+    sum: torch.Tensor
+    square_sum: torch.Tensor
+    peak: float
+
+    def __add__(self, other: SpectrumSums) -> SpectrumSums:
+        return SpectrumSums(
+            self.count + other.count,
+            self.total + other.total,
+            self.sum + other.sum,
+            self.square_sum + other.square_sum,
+            max(self.peak, other.peak),
+        )
+
+
 class Featurizer:
     """Turns mixture spectrograms into network inputs and network outputs into spectrograms."""
 
@@ -139,6 +160,36 @@ class Featurizer:
             )
         # Targets are divided by one scalar so that outputs are O(1) and keep their ratios.
         target_scale = float(frames.mean().clamp_min(_EPS))
+        self.stats = FeatureStats(mean.float().numpy(), std.float().numpy(), target_scale)
+        return self.stats
+
+    def sums(self, mixture_spec: torch.Tensor) -> SpectrumSums:
+        """What :meth:`fit_sums` needs of some training mixtures' spectrogram (frames, bins)."""
+        frames = mixture_spec.double()
+        compressed = self._compress(frames)
+        return SpectrumSums(
+            len(frames),
+            float(frames.sum()),
+            compressed.sum(0),
+            compressed.square().sum(0),
+            float(compressed.max()) if len(frames) else 0.0,
+        )
+
+    def fit_sums(self, sums: SpectrumSums) -> FeatureStats:
+        """The statistics of :meth:`fit` from sums added up over the training mixtures, for data
+        read a group at a time (equal to :meth:`fit`'s up to float64 rounding)."""
+        n, bins = sums.count, self.config.num_bins
+        if n < 2:
+            raise VaesepError("the training data hold fewer than 2 frames; add utterances")
+        mean = torch.zeros(bins, dtype=torch.float64)
+        std = torch.ones(bins, dtype=torch.float64)
+        if self.config.normalization == "mean_std":
+            mean = sums.sum / n
+            variance = (sums.square_sum - n * mean.square()).clamp_min(0) / (n - 1)
+            std = variance.sqrt().clamp_min(1e-5)
+        elif self.config.normalization == "max":
+            std = torch.full((bins,), max(sums.peak, _EPS), dtype=torch.float64)
+        target_scale = max(sums.total / (n * bins), _EPS)
         self.stats = FeatureStats(mean.float().numpy(), std.float().numpy(), target_scale)
         return self.stats
 

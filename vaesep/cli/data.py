@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from vaesep.cli._common import user_errors
+from vaesep.cli.corpora import register as register_corpora
 
 OutDir = Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write.")]
 Force = Annotated[bool, typer.Option("--force", help="Write into OUT_DIR even if not empty.")]
@@ -78,6 +79,7 @@ def register(app: typer.Typer) -> None:
     prepare.command("weak")(prepare_weak)
     prepare.command("rooms")(prepare_rooms)
     prepare.command("perturb")(prepare_perturb)
+    register_corpora(prepare)
     app.add_typer(prepare, name="prepare")
 
 

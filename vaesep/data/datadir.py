@@ -100,6 +100,10 @@ class DataDir:
     def utt_ids(self) -> list[str]:
         return list(self.mixtures)
 
+    def source_paths(self, utt: str) -> dict[str, str]:
+        """``{source: reference path}`` of one utterance (empty without references)."""
+        return {s: refs[utt] for s, refs in self.sources.items()}
+
     @property
     def has_references(self) -> bool:
         return set(self.sources) == set(SOURCES)
@@ -190,7 +194,11 @@ def write_datadir(
     for name, scp in SOURCE_SCP.items():
         if name in sources:
             write_scp(root / scp, sources[name])
-    utt2spk = utt2spk or {utt: utt for utt in mixtures}
+    write_speakers(root, utt2spk or {utt: utt for utt in mixtures})
+
+
+def write_speakers(root: Path, utt2spk: dict[str, str]) -> None:
+    """Write ``utt2spk`` and ``spk2utt`` into ``root``."""
     (root / "utt2spk").write_text(
         "".join(f"{u} {s}\n" for u, s in sorted(utt2spk.items())), encoding="utf-8"
     )

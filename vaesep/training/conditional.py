@@ -19,6 +19,7 @@ from vaesep.models.cvae import LabelledBatch
 from vaesep.training.fitting import FitRun, source_seed
 from vaesep.training.gradient import train_model
 from vaesep.training.segments import SegmentSet, build_segment_sets, read_stfts
+from vaesep.training.streaming import InMemory
 
 NAME = "cvae"  # the model's name in its checkpoint, log and progress bar
 SILENCE = 1e-10  # segments whose mean power (target scale) is at most this are dropped
@@ -82,7 +83,8 @@ def fit_conditional(run: FitRun) -> dict[str, dict]:
     )
     torch.manual_seed(source_seed(config, NAME))
     model = run.build(featurizer.input_dim, config.features.num_bins)
-    best, summary = train_model(NAME, model, batches, train_set, val_set, run)
+    val_data = InMemory(val_set) if val_set is not None else None
+    best, summary = train_model(NAME, model, batches, InMemory(train_set), val_data, run)
     return {
         source: run.exp.save_source(
             source, config, best, {"source": source, "label": index, **summary}

@@ -48,6 +48,11 @@ def train(
     ``command``: the command line to record in ``command.txt`` (the CLI's).
     """
     check_together(config, sources)
+    if config.data.streams and spec_of(config).fit != "gradient":
+        raise VaesepError(
+            f"data.loading: {config.data.loading} streams examples to gradient training; "
+            f"{config.model.type} is fitted otherwise: use data.loading: memory"
+        )
     exp = ExpDir(exp_dir)
     exp.path.mkdir(parents=True, exist_ok=True)
     with exp.lock():  # before prepare, which --force lets delete files

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -25,14 +25,16 @@ from tqdm import tqdm
 from vaesep.config import Config
 from vaesep.data.datadir import SOURCES, load_datadir
 from vaesep.errors import VaesepError, log
-from vaesep.expdir import atomic_save, versions
 from vaesep.features import Featurizer
 from vaesep.io import workers
 from vaesep.models.base import Batch, GradientModel, NonFiniteLoss
+from vaesep.training.checkpoints import restore, save_checkpoint
 from vaesep.training.fitting import FitRun, source_seed
 from vaesep.training.joint import NAME as JOINT
 from vaesep.training.joint import JointBatch, JointModel
+from vaesep.training.pools import pool_sets
 from vaesep.training.segments import SegmentSet, build_segment_sets, read_stfts
+from vaesep.training.streaming import InMemory, TrainingData, streamed_sets
 
 VALIDATION_BATCH = 1024
 
@@ -50,6 +52,20 @@ def fit_gradient(run: FitRun) -> dict[str, dict]:
     """Train every source's network on the run's data dir (the study's models and others)."""
     config = run.config
     t = config.training
+    featurizer = Featurizer(config.features)
+    frames = config.model.segment_frames
+    if config.data.streams:
+        make = pool_sets if config.data.loading == "pools" else streamed_sets
+        train_data, val_data = make(run.data_dir, config, featurizer, frames)
+        log.info(
+            "%s: %s training data, %d worker(s), segments of %d frames, device %s",
+            run.data_dir,
+            config.data.loading,
+            config.data.workers,
+            frames,
+            run.device,
+        )
+        return _train_all(train_data, val_data, featurizer, run)
     weak = t.supervision == "class"
     data = load_datadir(run.data_dir, require_references=not weak)
     stfts = read_stfts(data, config, references=not weak)
@@ -60,10 +76,7 @@ def fit_gradient(run: FitRun) -> dict[str, dict]:
             "apart; add single-class recordings (vaesep prepare weak)",
             run.data_dir,
         )
-    featurizer = Featurizer(config.features)
-    frames = config.model.segment_frames
     train_set, val_set = build_segment_sets(stfts, featurizer, t, frames, classes)
-    run.exp.write_setup(config, featurizer.stats)
     log.info(
         "%d utterances: %d training frames, %d validation frames (segments of %d), device %s",
         len(stfts),
@@ -72,16 +85,29 @@ def fit_gradient(run: FitRun) -> dict[str, dict]:
         frames,
         run.device,
     )
+    val_data = InMemory(val_set) if val_set is not None else None
+    return _train_all(InMemory(train_set), val_data, featurizer, run)
+
+
+def _train_all(
+    train_data: TrainingData, val_data: TrainingData | None, featurizer: Featurizer, run: FitRun
+) -> dict[str, dict]:
+    """Write the setup, then train every source's model (together or apart, in parallel
+    where the CPU allows) on the data; ``{source: summary}``."""
+    config = run.config
+    t = config.training
+    run.exp.write_setup(config, featurizer.stats)
+    dim = featurizer.input_dim
     if t.trains_together:
-        return train_joint(train_set, val_set, run)
+        return train_joint(train_data, val_data, dim, run)
     n_workers = parallel_workers(config, run.device, len(run.sources))
     if n_workers == 1:
-        return {s: train_source(s, train_set, val_set, run) for s in run.sources}
+        return {s: train_source(s, train_data, val_data, dim, run) for s in run.sources}
     threads = t.num_threads or max(1, workers.cpu_count() // n_workers)
     log.info("training %d sources in parallel, %d thread(s) each", len(run.sources), threads)
 
     def job(source: str, position: int) -> dict:
-        return train_source(source, train_set, val_set, run, position)
+        return train_source(source, train_data, val_data, dim, run, position)
 
     return dict(zip(run.sources, workers.map_forked(job, run.sources, threads)))
 
@@ -115,20 +141,23 @@ def _joint_on_device(segments: SegmentSet, device: torch.device) -> JointBatch:
     )
 
 
-def _validation_loss(model: GradientModel, val: Batches, batch_size: int) -> float:
+def _validation_loss(model: GradientModel, parts: Iterable[Batches], batch_size: int) -> float:
     model.eval()
-    total = 0.0
-    for start in range(0, len(val), batch_size):
-        batch = val.select(slice(start, start + batch_size))
-        total += model.validation_step(batch)["loss"] * len(batch)
+    total, count = 0.0, 0
+    for val in parts:
+        for start in range(0, len(val), batch_size):
+            batch = val.select(slice(start, start + batch_size))
+            total += model.validation_step(batch)["loss"] * len(batch)
+        count += len(val)
     model.train()
-    return total / len(val)
+    return total / count
 
 
 def train_source(
     source: str,
-    train_set: SegmentSet,
-    val_set: SegmentSet | None,
+    train_data: TrainingData,
+    val_data: TrainingData | None,
+    input_dim: int,
     run: FitRun,
     position: int = 0,
 ) -> dict:
@@ -137,29 +166,31 @@ def train_source(
     ``position`` is the line of its progress bar when several sources train at once.
     """
     torch.manual_seed(source_seed(run.config, source))
-    model = run.build(train_set.inputs.shape[-1], run.config.features.num_bins)
+    model = run.build(input_dim, run.config.features.num_bins)
     device = run.device
 
     def batches(segments: SegmentSet) -> Batch:
         return _on_device(segments, source, device)
 
-    best, summary = train_model(source, model, batches, train_set, val_set, run, position)
+    best, summary = train_model(source, model, batches, train_data, val_data, run, position)
     return run.exp.save_source(source, run.config, best, {"source": source, **summary})
 
 
-def train_joint(train_set: SegmentSet, val_set: SegmentSet | None, run: FitRun) -> dict:
+def train_joint(
+    train_data: TrainingData, val_data: TrainingData | None, input_dim: int, run: FitRun
+) -> dict:
     """Train all sources' models as one (:mod:`vaesep.training.joint`); ``{source: summary}``."""
     models = {}
     for source in SOURCES:
         torch.manual_seed(source_seed(run.config, source))  # as if trained apart
-        models[source] = run.build(train_set.inputs.shape[-1], run.config.features.num_bins)
+        models[source] = run.build(input_dim, run.config.features.num_bins)
     model = JointModel(models, run.config.training)
     device = run.device
 
     def batches(segments: SegmentSet) -> JointBatch:
         return _joint_on_device(segments, device)
 
-    best, summary = train_model(JOINT, model, batches, train_set, val_set, run)
+    best, summary = train_model(JOINT, model, batches, train_data, val_data, run)
     extra = {"trained": JOINT, "supervision": run.config.training.supervision}
     return {
         s: run.exp.save_source(s, run.config, weights, {"source": s, **summary, **extra})
@@ -171,8 +202,8 @@ def train_model(
     name: str,
     model: GradientModel,
     batches: Callable[[SegmentSet], Batches],
-    train_set: SegmentSet,
-    val_set: SegmentSet | None,
+    train_data: TrainingData,
+    val_data: TrainingData | None,
     run: FitRun,
     position: int = 0,
 ) -> tuple[dict, dict]:
@@ -190,13 +221,11 @@ def train_model(
     best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     ckpt_path = run.exp.checkpoint_path(name)
     if run.resume and ckpt_path.exists():
-        best_weights, state = _restore(ckpt_path, model, optimizers, generator)
+        best_weights, state = restore(ckpt_path, model, optimizers, generator)
         log.info("%s: resuming after epoch %d", name, state["epoch"])
     ckpt_path.parent.mkdir(exist_ok=True)
 
-    data = batches(train_set)
-    val = batches(val_set) if val_set is not None else None
-    n = len(data)
+    on_device, val_on_device = _Cached(batches), _Cached(batches)
     done = state["epoch"] >= t.epochs or (
         t.early_stopping_patience and state["stale"] >= t.early_stopping_patience
     )
@@ -209,32 +238,36 @@ def train_model(
     )
     for epoch in bar:
         started = time.perf_counter()
-        if train_set.redraw is not None:
-            data = batches(train_set.redraw(generator))
-            n = len(data)
-        perm = torch.randperm(n, generator=generator).to(device)
         sums: dict[str, float] = {}
-        for start in range(0, n, t.batch_size):
-            idx = perm[start : start + t.batch_size]
-            batch = data.select(idx)
-            try:
-                out = model.training_step(batch, optimizers, state["step"])
-            except NonFiniteLoss as exc:
-                raise _diverged(name, epoch + 1, exc.value, ckpt_path) from None
-            state["step"] += 1
-            for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + v * len(idx)
+        n = 0
+        for part in train_data.parts(epoch, generator):
+            data = on_device(part)
+            perm = torch.randperm(len(data), generator=generator).to(device)
+            for start in range(0, len(data), t.batch_size):
+                idx = perm[start : start + t.batch_size]
+                batch = data.select(idx)
+                try:
+                    out = model.training_step(batch, optimizers, state["step"])
+                except NonFiniteLoss as exc:
+                    raise _diverged(name, epoch + 1, exc.value, ckpt_path) from None
+                state["step"] += 1
+                for k, v in out.items():
+                    sums[k] = sums.get(k, 0.0) + v * len(idx)
+            n += len(data)
+        if not n:
+            raise VaesepError(f"{run.data_dir}: no training example could be read; check it")
         train_loss = sums.pop("loss") / n
         val_loss = train_loss
-        if val is not None:
-            val_loss = _validation_loss(model, val, max(t.batch_size, VALIDATION_BATCH))
+        if val_data is not None:
+            val_parts = (val_on_device(p) for p in val_data.parts(epoch, generator))
+            val_loss = _validation_loss(model, val_parts, max(t.batch_size, VALIDATION_BATCH))
         if not (math.isfinite(val_loss) and _finite_weights(model)):
             raise _diverged(name, epoch + 1, val_loss, ckpt_path)
         record = {
             "source": name,
             "epoch": epoch + 1,
             "train_loss": train_loss,
-            "val_loss": val_loss if val_set is not None else None,
+            "val_loss": val_loss if val_data is not None else None,
             **{k: v / n for k, v in sums.items()},
             "seconds": round(time.perf_counter() - started, 3),
         }
@@ -245,7 +278,7 @@ def train_model(
             best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             state["stale"] += 1
-        _save_checkpoint(ckpt_path, model, optimizers, generator, best_weights, state, run)
+        save_checkpoint(ckpt_path, model, optimizers, generator, best_weights, state, run)
         run.exp.append_log([record])  # after the checkpoint: no repeats on resume
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
         if t.early_stopping_patience and state["stale"] >= t.early_stopping_patience:
@@ -261,85 +294,15 @@ def train_model(
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
         "best_loss": state["best_loss"],
-        "segment_frames": train_set.inputs.shape[1],
-        "train_frames": train_set.frames,
-        "val_frames": val_set.frames if val_set is not None else 0,
+        "segment_frames": config.model.segment_frames,
+        "train_frames": train_data.frames,
+        "val_frames": val_data.frames if val_data is not None else 0,
         "device": str(device),
         "seconds": seconds,
         "outcome": f"best epoch {state['best_epoch']}/{state['epoch']}, "
         f"loss {state['best_loss']:.4g}, {seconds:.1f} s",
     }
     return best_weights, summary
-
-
-def _save_checkpoint(
-    path: Path,
-    model: GradientModel,
-    optimizers: dict[str, torch.optim.Optimizer],
-    generator: torch.Generator,
-    best_weights: dict,
-    state: dict,
-    run: FitRun,
-) -> None:
-    atomic_save(
-        {
-            "model": model.state_dict(),
-            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-            "generator": generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "best_model": best_weights,
-            "state": state,
-            "model_type": run.config.model.type,
-            "versions": versions(),
-        },
-        path,
-    )
-
-
-def _restore(
-    ckpt_path: Path,
-    model: GradientModel,
-    optimizers: dict[str, torch.optim.Optimizer],
-    generator: torch.Generator,
-) -> tuple[dict, dict]:
-    """Load a last-epoch checkpoint into the training objects; return (best weights, state).
-
-    The optimizers keep the learning rate and weight decay the config gives them now
-    (``training.*`` may change on resume).
-    """
-    device = next(model.parameters()).device
-    try:
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        saved = ckpt["optimizers"] if "optimizers" in ckpt else {"model": ckpt["optimizer"]}
-    except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, the fix is the same
-        raise _unresumable(ckpt_path, type(exc).__name__) from None
-    if set(saved) != set(optimizers):
-        raise VaesepError(
-            f"{ckpt_path}: holds the optimizer(s) {', '.join(sorted(saved))} but the model "
-            f"trains with {', '.join(sorted(optimizers))}; resume with the model it was started "
-            "with, or delete it to restart that source"
-        )
-    try:
-        model.load_state_dict(ckpt["model"])
-        for name, optimizer in optimizers.items():
-            fresh = [(g["lr"], g.get("weight_decay")) for g in optimizer.param_groups]
-            optimizer.load_state_dict(saved[name])
-            for group, (lr, decay) in zip(optimizer.param_groups, fresh):
-                group.update(lr=lr, weight_decay=decay)
-        generator.set_state(ckpt["generator"])
-        torch.set_rng_state(ckpt["torch_rng"])
-    except Exception as exc:  # noqa: BLE001
-        raise _unresumable(ckpt_path, type(exc).__name__) from None
-    state = ckpt["state"]
-    state.setdefault("step", 0)
-    return ckpt["best_model"], state
-
-
-def _unresumable(ckpt_path: Path, reason: str) -> VaesepError:
-    return VaesepError(
-        f"{ckpt_path}: cannot resume from it ({reason}); resume with the training.optimizer "
-        "it was started with, or delete it to restart that source"
-    )
 
 
 def _finite_weights(model: torch.nn.Module) -> bool:
@@ -357,3 +320,15 @@ def _diverged(source: str, epoch: int, loss: float, ckpt_path: Path) -> VaesepEr
         f"training.learning_rate: the {source} model diverged in epoch {epoch} (loss {loss}); "
         f"{kept}; lower the learning rate and rerun (--resume continues from the checkpoint)"
     )
+
+
+class _Cached:
+    """``batches(part)``, made once for a part met again (an in-memory set every epoch)."""
+
+    def __init__(self, batches: Callable[[SegmentSet], Batches]):
+        self.batches, self.part, self.made = batches, None, None
+
+    def __call__(self, part: SegmentSet) -> Batches:
+        if part is not self.part:
+            self.part, self.made = part, self.batches(part)
+        return self.made

@@ -67,18 +67,22 @@ def load_stfts(data_dir: str | Path, config: Config) -> list[Utterance]:
 def read_stfts(data: DataDir, config: Config, references: bool = True) -> list[Utterance]:
     """The STFTs of a loaded data dir (see :func:`load_stfts`); without ``references`` the
     sources are not read (``{}``)."""
-    stft = Stft(config.features)
-    rate = config.features.sample_rate
-    out = []
-    for utt, mix_path in data.mixtures.items():
-        signals = {"mixture": load_audio(mix_path, rate)[0]}
-        if references:
-            signals.update({s: load_audio(data.sources[s][utt], rate)[0] for s in SOURCES})
-        length = min(len(x) for x in signals.values())
-        specs = {k: stft.stft(torch.from_numpy(x[:length])) for k, x in signals.items()}
-        mixture = specs.pop("mixture")
-        out.append((utt, mixture, specs))
-    return out
+    stft, rate = Stft(config.features), config.features.sample_rate
+    return [
+        read_utterance(utt, mix_path, data.source_paths(utt) if references else {}, stft, rate)
+        for utt, mix_path in data.mixtures.items()
+    ]
+
+
+def read_utterance(
+    utt: str, mixture: str, sources: dict[str, str], stft: Stft, rate: int
+) -> Utterance:
+    """One utterance's complex STFTs at ``rate``, every signal cut to the shortest one's length."""
+    signals = {"mixture": load_audio(mixture, rate)[0]}
+    signals.update({s: load_audio(path, rate)[0] for s, path in sources.items()})
+    length = min(len(x) for x in signals.values())
+    specs = {k: stft.stft(torch.from_numpy(x[:length])) for k, x in signals.items()}
+    return utt, specs.pop("mixture"), specs
 
 
 def split_utterances(utt_ids: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -117,6 +121,68 @@ def _segments(stfts: list[torch.Tensor], index: torch.Tensor) -> torch.Tensor:
     return stream[index]
 
 
+def featurize(
+    mixture: torch.Tensor,
+    sources: dict[str, torch.Tensor],
+    present: torch.Tensor,
+    featurizer: Featurizer,
+    training: TrainingConfig,
+) -> SegmentSet:
+    """The segment set of complex STFT segments ``(N, T, F)``: the mixture's network inputs
+    (features of the segments laid end to end), each source's target and the mixture's
+    spectrum, in the target scale."""
+    kind = featurizer.config.spectrogram
+    shape = mixture.shape
+    mixture_spec = spectrogram(mixture.reshape(-1, shape[-1]), kind)
+    inputs = featurizer.network_input(mixture_spec).float()
+    targets = {
+        s: featurizer.target(_target_of(x, mixture, training.target, kind)).float().reshape(shape)
+        for s, x in sources.items()
+    }
+    mix = featurizer.target(mixture_spec).float().reshape(shape)
+    return SegmentSet(inputs.reshape(*shape[:2], -1), targets, mix, present)
+
+
+def _target_of(source: torch.Tensor, mixture: torch.Tensor, target: str, kind: str) -> torch.Tensor:
+    if target == "magnitude":
+        return spectrogram(source, kind)
+    magnitude = mixture.abs()
+    projected = (source * mixture.conj()).real / magnitude.clamp_min(1e-12)
+    return projected.clamp_min(0).minimum(magnitude)
+
+
+def cut(
+    utterances: list[Utterance],
+    frames: int,
+    holds: list[tuple[str, ...]] | None = None,
+    firsts: list[int] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Complex segments ``(N, frames, F)`` of the utterances' mixtures and sources (see
+    :func:`segment_index`) and ``present``, which sources each segment's mixture holds
+    (``holds[u]``, default: every source)."""
+    references = tuple(SOURCES if utterances and utterances[0][2] else ())
+    lengths = [len(mix) for _, mix, _ in utterances]
+    index = segment_index(lengths, frames, firsts)
+    segs = {s: _segments([refs[s] for _, _, refs in utterances], index) for s in references}
+    owner = torch.searchsorted(
+        torch.tensor(lengths).cumsum(0), index[:, 0].contiguous(), right=True
+    )
+    holds = holds or [SOURCES] * len(utterances)
+    table = torch.tensor([[float(s in held) for s in SOURCES] for held in holds])
+    present = table[owner] if utterances else torch.zeros(0, len(SOURCES))
+    return {
+        "mixture": _segments([mix for _, mix, _ in utterances], index),
+        "present": present,
+        **segs,
+    }
+
+
+def check_target(featurizer: Featurizer, training: TrainingConfig) -> None:
+    """The phase-sensitive target needs magnitude spectrograms."""
+    if training.target == "phase_sensitive" and featurizer.config.spectrogram != "magnitude":
+        raise VaesepError("training.target: phase_sensitive needs features.spectrogram: magnitude")
+
+
 def build_segment_sets(
     stfts: list[Utterance],
     featurizer: Featurizer,
@@ -128,52 +194,20 @@ def build_segment_sets(
 
     ``classes`` (``{utt_id: sources}``, default: all) sets each segment's ``present``.
     """
+    check_target(featurizer, training)
     kind = featurizer.config.spectrogram
-    if training.target == "phase_sensitive" and kind != "magnitude":
-        raise VaesepError("training.target: phase_sensitive needs features.spectrogram: magnitude")
-    by_utt = {utt: (mix, refs) for utt, mix, refs in stfts}
+    by_utt = {utt: (utt, mix, refs) for utt, mix, refs in stfts}
     train_ids, val_ids = split_utterances(list(by_utt), training.validation_fraction, training.seed)
-    featurizer.fit([spectrogram(by_utt[u][0], kind) for u in train_ids])
-    holds = {u: (classes or {}).get(u, SOURCES) for u in by_utt}
+    featurizer.fit([spectrogram(by_utt[u][1], kind) for u in train_ids])
     references = tuple(SOURCES if stfts and stfts[0][2] else ())
 
-    def segment_set(
-        mixture: torch.Tensor, sources: dict[str, torch.Tensor], present: torch.Tensor
-    ) -> SegmentSet:
-        shape = mixture.shape
-        mixture_spec = spectrogram(mixture.reshape(-1, shape[-1]), kind)
-        inputs = featurizer.network_input(mixture_spec).float()
-        targets = {
-            s: featurizer.target(target_of(x, mixture)).float().reshape(shape)
-            for s, x in sources.items()
-        }
-        mix = featurizer.target(mixture_spec).float().reshape(shape)
-        return SegmentSet(inputs.reshape(*shape[:2], -1), targets, mix, present)
-
-    def target_of(source: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
-        if training.target == "magnitude":
-            return spectrogram(source, kind)
-        magnitude = mixture.abs()
-        projected = (source * mixture.conj()).real / magnitude.clamp_min(1e-12)
-        return projected.clamp_min(0).minimum(magnitude)
-
-    def cut(ids: list[str], firsts: list[int] | None = None) -> dict[str, torch.Tensor]:
-        lengths = [len(by_utt[u][0]) for u in ids]
-        index = segment_index(lengths, frames, firsts)
-        segs = {s: _segments([by_utt[u][1][s] for u in ids], index) for s in references}
-        owner = torch.searchsorted(
-            torch.tensor(lengths).cumsum(0), index[:, 0].contiguous(), right=True
-        )
-        table = torch.tensor([[float(s in holds[u]) for s in SOURCES] for u in ids])
-        present = table[owner] if ids else torch.zeros(0, len(SOURCES))
-        return {
-            "mixture": _segments([by_utt[u][0] for u in ids], index),
-            "present": present,
-            **segs,
-        }
+    def cut_ids(ids: list[str], firsts: list[int] | None = None) -> dict[str, torch.Tensor]:
+        holds = [(classes or {}).get(u, SOURCES) for u in ids]
+        return cut([by_utt[u] for u in ids], frames, holds, firsts)
 
     def as_set(segs: dict[str, torch.Tensor]) -> SegmentSet:
-        return segment_set(segs["mixture"], {s: segs[s] for s in references}, segs["present"])
+        sources = {s: segs[s] for s in references}
+        return featurize(segs["mixture"], sources, segs["present"], featurizer, training)
 
     def pair(segs: dict[str, torch.Tensor], generator: torch.Generator) -> SegmentSet:
         if not training.dynamic_mixing:
@@ -188,7 +222,8 @@ def build_segment_sets(
             shifted = random_colouring(shifted, training.mixing_colouring_db, generator)
         if training.mixing_gain_db:
             shifted = random_gains(shifted, training.mixing_gain_db, generator)
-        return segment_set(female + shifted, {"female": female, "male": shifted}, segs["present"])
+        sources = {"female": female, "male": shifted}
+        return featurize(female + shifted, sources, segs["present"], featurizer, training)
 
     def remix_weak(segs: dict[str, torch.Tensor], generator: torch.Generator) -> SegmentSet:
         """Weak data: every recording, plus its one-class recordings of different classes mixed
@@ -201,9 +236,10 @@ def build_segment_sets(
             return as_set(segs)
         picks = [p[torch.randperm(len(p), generator=generator)[:n]] for p in parts]
         mixture = torch.cat([segs["mixture"], sum(picks)])
-        return segment_set(mixture, {}, torch.cat([present, torch.ones(n, len(SOURCES))]))
+        present = torch.cat([present, torch.ones(n, len(SOURCES))])
+        return featurize(mixture, {}, present, featurizer, training)
 
-    train = cut(train_ids)
+    train = cut_ids(train_ids)
     train_set = as_set(train)
     jitter = training.random_segments and frames > 1
     if training.dynamic_mixing or jitter:
@@ -212,9 +248,9 @@ def build_segment_sets(
             if not jitter:
                 return pair(train, generator)
             firsts = torch.randint(0, frames, (len(train_ids),), generator=generator)
-            return pair(cut(train_ids, firsts.tolist()), generator)
+            return pair(cut_ids(train_ids, firsts.tolist()), generator)
 
         train_set.redraw = redraw
     if not val_ids:
         return train_set, None
-    return train_set, as_set(cut(val_ids))
+    return train_set, as_set(cut_ids(val_ids))

@@ -1,0 +1,165 @@
+"""CLI commands for corpora as they are: ``prepare libri2mix`` and ``prepare wsj0-2mix`` (the
+standard two-speaker corpora's female+male mixtures as data dirs) and ``prepare pool`` (any
+corpus's female and male utterances as speaker pools); no audio is copied or mixed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vaesep.cli._common import fail, user_errors
+
+OutDir = Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace OUT_DIR if not empty.")]
+Rate = Annotated[str, typer.Option("--rate", help="The corpus's sample rate folder: 8k or 16k.")]
+Mode = Annotated[
+    str, typer.Option("--mode", help="min (cut to the shorter source) or max (zero-padded).")
+]
+NumTrain = Annotated[
+    int | None,
+    typer.Option(
+        "--num-train", help="Write this many female+male training mixtures (seeded; default all)."
+    ),
+]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed of --num-train's choice.")]
+
+
+def register(prepare: typer.Typer) -> None:
+    """Add the commands to the ``prepare`` group."""
+    prepare.command("libri2mix")(prepare_libri2mix)
+    prepare.command("wsj0-2mix")(prepare_wsj0_2mix)
+    prepare.command("pool")(prepare_pool)
+
+
+@user_errors
+def prepare_libri2mix(
+    root: Annotated[
+        Path,
+        typer.Argument(
+            metavar="ROOT", help="Folder holding Libri2Mix/ (made by the LibriMix scripts)."
+        ),
+    ],
+    out_dir: OutDir,
+    speakers: Annotated[
+        Path | None,
+        typer.Option(
+            "--speakers",
+            help="LibriSpeech's SPEAKERS.TXT (default: ROOT/LibriSpeech/ or ROOT/SPEAKERS.TXT).",
+        ),
+    ] = None,
+    rate: Rate = "8k",
+    mode: Mode = "min",
+    mixture: Annotated[
+        str, typer.Option("--mixture", help="mix_clean, or mix_both (with WHAM! noise).")
+    ] = "mix_clean",
+    train_subsets: Annotated[
+        str, typer.Option("--train-subsets", help="Comma-separated subsets for train/.")
+    ] = "train-100",
+    test_subsets: Annotated[
+        str, typer.Option("--test-subsets", help="Comma-separated subsets for test/.")
+    ] = "test",
+    dev_subsets: Annotated[
+        str | None,
+        typer.Option(
+            "--dev-subsets", help="Comma-separated subsets for dev/ (default: dev when there)."
+        ),
+    ] = None,
+    num_train: NumTrain = None,
+    seed: Seed = 0,
+    force: Force = False,
+) -> None:
+    """Libri2Mix's female+male mixtures as train/, test/ (and dev/) data dirs."""
+    from vaesep.data.corpora.libri2mix import prepare_libri2mix as run
+
+    summary = run(
+        root,
+        out_dir,
+        speakers,
+        rate,
+        mode,
+        mixture,
+        _names(train_subsets),
+        _names(test_subsets),
+        None if dev_subsets is None else _names(dev_subsets),
+        num_train,
+        seed,
+        force,
+    )
+    _echo(summary, out_dir)
+
+
+@user_errors
+def prepare_wsj0_2mix(
+    root: Annotated[
+        Path,
+        typer.Argument(metavar="ROOT", help="wsj0-2mix folder (holding wav8k/ or wav16k/)."),
+    ],
+    out_dir: OutDir,
+    genders: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--genders",
+            metavar="FILE",
+            help="WSJ0's doc/spkrinfo.txt or a '<speaker> <gender>' list; repeat to combine "
+            "(default: ROOT/spkrinfo.txt or ROOT/wsj0/doc/spkrinfo.txt).",
+        ),
+    ] = None,
+    lists: Annotated[
+        Path | None,
+        typer.Option("--lists", help="Folder of mix_2_spk_{tr,cv,tt}.txt (default: ROOT)."),
+    ] = None,
+    rate: Rate = "8k",
+    mode: Mode = "min",
+    num_train: NumTrain = None,
+    seed: Seed = 0,
+    force: Force = False,
+) -> None:
+    """wsj0-2mix's female+male mixtures as train/ (tr), test/ (tt) and dev/ (cv) data dirs."""
+    from vaesep.data.corpora.wsj0_2mix import prepare_wsj0_2mix as run
+
+    summary = run(root, out_dir, genders or (), lists, rate, mode, num_train, seed, force)
+    _echo(summary, out_dir)
+
+
+@user_errors
+def prepare_pool(
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="timit, librispeech or manifest.")],
+    root: Annotated[
+        Path, typer.Argument(metavar="ROOT", help="The corpus folder (a manifest: its CSV).")
+    ],
+    out_dir: OutDir,
+    split: Annotated[
+        str, typer.Option("--split", help="The corpus's train or test utterances, or all.")
+    ] = "train",
+    force: Force = False,
+) -> None:
+    """A corpus's female and male utterances as speaker pools, to train with
+    --set data.loading=pools (each example a fresh random pair; nothing is mixed here)."""
+    from vaesep.data.corpora import load_corpus
+    from vaesep.data.pool_dir import prepare_pool as run
+
+    if split not in ("train", "test", "all"):
+        raise fail(f"--split {split!r}: use train, test or all")
+    summary = run(load_corpus(kind, root), out_dir, None if split == "all" else split, force)
+    counts = (
+        f"{summary[s]['utterances']} {s} utterances of {summary[s]['speakers']} speakers"
+        for s in ("female", "male")
+    )
+    typer.echo(f"wrote {out_dir}: {', '.join(counts)}")
+
+
+def _names(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _echo(summary: dict, out_dir: Path) -> None:
+    for name, split in summary["splits"].items():
+        written = f", {split['written']} written" if split["written"] < split["kept"] else ""
+        typer.echo(
+            f"{name}: {split['kept']} female+male mixtures kept{written}, "
+            f"{split['dropped_same_gender']} same-gender dropped ({split['female_female']} "
+            f"F+F, {split['male_male']} M+M)"
+        )
+    typer.echo(f"wrote {out_dir}")

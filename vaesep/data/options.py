@@ -1,0 +1,58 @@
+"""The ``data`` config section: how training reads its examples from a data dir."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from vaesep.errors import VaesepError
+
+LOADINGS = ("memory", "stream", "pools")
+
+
+@dataclass
+class DataConfig:
+    """``data``: in memory (the study's way), streamed from disk, or mixed anew from pools."""
+
+    # memory: every utterance's STFT in memory before training (the study's way; every
+    # published number). stream: the data dir's mixtures read from disk a group at a time by
+    # worker processes as training needs them, so memory is bounded by the group and the
+    # prefetch, never by the corpus. pools: no fixed mixtures: every example a fresh random
+    # female + male pair of crops of the data dir's sources (female.scp/male.scp of a pool
+    # dir, or spk1.scp/spk2.scp of a mixture dir), at a random level ratio
+    # (training.mixing_gain_db) and speed (data.speeds); validation a fixed seeded set of
+    # pairs of held-out speakers (pool dirs) or utterances (mixture dirs).
+    loading: Literal["memory", "stream", "pools"] = "memory"
+    # Processes reading and featurizing ahead of the model (0: in the training process).
+    workers: int = 1
+    # Utterances (stream) or pairs (pools) read together: the window examples are shuffled in.
+    group: int = 32
+    # pools: pairs per epoch (validation: training.validation_fraction of this many, fixed).
+    pairs: int = 2000
+    # pools: seconds of each source's crop (a shorter utterance is used whole).
+    crop_seconds: float = 4.0
+    # pools: speed factors (sox speed: tempo and pitch), one drawn per source and pair.
+    speeds: list[float] = field(default_factory=lambda: [1.0])
+    # stream, pools: mixtures (utterances or pairs) the input normalization is estimated on.
+    stats_examples: int = 1000
+
+    def validate(self) -> None:
+        checks = {
+            "workers": (self.workers >= 0, "must be 0 (read in the training process) or more"),
+            "group": (self.group >= 1, "must be at least 1"),
+            "pairs": (self.pairs >= 1, "must be at least 1"),
+            "crop_seconds": (self.crop_seconds > 0, "must be positive"),
+            "stats_examples": (self.stats_examples >= 1, "must be at least 1"),
+            "speeds": (
+                bool(self.speeds) and all(0.5 <= s <= 2.0 for s in self.speeds),
+                "must be a non-empty list of factors in [0.5, 2], e.g. [0.9, 1.0, 1.1]",
+            ),
+        }
+        for key, (ok, message) in checks.items():
+            if not ok:
+                raise VaesepError(f"data.{key}: {message}")
+
+    @property
+    def streams(self) -> bool:
+        """Whether training reads its examples as it goes (stream or pools)."""
+        return self.loading != "memory"

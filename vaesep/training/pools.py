@@ -1,0 +1,170 @@
+"""Dynamic mixing from speaker pools (``data.loading: pools``): no fixed mixtures; every
+training example is a fresh random female + male pair of crops read from disk.
+
+A pool is a data dir's sources: ``female.scp`` and ``male.scp`` (with ``utt2spk``) of a pool
+dir (:mod:`vaesep.data.pool_dir`, ``vaesep prepare pool``), or ``spk1.scp`` and ``spk2.scp`` of
+a mixture dir. Each pair takes a random utterance of each pool, a random ``data.crop_seconds``
+crop of each (only the crop is read), a speed factor for each from ``data.speeds`` (sox speed:
+tempo and pitch), the male crop scaled to a level ratio drawn uniformly within
+``±training.mixing_gain_db`` dB of the female one's RMS, and, with
+``training.mixing_colouring_db``, a random colouring of each; the mixture is their sum. So N
+utterances give N² pairs. Validation holds out ``training.validation_fraction`` of the speakers
+of each pool (of the mixtures, for a mixture dir) and draws a fixed seeded set of pairs from
+them. A file that cannot be read is skipped with a warning naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaesep.config import Config
+from vaesep.data.datadir import SOURCES, load_datadir, read_scp
+from vaesep.data.mixing import rms
+from vaesep.data.pool_dir import POOL_SCP
+from vaesep.errors import VaesepError, log
+from vaesep.features import Featurizer, Stft
+from vaesep.io.audio import load_excerpt, resample
+from vaesep.training.augment import random_colouring
+from vaesep.training.segments import SegmentSet, check_target, cut, featurize, split_utterances
+from vaesep.training.streaming import Streamed, fit_stats, groups
+
+_TRAIN, _VAL, _STATS = 4, 5, 6  # random streams of the training, validation and stats pairs
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One example: which utterance of each pool, where its crop starts (in [0, 1]), its
+    speed, the male's level relative to the female (dB) and the colouring's seed."""
+
+    paths: tuple[str, str]
+    positions: tuple[float, float]
+    speeds: tuple[float, float]
+    gain_db: float
+    seed: int
+
+
+def read_pools(data_dir: str | Path, fraction: float, seed: int) -> tuple[dict, dict]:
+    """(training, validation) pools ``{source: [paths]}`` of a pool or mixture dir."""
+    root = Path(data_dir)
+    if not (root / POOL_SCP["female"]).exists() and not (root / POOL_SCP["male"]).exists():
+        data = load_datadir(root)
+        train_ids, val_ids = split_utterances(data.utt_ids, fraction, seed)
+        return tuple(
+            {s: sorted({data.sources[s][u] for u in ids}) for s in SOURCES}
+            for ids in (train_ids, val_ids)
+        )
+    speakers = _utt2spk(root)
+    train, val = {}, {}
+    for source, scp in POOL_SCP.items():
+        path = root / scp
+        if not path.exists():
+            raise VaesepError(f"{path}: missing; a pool dir lists its {source} utterances there")
+        utts = read_scp(path)
+        if not utts:
+            raise VaesepError(f"{path}: no utterances; a pool needs female and male speech")
+        by_speaker = sorted({speakers.get(u, u) for u in utts})
+        kept, held = split_utterances(by_speaker, fraction, seed)
+        train[source] = sorted(p for u, p in utts.items() if speakers.get(u, u) in set(kept))
+        val[source] = sorted(p for u, p in utts.items() if speakers.get(u, u) in set(held))
+    return train, val
+
+
+def _utt2spk(root: Path) -> dict[str, str]:
+    path = root / "utt2spk"
+    if not path.exists():
+        return {}
+    lines = (line.split() for line in path.read_text(encoding="utf-8").splitlines())
+    return {parts[0]: parts[1] for parts in lines if len(parts) >= 2}
+
+
+def draw_pairs(pools: dict, n: int, config: Config, seed: list[int]) -> list[Pair]:
+    """``n`` random pairs from ``pools``, seeded by ``seed``."""
+    rng = np.random.default_rng(seed)
+    gain, speeds = config.training.mixing_gain_db, config.data.speeds
+    return [
+        Pair(
+            (
+                pools["female"][rng.integers(len(pools["female"]))],
+                pools["male"][rng.integers(len(pools["male"]))],
+            ),
+            (float(rng.random()), float(rng.random())),
+            (float(rng.choice(speeds)), float(rng.choice(speeds))),
+            float(rng.uniform(-gain, gain)) if gain else 0.0,
+            int(rng.integers(2**62)),
+        )
+        for _ in range(n)
+    ]
+
+
+def _crop(path: str, position: float, speed: float, seconds: float, rate: int) -> np.ndarray:
+    """A crop of ``seconds`` at ``rate`` after the speed change (sox speed: resampled)."""
+    signal, native = load_excerpt(path, position, seconds * speed)
+    return resample(signal, round(native * speed), rate) if speed != 1 or native != rate else signal
+
+
+def mix_pair(pair: Pair, config: Config, stft: Stft) -> tuple[torch.Tensor, dict] | None:
+    """The pair's mixture and sources as complex STFTs, or None (with a warning) when a file
+    cannot be read or a crop is silent."""
+    rate, seconds = config.features.sample_rate, config.data.crop_seconds
+    try:
+        crops = [
+            _crop(path, position, speed, seconds, rate)
+            for path, position, speed in zip(pair.paths, pair.positions, pair.speeds)
+        ]
+    except VaesepError as exc:
+        log.warning("skipping a pair: %s", exc)
+        return None
+    length = min(len(c) for c in crops)
+    female, male = (c[:length] for c in crops)
+    levels = rms(female), rms(male)
+    if min(levels) < 1e-8:
+        log.warning("skipping a pair: a silent crop of %s", pair.paths[int(levels[1] < 1e-8)])
+        return None
+    male = male * np.float32(levels[0] / levels[1] * 10 ** (pair.gain_db / 20))
+    specs = {s: stft.stft(torch.from_numpy(x))[None] for s, x in zip(SOURCES, (female, male))}
+    db = config.training.mixing_colouring_db
+    if db:
+        generator = torch.Generator().manual_seed(pair.seed)
+        specs = {s: random_colouring(x, db, generator) for s, x in specs.items()}
+    specs = {s: x[0] for s, x in specs.items()}
+    return specs["female"] + specs["male"], specs
+
+
+def pool_sets(
+    data_dir: str | Path, config: Config, featurizer: Featurizer, frames: int
+) -> tuple[Streamed, Streamed | None]:
+    """``data.loading: pools``: training and validation pairs drawn from the data dir's pools."""
+    t, d = config.training, config.data
+    check_target(featurizer, t)
+    train, val = read_pools(data_dir, t.validation_fraction, t.seed)
+    stft = Stft(config.features)
+
+    def utterances(pairs: list[Pair]) -> list:
+        made = ((i, mix_pair(p, config, stft)) for i, p in enumerate(pairs))
+        return [(str(i), m[0], m[1]) for i, m in made if m is not None]
+
+    stats = draw_pairs(train, d.stats_examples, config, [t.seed, _STATS])
+    stats_groups = groups(stats, d.group)
+    fit_stats(
+        featurizer, stats_groups, lambda p: [u[1] for u in utterances(p)], d.workers, data_dir
+    )
+
+    def load(pairs: list[Pair]) -> SegmentSet | None:
+        made = utterances(pairs)
+        if not made:
+            return None
+        segs = cut(made, frames)
+        sources = {s: segs[s] for s in SOURCES}
+        return featurize(segs["mixture"], sources, segs["present"], featurizer, t)
+
+    def train_plan(epoch: int) -> list[list[Pair]]:
+        return groups(draw_pairs(train, d.pairs, config, [t.seed, _TRAIN, epoch]), d.group)
+
+    n_val = max(1, round(d.pairs * t.validation_fraction)) if t.validation_fraction else 0
+    fixed = draw_pairs(val, n_val, config, [t.seed, _VAL]) if n_val and all(val.values()) else []
+    data = Streamed(train_plan, load, d.workers)
+    return data, Streamed(lambda epoch: groups(fixed, d.group), load, d.workers) if fixed else None

@@ -1,0 +1,205 @@
+"""Training examples an epoch at a time: all in memory, or streamed from disk in groups.
+
+The training loop asks a :class:`TrainingData` for an epoch's parts, each a
+:class:`~vaesep.training.segments.SegmentSet` it shuffles and batches. :class:`InMemory` gives
+one part, the whole set (or its redraw), exactly as the study trained. :class:`Streamed`
+gives one part per group of utterances (``data.loading: stream``) or of pairs drawn from
+speaker pools (``pools``, :mod:`vaesep.training.pools`), read and featurized by
+``data.workers`` processes of a :class:`torch.utils.data.DataLoader` ahead of the model, so
+memory holds a few groups, never the corpus. A group is made from its spec alone (seeds
+derived from ``training.seed``, the epoch and the group's index), so an epoch's examples do not
+depend on which worker made them, and a resumed run reads the same ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from vaesep.config import Config
+from vaesep.data.datadir import load_datadir
+from vaesep.errors import VaesepError, log
+from vaesep.features import Featurizer, SpectrumSums, Stft, spectrogram
+from vaesep.io import workers as processes
+from vaesep.training.segments import (
+    SegmentSet,
+    Utterance,
+    check_target,
+    cut,
+    featurize,
+    read_utterance,
+    split_utterances,
+)
+
+
+class TrainingData(Protocol):
+    """What the epoch loop needs: an epoch's parts, and how many frames an epoch holds."""
+
+    frames: int
+
+    def parts(self, epoch: int, generator: torch.Generator) -> Iterator[SegmentSet]: ...
+
+
+@dataclass
+class InMemory:
+    """The whole segment set as one part, or its redraw for the epoch (dynamic mixing,
+    random segments) drawn with the loop's generator."""
+
+    segments: SegmentSet
+
+    @property
+    def frames(self) -> int:
+        return self.segments.frames
+
+    def parts(self, epoch: int, generator: torch.Generator) -> Iterator[SegmentSet]:
+        redraw = self.segments.redraw
+        yield redraw(generator) if redraw is not None else self.segments
+
+
+@dataclass
+class Streamed:
+    """Parts made by worker processes from the specs ``plan(epoch)`` lists."""
+
+    plan: Callable[[int], list[Any]]
+    load: Callable[[Any], SegmentSet | None]  # None: nothing of the group could be read
+    workers: int
+    frames: int = 0  # of the last epoch streamed
+
+    def parts(self, epoch: int, generator: torch.Generator) -> Iterator[SegmentSet]:
+        frames = 0
+        for part in run_groups(self.plan(epoch), self.load, self.workers):
+            if part is not None and len(part):
+                frames += part.frames
+                yield part
+        self.frames = frames
+
+
+class _Groups(Dataset):
+    def __init__(self, specs: list[Any], load: Callable[[Any], Any]):
+        self.specs, self.load = specs, load
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.load(self.specs[index])
+
+
+def _one_thread(worker: int) -> None:
+    torch.set_num_threads(1)
+
+
+def run_groups(specs: list[Any], load: Callable[[Any], Any], workers: int) -> Iterator[Any]:
+    """``load(spec)`` of every spec, in order, by ``workers`` forked processes ahead of the
+    caller (in this process where forking is unsafe or ``workers`` is 0)."""
+    workers = min(workers, len(specs)) if processes.can_fork() else 0
+    loader = DataLoader(
+        _Groups(specs, load),
+        batch_size=None,
+        collate_fn=_identity,
+        num_workers=workers,
+        worker_init_fn=_one_thread if workers else None,
+        multiprocessing_context="fork" if workers else None,
+        prefetch_factor=2 if workers else None,
+    )
+    yield from loader
+
+
+def _identity(item: Any) -> Any:
+    return item
+
+
+def fit_stats(
+    featurizer: Featurizer,
+    specs: list[Any],
+    mixtures: Callable[[Any], list[torch.Tensor]],
+    workers: int,
+    where: str | Path,
+) -> None:
+    """Fit the featurizer's statistics on the mixture STFTs ``mixtures(spec)`` gives for each
+    spec, a group at a time (``where``: the data, named in errors)."""
+    kind = featurizer.config.spectrogram
+
+    def sums(spec: Any) -> SpectrumSums | None:
+        specs = [spectrogram(m, kind) for m in mixtures(spec)]
+        return featurizer.sums(torch.cat(specs)) if specs else None
+
+    total = None
+    for part in run_groups(specs, sums, workers):
+        if part is not None:
+            total = part if total is None else total + part
+    if total is None:
+        raise VaesepError(f"{where}: no training audio could be read; check the data dir")
+    featurizer.fit_sums(total)
+
+
+def groups(items: list[Any], size: int) -> list[list[Any]]:
+    """``items`` in consecutive groups of ``size`` (the last one shorter)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def streamed_sets(
+    data_dir: str | Path, config: Config, featurizer: Featurizer, frames: int
+) -> tuple[Streamed, Streamed | None]:
+    """``data.loading: stream``: the data dir's mixtures read from disk a group at a time.
+
+    The training/validation split is the in-memory one (held-out utterances); the featurizer
+    is fitted on up to ``data.stats_examples`` training mixtures; each epoch visits the
+    training utterances in a new seeded order, ``data.group`` at a time.
+    """
+    t, d = config.training, config.data
+    check_target(featurizer, t)
+    data = load_datadir(data_dir)
+    stft, rate = Stft(config.features), config.features.sample_rate
+    train_ids, val_ids = split_utterances(data.utt_ids, t.validation_fraction, t.seed)
+    jitter = t.random_segments and frames > 1
+
+    def read(utt: str) -> Utterance:
+        return read_utterance(utt, data.mixtures[utt], data.source_paths(utt), stft, rate)
+
+    def readable(ids: list[str]) -> list[Utterance]:
+        """The utterances that can be read; the others skipped with a warning naming them."""
+        out = []
+        for utt in ids:
+            try:
+                out.append(read(utt))
+            except VaesepError as exc:
+                log.warning("skipping utterance %s: %s", utt, exc)
+        return out
+
+    def stats_mixtures(ids: list[str]) -> list[torch.Tensor]:
+        return [u[1] for u in readable(ids)]
+
+    order = np.random.default_rng([t.seed, 1]).permutation(len(train_ids))
+    chosen = [train_ids[i] for i in order[: d.stats_examples]]
+    fit_stats(featurizer, groups(chosen, d.group), stats_mixtures, d.workers, data.root)
+
+    def load(spec: tuple[int, int, list[str]]) -> SegmentSet | None:
+        epoch, index, ids = spec
+        utterances = readable(ids)
+        if not utterances:
+            return None
+        firsts = None
+        if jitter and epoch >= 0:
+            rng = np.random.default_rng([t.seed, 2, epoch, index])
+            firsts = rng.integers(0, frames, len(utterances)).tolist()
+        segs = cut(utterances, frames, None, firsts)
+        sources = {s: v for s, v in segs.items() if s not in ("mixture", "present")}
+        return featurize(segs["mixture"], sources, segs["present"], featurizer, t)
+
+    def train_plan(epoch: int) -> list[tuple[int, int, list[str]]]:
+        order = np.random.default_rng([t.seed, 3, epoch]).permutation(len(train_ids))
+        ids = [train_ids[i] for i in order]
+        return [(epoch, g, group) for g, group in enumerate(groups(ids, d.group))]
+
+    def val_plan(epoch: int) -> list[tuple[int, int, list[str]]]:
+        return [(-1, g, group) for g, group in enumerate(groups(val_ids, d.group))]
+
+    train = Streamed(train_plan, load, d.workers)
+    return train, Streamed(val_plan, load, d.workers) if val_ids else None
