@@ -4,7 +4,7 @@
 # test scored, at 8 kHz, min mode, clean mixtures (the published protocol's setting; the
 # models work at the corpus's rate). The data dirs point at the corpus: no audio is copied.
 #   ./run.sh --libri2mix /data/LibriMix     # holds Libri2Mix/wav8k/min/ and LibriSpeech/SPEAKERS.TXT
-#   ./run.sh --libri2mix /data/LibriMix --speakers /data/LibriSpeech/SPEAKERS.TXT --num-train ""
+#   ./run.sh --libri2mix /data/LibriMix --speakers /data/LibriSpeech/SPEAKERS.TXT --num-train 300
 # Stages: 1 data dirs, then (sep.sh) 2 train, 3 separate, 4 score + RESULTS.md, 5 sweeps.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,8 +18,9 @@ mode=min                 # min or max
 mixture=mix_clean        # mix_clean or mix_both
 train_subsets=train-100  # comma-separated, e.g. train-100,train-360
 test_subsets=test
-num_train=300            # training mixtures drawn (seeded); empty = all of them. Training memory
-                         # grows with the data: about 4 GB per hour of mixtures per model
+num_train=""             # training mixtures drawn (seeded); empty = all of them
+loading=stream           # data.loading of the models: stream (read from disk as training goes,
+                         # memory bounded), pools (pairs drawn anew) or memory (the study's way)
 seed=0
 data=data
 exp=exp
@@ -28,7 +29,7 @@ baselines="nmf oracle_irm oracle_wiener oracle_ibm"   # scored beside the models
 train_set=""             # extra config overrides for every model, e.g. "training.epochs=5"
 sweeps="stft"
 sweep_seeds=0,1,2        # training seeds of every sweep setting
-__options="stage stop_stage libri2mix speakers rate mode mixture train_subsets test_subsets
+__options="stage stop_stage loading libri2mix speakers rate mode mixture train_subsets test_subsets
 num_train seed data exp models baselines train_set sweeps sweep_seeds"
 __options=$(echo $__options)
 
@@ -55,7 +56,7 @@ if [ "$stop_stage" -ge 2 ]; then
   # The models work at the corpus's rate (the configs say 16 kHz).
   ./sep.sh --stage "$(( stage > 2 ? stage : 2 ))" --stop-stage "$stop_stage" \
     --mixtures "$mixtures" --exp "$exp" --models "$models" --baselines "$baselines" \
-    --train-set "features.sample_rate=${rate%k}000 $train_set" --sweeps "$sweeps" \
+    --train-set "features.sample_rate=${rate%k}000 data.loading=$loading $train_set" --sweeps "$sweeps" \
     --sweep-seeds "$sweep_seeds" --title "Female+male separation on Libri2Mix ($test_subsets, $rate $mode $mixture)"
 fi
 log "Done."

@@ -17,8 +17,9 @@ genders=""               # space-separated gender files; empty = spkrinfo.txt in
 lists=""                 # folder of mix_2_spk_{tr,cv,tt}.txt; empty = $wsj0_2mix
 rate=8k                  # 8k or 16k
 mode=min                 # min or max
-num_train=300            # training mixtures drawn (seeded); empty = all of them. Training memory
-                         # grows with the data: about 4 GB per hour of mixtures per model
+num_train=""             # training mixtures drawn (seeded); empty = all of them
+loading=stream           # data.loading of the models: stream (read from disk as training goes,
+                         # memory bounded), pools (pairs drawn anew) or memory (the study's way)
 seed=0
 data=data
 exp=exp
@@ -27,7 +28,7 @@ baselines="nmf oracle_irm oracle_wiener oracle_ibm"   # scored beside the models
 train_set=""             # extra config overrides for every model, e.g. "training.epochs=5"
 sweeps="stft"
 sweep_seeds=0,1,2        # training seeds of every sweep setting
-__options="stage stop_stage wsj0_2mix genders lists rate mode num_train seed data exp models
+__options="stage stop_stage loading wsj0_2mix genders lists rate mode num_train seed data exp models
 baselines train_set sweeps sweep_seeds"
 __options=$(echo $__options)
 
@@ -55,7 +56,7 @@ if [ "$stop_stage" -ge 2 ]; then
   # The models work at the corpus's rate (the configs say 16 kHz).
   ./sep.sh --stage "$(( stage > 2 ? stage : 2 ))" --stop-stage "$stop_stage" \
     --mixtures "$mixtures" --exp "$exp" --models "$models" --baselines "$baselines" \
-    --train-set "features.sample_rate=${rate%k}000 $train_set" --sweeps "$sweeps" \
+    --train-set "features.sample_rate=${rate%k}000 data.loading=$loading $train_set" --sweeps "$sweeps" \
     --sweep-seeds "$sweep_seeds" --title "Female+male separation on wsj0-2mix (tt, $rate $mode)"
 fi
 log "Done."

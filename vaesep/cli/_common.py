@@ -1,7 +1,9 @@
-"""What every CLI command shares: user errors as one line on stderr with exit code 2."""
+"""What every CLI command shares: user errors as one line on stderr with exit code 2, and a
+clean stop on SIGTERM or SIGHUP: one line, exit code 128 + the signal's number."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -12,6 +14,7 @@ from typing import TypeVar
 import typer
 
 from vaesep.errors import VaesepError
+from vaesep.io.signals import Stopped, stopping
 
 F = TypeVar("F", bound=Callable)
 _OUT_OF_MEMORY = "out of memory; use smaller inputs, a smaller model or a smaller batch size"
@@ -28,6 +31,20 @@ BACKEND = typer.Option(
     help="What runs the networks: torch, or onnxruntime (CPU; needs vaesep[onnx]) (default: "
     "torch, onnxruntime for int8).",
 )
+# What a command stopped by a signal keeps and how to go on, by command function.
+_AFTER_STOP = {
+    "train": "the checkpoints of the epochs completed are kept; add --resume to the same "
+    "command to continue",
+    "run": "the seeds scored and the epochs completed are kept; rerun the same command "
+    "(without --force) to continue",
+    "separate": "the outputs of the inputs already separated are kept, none of the one in "
+    "progress; rerun it on the other inputs, or with --force",
+    "evaluate_command": "no results were written (only complete example wavs); rerun the same "
+    "command",
+    "prepare_pairs": "no half-written file is left (mixtures already written may be), no "
+    "pairs.json; rerun it with --force",
+}
+_AFTER_STOP_DEFAULT = "nothing half-written is left; rerun the same command"
 
 
 def fail(message: str) -> typer.Exit:
@@ -37,36 +54,45 @@ def fail(message: str) -> typer.Exit:
 
 
 def user_errors(func: F) -> F:
-    """Turn VaesepError, OS errors (permissions, a full disk), running out of memory and Ctrl-C
-    into one line on stderr and a non-zero exit."""
+    """Turn VaesepError, OS errors (permissions, a full disk), running out of memory, Ctrl-C,
+    SIGTERM and SIGHUP into one line on stderr and a non-zero exit."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
-        except VaesepError as exc:
-            raise fail(str(exc)) from None
-        except KeyboardInterrupt:
-            typer.echo("vaesep: interrupted", err=True)
-            raise typer.Exit(code=130) from None
-        except MemoryError:
-            raise fail(_OUT_OF_MEMORY) from None
-        except OSError as exc:
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise fail(
-                f"{where}{exc.strerror or exc}; check the path, its permissions and the free "
-                "disk space"
-            ) from None
-        except RuntimeError as exc:  # torch reports failed allocations as RuntimeError
-            if type(exc).__name__ == "OutOfMemoryError" or "allocate memory" in str(exc):
-                raise fail(_OUT_OF_MEMORY) from None
-            if type(exc).__module__ == "soundfile":  # libsndfile, where no writer named a file
-                raise fail(
-                    f"{exc}; check the path, its permissions and the free disk space"
-                ) from None
-            raise
+            with stopping():
+                return _one_line(func, args, kwargs)
+        except Stopped as exc:  # every cleanup has run (later signals were ignored meanwhile)
+            with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+                after = _AFTER_STOP.get(func.__name__, _AFTER_STOP_DEFAULT)
+                typer.echo(f"vaesep: {exc}; {after}", err=True)
+            raise typer.Exit(code=exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line(func: Callable, args: tuple, kwargs: dict) -> object:
+    """``func(*args, **kwargs)``, its user errors as one line on stderr and a non-zero exit."""
+    try:
+        return func(*args, **kwargs)
+    except VaesepError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.echo("vaesep: interrupted", err=True)
+        raise typer.Exit(code=130) from None
+    except MemoryError:
+        raise fail(_OUT_OF_MEMORY) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise fail(
+            f"{where}{exc.strerror or exc}; check the path, its permissions and the free disk space"
+        ) from None
+    except RuntimeError as exc:  # torch reports failed allocations as RuntimeError
+        if type(exc).__name__ == "OutOfMemoryError" or "allocate memory" in str(exc):
+            raise fail(_OUT_OF_MEMORY) from None
+        if type(exc).__module__ == "soundfile":  # libsndfile, where no writer named a file
+            raise fail(f"{exc}; check the path, its permissions and the free disk space") from None
+        raise
 
 
 class _NoteHandler(logging.Handler):

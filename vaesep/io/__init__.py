@@ -1,3 +1,4 @@
 """Plumbing every stage uses: audio read/write/resample (``audio``), files written whole or not
-at all (``atomic``), progress bars (``progress``), worker processes (``workers``) and the torch
-device (``device``). Imports nothing of vaesep but its errors."""
+at all (``atomic``), progress bars (``progress``), worker processes (``workers``), the torch
+device (``device``) and SIGTERM as a clean stop (``signals``). Imports nothing of vaesep but
+its errors and version."""

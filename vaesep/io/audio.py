@@ -102,33 +102,26 @@ def load_channels(path: str | Path, sample_rate: int | None = None) -> tuple[np.
 def load_excerpt(path: str | Path, position: float, seconds: float) -> tuple[np.ndarray, int]:
     """``seconds`` of ``path`` as mono float32 at the file's own rate (the whole file when it
     is shorter), starting ``position`` (in [0, 1]) of the way along the starts that fit; only
-    the excerpt is read. The checks of :func:`load_audio`."""
-    if is_pipe(path):
-        data, rate = _read(path)
-        need = round(seconds * rate)
-        start = int(position * max(len(data) - need, 0))
-        return data[start : start + need].mean(axis=1, dtype=np.float32), rate
-    info = audio_info(path)
-    need = round(seconds * info.samplerate)
+    the excerpt is read (all of a pipe's output). The checks of :func:`load_audio`."""
+    source = _source(path)
+    info = _readable(path, source)
+    rate = info.samplerate
+    need = round(seconds * rate)
     start = int(position * max(info.frames - need, 0))
-    try:
-        data, rate = sf.read(str(path), start=start, frames=need, dtype="float32", always_2d=True)
-    except _DECODE_ERRORS as exc:
-        raise VaesepError(
-            f"{path}: cannot decode audio ({_reason(exc)}); re-encode it as WAV or FLAC"
-        ) from None
-    _check_samples(path, data)
-    if data.shape[0] == 0:
-        raise VaesepError(f"{path}: the file has no samples; remove it or record it again")
+    data, rate = _read(path, source, start=start, frames=need)
     return data.mean(axis=1, dtype=np.float32), rate
 
 
-def _read(path: str | Path) -> tuple[np.ndarray, int]:
-    """The samples ``(samples, channels)`` and rate of a non-empty file of finite samples."""
-    source = _source(path)
-    _readable(path, source)
+def _read(
+    path: str | Path, source: str | io.BytesIO | None = None, **where: int
+) -> tuple[np.ndarray, int]:
+    """The samples ``(samples, channels)`` and rate of a non-empty file of finite samples
+    (``where``: soundfile's ``start`` and ``frames``, for a part of it)."""
+    if source is None:
+        source = _source(path)
+        _readable(path, source)
     try:
-        data, rate = sf.read(source, dtype="float32", always_2d=True)
+        data, rate = sf.read(source, dtype="float32", always_2d=True, **where)
     except _DECODE_ERRORS as exc:
         raise VaesepError(
             f"{path}: cannot decode audio ({_reason(exc)}); re-encode it as WAV or FLAC"

@@ -6,6 +6,12 @@ parent's tensors and closures without copying them, and no script needs an
 sends its log records to the parent (which logs them as its own, so in-process callers such as
 notebooks and test runners see them) and is killed when the parent dies, so that a killed run
 leaves no orphan writing its files. Elsewhere the workers are spawned.
+
+Under :func:`vaesep.io.signals.stopping` the workers stop as their parent does: a stop signal
+raises :class:`~vaesep.io.signals.Stopped` in the job running (its cleanup runs; the parent
+gets the exception as the job's) and the worker runs no further job. A stopped parent passes
+its signal on to its workers and waits for them; a parent that dies sends them SIGTERM, upon
+which they clean up and exit.
 """
 
 from __future__ import annotations
@@ -17,14 +23,16 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager, suppress
+from functools import partial
 from logging.handlers import QueueHandler, QueueListener
 from typing import TypeVar
 
 from threadpoolctl import threadpool_limits
 
 from vaesep.errors import log
+from vaesep.io import signals
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,6 +41,10 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 # The job of the current map_forked call, inherited by its forked workers.
 _JOB: Callable[[int], object] | None = None
+# In a worker: its parent's pid, whether a job runs, the stop signal it received.
+_parent = 0
+_busy = False
+_stop: int | None = None
 
 
 def can_fork() -> bool:
@@ -55,13 +67,20 @@ def pool(workers: int, threads: int = 1) -> Iterator[ProcessPoolExecutor]:
     listener = QueueListener(records, _Relay())
     listener.start()
     try:
-        with ProcessPoolExecutor(
+        executor = _Executor(
             workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(threads, records, os.getpid()),
-        ) as executor:
+            initargs=(threads, records, os.getpid(), signals.handled()),
+        )
+        try:
             yield executor
+        except BaseException as exc:  # the jobs not started are dropped
+            if isinstance(exc, signals.Stopped):
+                _pass_on(executor, exc.signum)
+            executor.shutdown(cancel_futures=True)
+            raise
+        executor.shutdown()
     finally:
         listener.stop()
 
@@ -104,9 +123,57 @@ def _run_job(index: int) -> object:
     return _JOB(index)
 
 
-def _init_worker(threads: int, records: multiprocessing.Queue, parent: int) -> None:
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+class _Executor(ProcessPoolExecutor):
+    """A process pool whose jobs run through :func:`_guarded`."""
+
+    def submit(self, fn: Callable[..., R], /, *args: object, **kwargs: object) -> Future[R]:
+        return super().submit(partial(_guarded, fn), *args, **kwargs)
+
+
+def _pass_on(executor: ProcessPoolExecutor, signum: int) -> None:
+    """Send the parent's stop signal to the pool's workers."""
+    for process in list((executor._processes or {}).values()):  # noqa: SLF001 - no public list
+        with suppress(ProcessLookupError):
+            os.kill(process.pid, signum)
+
+
+def _guarded(fn: Callable[..., R], *args: object, **kwargs: object) -> R:
+    """Run one job in a worker, unless the worker was stopped; a worker whose parent is gone
+    exits once the job's cleanup ran."""
+    global _busy
+    _busy = True
+    try:
+        if _stop is not None:
+            raise signals.Stopped(_stop)
+        return fn(*args, **kwargs)
+    finally:
+        _busy = False
+        if _stop is not None and os.getppid() != _parent:
+            os._exit(128 + _stop)
+
+
+def _on_stop(signum: int, frame: object) -> None:
+    """A worker's stop signal: the first one stops the job running; between jobs, a worker
+    whose parent is gone exits. No later signal cuts a cleanup short."""
+    global _stop
+    first, _stop = _stop is None, _stop or signum
+    if _busy:
+        if first:
+            raise signals.Stopped(signum)
+    elif os.getppid() != _parent:
+        os._exit(128 + signum)
+
+
+def _init_worker(
+    threads: int, records: multiprocessing.Queue, parent: int, stops: tuple[int, ...]
+) -> None:
+    global _parent, _busy, _stop
+    _parent, _busy, _stop = parent, False, None  # not a parent's, should it be a worker too
+    for signum in stops:
+        signal.signal(signum, _on_stop)
+    if sys.platform == "linux":  # SIGTERM lets a stopping worker clean up first
+        death = signal.SIGTERM if signal.SIGTERM in stops else signal.SIGKILL
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, death)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
     for var in _THREAD_VARS:

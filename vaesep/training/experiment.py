@@ -17,7 +17,7 @@ import torch
 
 from vaesep.config import Config
 from vaesep.data.datadir import SOURCES
-from vaesep.errors import VaesepError
+from vaesep.errors import VaesepError, log
 from vaesep.expdir import ExpDir
 from vaesep.io.device import resolve_device
 from vaesep.registry import MODELS, SECTIONS, build_model, spec_of
@@ -49,9 +49,11 @@ def train(
     """
     check_together(config, sources)
     if config.data.streams and spec_of(config).fit != "gradient":
-        raise VaesepError(
-            f"data.loading: {config.data.loading} streams examples to gradient training; "
-            f"{config.model.type} is fitted otherwise: use data.loading: memory"
+        log.warning(
+            "data.loading: %s streams examples to gradient training; %s is fitted from the "
+            "data in memory",
+            config.data.loading,
+            config.model.type,
         )
     exp = ExpDir(exp_dir)
     exp.path.mkdir(parents=True, exist_ok=True)

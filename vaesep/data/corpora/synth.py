@@ -172,15 +172,15 @@ def synth_corpus(
         len(speakers),
         workers,
     )
-    with (
-        tempfile.TemporaryDirectory(prefix="vaesep-tts-") as tmp,
-        ThreadPoolExecutor(workers) as pool,
-    ):
-        try:
+    try:  # outside the pool: its running jobs have finished writing when this clears up
+        with (
+            tempfile.TemporaryDirectory(prefix="vaesep-tts-") as tmp,
+            ThreadPoolExecutor(workers) as pool,
+        ):
             samples = list(pool.map(lambda job: _synthesize(job, Path(tmp)), jobs))
-        except BaseException:  # a failed tool, a full disk, Ctrl-C: nothing half-written
-            _clear_previous(out_dir)
-            raise
+    except BaseException:  # a failed tool, a full disk, Ctrl-C, SIGTERM: nothing half-written
+        _clear_previous(out_dir)
+        raise
     info = {
         "generator": "vaesep synth-corpus",
         "vaesep_version": __version__,
