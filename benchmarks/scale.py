@@ -2,6 +2,7 @@
 
     python -m benchmarks.scale [--hours 0.25,1,4] [--loadings memory,stream,pools]
                                [--model vae] [--memory-max-hours 1] [--work DIR] [--out FILE]
+                               [--set KEY=VALUE ...]
 
 Builds data dirs of 0 dB female + male mixtures of 4 s (16 kHz, 16-bit WAV) from the real
 speech in ``../shared/data`` (the LibriSpeech subset's train-clean-100 and speechocean762's
@@ -94,13 +95,16 @@ def write_mixtures(out: Path, pools: dict[str, list[str]], hours: float, seed: i
     return data
 
 
-def train_once(data: Path, exp: Path, model: str, loading: str, mixtures: int) -> dict:
+def train_once(
+    data: Path, exp: Path, model: str, loading: str, mixtures: int, extra: list[str]
+) -> dict:
     """One epoch of ``vaesep train`` in a fresh process: peak memory and throughput."""
     sets = [
         "training.epochs=1",
         "training.progress=false",
         f"data.loading={loading}",
         f"data.pairs={mixtures}",
+        *extra,
     ]
     args = ["train", "--config", str(ROOT / "configs" / f"{model}.yaml"), "--data", str(data)]
     args += ["--exp-dir", str(exp), "--force"]
@@ -126,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-max-hours", type=float, default=1.0)
     parser.add_argument("--work", type=Path, default=None, help="keep the data dirs here")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--set", action="append", default=[], help="a config override")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="vaesep-scale-"))
     pools = speech_pools()
@@ -139,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
             if loading == "memory" and hours > args.memory_max_hours:
                 continue
             exp = work / "exp" / f"{args.model}_{loading}_{hours:g}h"
-            result = train_once(data, exp, args.model, loading, mixtures)
+            result = train_once(data, exp, args.model, loading, mixtures, args.set)
             rows.append({"hours": hours, "loading": loading, **result})
             print(json.dumps(rows[-1]))
     command = "python -m benchmarks.scale " + " ".join(argv or sys.argv[1:])

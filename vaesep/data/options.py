@@ -23,8 +23,10 @@ class DataConfig:
     # (training.mixing_gain_db) and speed (data.speeds); validation a fixed seeded set of
     # pairs of held-out speakers (pool dirs) or utterances (mixture dirs).
     loading: Literal["memory", "stream", "pools"] = "memory"
-    # Processes reading and featurizing ahead of the model (0: in the training process).
-    workers: int = 1
+    # Processes reading and featurizing ahead of each model (0: in its training process; on a
+    # CPU whose cores the sources' processes already fill that is faster; with a GPU or cores
+    # to spare, 2-4 keep the model fed).
+    workers: int = 0
     # Utterances (stream) or pairs (pools) read together: the window examples are shuffled in.
     group: int = 32
     # pools: pairs per epoch (validation: training.validation_fraction of this many, fixed).

@@ -172,6 +172,8 @@ def train_source(
     def batches(segments: SegmentSet) -> Batch:
         return _on_device(segments, source, device)
 
+    train_data = train_data.for_sources((source,))
+    val_data = val_data.for_sources((source,)) if val_data is not None else None
     best, summary = train_model(source, model, batches, train_data, val_data, run, position)
     return run.exp.save_source(source, run.config, best, {"source": source, **summary})
 

@@ -153,13 +153,13 @@ def pool_sets(
         featurizer, stats_groups, lambda p: [u[1] for u in utterances(p)], d.workers, data_dir
     )
 
-    def load(pairs: list[Pair]) -> SegmentSet | None:
-        made = utterances(pairs)
+    def load(pairs: list[Pair], sources: tuple[str, ...]) -> SegmentSet | None:
+        made = utterances(pairs)  # the mixture needs both sources: both are read
         if not made:
             return None
         segs = cut(made, frames)
-        sources = {s: segs[s] for s in SOURCES}
-        return featurize(segs["mixture"], sources, segs["present"], featurizer, t)
+        targets = {s: segs[s] for s in sources}
+        return featurize(segs["mixture"], targets, segs["present"], featurizer, t)
 
     def train_plan(epoch: int) -> list[list[Pair]]:
         return groups(draw_pairs(train, d.pairs, config, [t.seed, _TRAIN, epoch]), d.group)

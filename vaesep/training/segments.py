@@ -157,10 +157,10 @@ def cut(
     holds: list[tuple[str, ...]] | None = None,
     firsts: list[int] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Complex segments ``(N, frames, F)`` of the utterances' mixtures and sources (see
-    :func:`segment_index`) and ``present``, which sources each segment's mixture holds
-    (``holds[u]``, default: every source)."""
-    references = tuple(SOURCES if utterances and utterances[0][2] else ())
+    """Complex segments ``(N, frames, F)`` of the utterances' mixtures and sources (those the
+    first utterance holds; see :func:`segment_index`) and ``present``, which sources each
+    segment's mixture holds (``holds[u]``, default: every source)."""
+    references = tuple(utterances[0][2]) if utterances else ()
     lengths = [len(mix) for _, mix, _ in utterances]
     index = segment_index(lengths, frames, firsts)
     segs = {s: _segments([refs[s] for _, _, refs in utterances], index) for s in references}

@@ -14,7 +14,8 @@ depend on which worker made them, and a resumed run reads the same ones.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vaesep.config import Config
-from vaesep.data.datadir import load_datadir
+from vaesep.data.datadir import SOURCES, load_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.features import Featurizer, SpectrumSums, Stft, spectrogram
 from vaesep.io import workers as processes
@@ -45,6 +46,9 @@ class TrainingData(Protocol):
 
     def parts(self, epoch: int, generator: torch.Generator) -> Iterator[SegmentSet]: ...
 
+    def for_sources(self, sources: tuple[str, ...]) -> TrainingData:
+        """The same data, with the targets of ``sources`` at least (others may be left out)."""
+
 
 @dataclass
 class InMemory:
@@ -61,19 +65,31 @@ class InMemory:
         redraw = self.segments.redraw
         yield redraw(generator) if redraw is not None else self.segments
 
+    def for_sources(self, sources: tuple[str, ...]) -> InMemory:
+        return self
+
 
 @dataclass
 class Streamed:
     """Parts made by worker processes from the specs ``plan(epoch)`` lists."""
 
     plan: Callable[[int], list[Any]]
-    load: Callable[[Any], SegmentSet | None]  # None: nothing of the group could be read
+    # load(spec, sources): the group's part with (at least) those sources' targets; None:
+    # nothing of the group could be read
+    load: Callable[[Any, tuple[str, ...]], SegmentSet | None]
     workers: int
+    sources: tuple[str, ...] = SOURCES
     frames: int = 0  # of the last epoch streamed
+
+    def for_sources(self, sources: tuple[str, ...]) -> Streamed:
+        """Only what training ``sources`` needs is read and featurized (one source's process
+        reads no other reference)."""
+        return replace(self, sources=tuple(sources))
 
     def parts(self, epoch: int, generator: torch.Generator) -> Iterator[SegmentSet]:
         frames = 0
-        for part in run_groups(self.plan(epoch), self.load, self.workers):
+        load = partial(self.load, sources=self.sources)
+        for part in run_groups(self.plan(epoch), load, self.workers):
             if part is not None and len(part):
                 frames += part.frames
                 yield part
@@ -160,29 +176,31 @@ def streamed_sets(
     train_ids, val_ids = split_utterances(data.utt_ids, t.validation_fraction, t.seed)
     jitter = t.random_segments and frames > 1
 
-    def read(utt: str) -> Utterance:
-        return read_utterance(utt, data.mixtures[utt], data.source_paths(utt), stft, rate)
+    def read(utt: str, sources: tuple[str, ...]) -> Utterance:
+        paths = {s: p for s, p in data.source_paths(utt).items() if s in sources}
+        return read_utterance(utt, data.mixtures[utt], paths, stft, rate)
 
-    def readable(ids: list[str]) -> list[Utterance]:
-        """The utterances that can be read; the others skipped with a warning naming them."""
+    def readable(ids: list[str], sources: tuple[str, ...]) -> list[Utterance]:
+        """The utterances that can be read (the mixture and ``sources``); the others skipped
+        with a warning naming them."""
         out = []
         for utt in ids:
             try:
-                out.append(read(utt))
+                out.append(read(utt, sources))
             except VaesepError as exc:
                 log.warning("skipping utterance %s: %s", utt, exc)
         return out
 
     def stats_mixtures(ids: list[str]) -> list[torch.Tensor]:
-        return [u[1] for u in readable(ids)]
+        return [u[1] for u in readable(ids, ())]
 
     order = np.random.default_rng([t.seed, 1]).permutation(len(train_ids))
     chosen = [train_ids[i] for i in order[: d.stats_examples]]
     fit_stats(featurizer, groups(chosen, d.group), stats_mixtures, d.workers, data.root)
 
-    def load(spec: tuple[int, int, list[str]]) -> SegmentSet | None:
+    def load(spec: tuple[int, int, list[str]], sources: tuple[str, ...]) -> SegmentSet | None:
         epoch, index, ids = spec
-        utterances = readable(ids)
+        utterances = readable(ids, sources)
         if not utterances:
             return None
         firsts = None
