@@ -9,7 +9,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -31,6 +32,9 @@ BACKEND = typer.Option(
     help="What runs the networks: torch, or onnxruntime (CPU; needs vaesep[onnx]) (default: "
     "torch, onnxruntime for int8).",
 )
+# Arguments and options the commands that write a folder share.
+OutDir = Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write.")]
+Force = Annotated[bool, typer.Option("--force", help="Write into OUT_DIR even if not empty.")]
 # What a command stopped by a signal keeps and how to go on, by command function.
 _AFTER_STOP = {
     "train": "the checkpoints of the epochs completed are kept; add --resume to the same "

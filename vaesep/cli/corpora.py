@@ -9,10 +9,8 @@ from typing import Annotated
 
 import typer
 
-from vaesep.cli._common import fail, user_errors
+from vaesep.cli._common import Force, OutDir, fail, user_errors
 
-OutDir = Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write.")]
-Force = Annotated[bool, typer.Option("--force", help="Replace OUT_DIR if not empty.")]
 Rate = Annotated[str, typer.Option("--rate", help="The corpus's sample rate folder: 8k or 16k.")]
 Mode = Annotated[
     str, typer.Option("--mode", help="min (cut to the shorter source) or max (zero-padded).")

@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from vaesep.cli._common import user_errors
+from vaesep.cli._common import Force, OutDir, user_errors
 from vaesep.cli.corpora import register as register_corpora
 
-OutDir = Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write.")]
-Force = Annotated[bool, typer.Option("--force", help="Write into OUT_DIR even if not empty.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed, the same output.")]
 NumTrain = Annotated[int, typer.Option("--num-train", help="Training mixtures to make.")]
 NumTest = Annotated[int, typer.Option("--num-test", help="Test mixtures to make.")]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vaesep.data.corpora.base import parse_gender
-from vaesep.data.corpora.libri2mix import (
+from vaesep.data.corpora.two_speaker import (
     MODES,
     RATES,
     Mixture,
