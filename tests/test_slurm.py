@@ -388,3 +388,26 @@ def test_local_tasks_share_the_cores_as_threads(tmp_path, nj, given, expected):
     assert result.returncode == 0, result.stderr
     want = expected or str(max(1, cores // int(nj)))
     assert (tmp_path / "log" / "fail.a.log").read_text().splitlines()[-1] == f"threads={want}"
+
+
+@pytest.mark.slurm
+def test_data_parallel_training_runs_as_a_slurm_task(slurm_env, tmp_path):
+    """train_procs=2 (cmd.sh): stage 2 trains through torchrun, 2 gloo processes in one
+    array task; rank 0 writes the experiment dir."""
+    mixtures = tmp_path / "mixtures"
+    make_datadir(mixtures / "train", n_utts=4, seconds=1.0, rate=16000, seed=0)
+    make_datadir(mixtures / "test", n_utts=1, seconds=1.0, rate=16000, seed=1)
+    exp = tmp_path / "exp"
+    env = {**slurm_env, "launcher": "slurm", "train_procs": "2"}
+    done = in_recipe(
+        ["./sep.sh", "--stage", "2", "--stop-stage", "2", "--mixtures", str(mixtures),
+         "--exp", str(exp), "--models", "rnn_mask", "--baselines", "",
+         "--train-set", "training.epochs=1 training.progress=false training.num_threads=1"],
+        env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (exp / "log" / "train.rnn_mask.log").read_text()
+    assert "torchrun --standalone --nproc_per_node 2 -m vaesep train" in log.splitlines()[0]
+    assert log.splitlines()[1].startswith("# SLURM job ")
+    assert log.count("wrote ") == 1  # rank 0 speaks for both
+    assert all((exp / "rnn_mask" / f"{s}.pt").is_file() for s in ("female", "male"))

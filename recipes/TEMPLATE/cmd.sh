@@ -22,3 +22,9 @@ slurm_time=${slurm_time:-}                    # --time, e.g. 4:00:00
 # GPU when it sees one (training.device: auto) and the CPU otherwise.
 slurm_gpus=${slurm_gpus:-0}
 slurm_extra=${slurm_extra:-}                  # other sbatch options, e.g. "--qos=normal"
+
+# Data-parallel processes per training task (stage 2): above 1, each training runs as
+# 'torchrun --standalone --nproc_per_node N -m vaesep train ...' on its node: N processes
+# (NCCL, one GPU each: give slurm tasks as many with slurm_gpus; gloo on CPUs), the same
+# weights as one process with the same training.batch_size. Multi-node jobs are not made.
+train_procs=${train_procs:-1}

@@ -22,6 +22,12 @@ __options="stage stop_stage mixtures exp models baselines train_set sweeps sweep
 . utils/log.sh
 . utils/parse_options.sh "$@"
 
+if ! [[ ${train_procs:-1} =~ ^[1-9][0-9]*$ ]]; then
+  echo "$0: error: train_procs='$train_procs' in cmd.sh (or the environment) is not a positive number" >&2
+  exit 2
+fi
+trainer="vaesep train"   # data-parallel on train_procs processes when above 1 (cmd.sh)
+[ "${train_procs:-1}" -gt 1 ] && trainer="torchrun --standalone --nproc_per_node $train_procs -m vaesep train"
 sets=""; baseline_sets=""
 for kv in $train_set; do
   sets+=" --set $kv"
@@ -48,7 +54,9 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       train_dir=$mixtures/train_weak
       [ -f "$train_dir/weak.json" ] || vaesep prepare weak "$mixtures/train" "$train_dir" --force
     fi
-    echo "$m vaesep train --config conf/$m.yaml --data $train_dir --exp-dir $exp/$m$these$resume" \
+    this=$trainer  # baselines that learn no gradient train in one process
+    if [[ " $baselines " == *" $m "* ]]; then this="vaesep train"; fi
+    echo "$m $this --config conf/$m.yaml --data $train_dir --exp-dir $exp/$m$these$resume" \
       >> "$exp/log/train.jobs"
   done
   log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
@@ -32,6 +33,7 @@ def train(
     """Train one model per source (female, male) and write a self-contained experiment dir."""
     from vaesep.expdir import CONFIG_FILE
     from vaesep.registry import load_config
+    from vaesep.training.distributed import ranks_from_env
     from vaesep.training.experiment import train as run_training
 
     if config is None:
@@ -42,10 +44,14 @@ def train(
     command = ["vaesep", "train", "--config", str(config), "--data", str(data)]
     command += ["--exp-dir", str(exp_dir), *(a for o in overrides for a in ("--set", o))]
     command += ["--resume"] * resume + ["--force"] * force
+    writer = ranks_from_env().writes  # under torchrun, rank 0 speaks for all
+    if not writer:
+        logging.getLogger("vaesep").setLevel(logging.WARNING)
     result = run_training(cfg, data, exp_dir, resume=resume, force=force, command=command)
-    for source, summary in result["sources"].items():
-        typer.echo(f"{source}: {summary['outcome']}")
-    typer.echo(f"wrote {exp_dir} in {result['seconds']:.1f} s")
+    if writer:
+        for source, summary in result["sources"].items():
+            typer.echo(f"{source}: {summary['outcome']}")
+        typer.echo(f"wrote {exp_dir} in {result['seconds']:.1f} s")
 
 
 @user_errors

@@ -22,6 +22,7 @@ from vaesep.expdir import ExpDir
 from vaesep.io.device import resolve_device
 from vaesep.registry import MODELS, SECTIONS, build_model, spec_of
 from vaesep.training.conditional import fit_conditional
+from vaesep.training.distributed import Ranks, ReaderDir, barrier, joined, ranks_from_env
 from vaesep.training.fitting import FitRun, fit_dictionaries, fit_nothing
 from vaesep.training.gradient import fit_gradient
 
@@ -55,21 +56,45 @@ def train(
             config.data.loading,
             config.model.type,
         )
-    exp = ExpDir(exp_dir)
-    exp.path.mkdir(parents=True, exist_ok=True)
-    with exp.lock():  # before prepare, which --force lets delete files
-        exp.prepare(config, SECTIONS, resume, force)
-        if config.training.num_threads:
-            torch.set_num_threads(config.training.num_threads)
-        device = resolve_device(config.training.device, "training.device")
-        started = time.perf_counter()
+    ranks = ranks_from_env()
+    if ranks.active and spec_of(config).fit != "gradient":
+        raise VaesepError(
+            f"{config.model.type}: data-parallel training (torchrun) is for gradient models; "
+            "train it in one process"
+        )
+    device = resolve_device(config.training.device, "training.device")
+    with joined(ranks, device) as device:
+        if not ranks.writes:  # reads the checkpoints rank 0 keeps; writes nothing
+            barrier(ranks)
+            return _fit(config, data_dir, ReaderDir(exp_dir), device, resume, sources, ranks)
+        exp = ExpDir(exp_dir)
+        exp.path.mkdir(parents=True, exist_ok=True)
+        with exp.lock():  # before prepare, which --force lets delete files
+            exp.prepare(config, SECTIONS, resume, force)
+            barrier(ranks)
+            summary = _fit(config, data_dir, exp, device, resume, sources, ranks)
+            if command is not None:
+                exp.write_command(command)
+            return summary
 
-        build = partial(build_model, config.model)
-        run = FitRun(config, Path(data_dir), exp, device, resume, tuple(sources), build)
-        summaries = FITS[spec_of(config).fit](run)
-        if command is not None:
-            exp.write_command(command)
-        return {"sources": summaries, "seconds": round(time.perf_counter() - started, 3)}
+
+def _fit(
+    config: Config,
+    data_dir: str | Path,
+    exp: ExpDir,
+    device: torch.device,
+    resume: bool,
+    sources: tuple[str, ...],
+    ranks: Ranks,
+) -> dict:
+    """Run the registry entry's fit; ``{"sources": summaries, "seconds": ...}``."""
+    if config.training.num_threads:
+        torch.set_num_threads(config.training.num_threads)
+    started = time.perf_counter()
+    build = partial(build_model, config.model)
+    run = FitRun(config, Path(data_dir), exp, device, resume, tuple(sources), build, ranks)
+    summaries = FITS[spec_of(config).fit](run)
+    return {"sources": summaries, "seconds": round(time.perf_counter() - started, 3)}
 
 
 def check_together(config: Config, sources: tuple[str, ...] = SOURCES) -> None:

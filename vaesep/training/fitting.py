@@ -21,6 +21,7 @@ from vaesep.data.datadir import SOURCES, load_datadir
 from vaesep.expdir import ExpDir
 from vaesep.features import FeatureStats, spectrogram
 from vaesep.models.nmf import learn_dictionary
+from vaesep.training.distributed import Ranks
 from vaesep.training.segments import load_stfts
 
 
@@ -36,6 +37,7 @@ class FitRun:
     sources: tuple[str, ...]
     # Builds one source's module from (input_dim, output_dim): the registry entry's.
     build: Callable[[int, int], nn.Module]
+    ranks: Ranks = Ranks()  # data-parallel processes (vaesep.training.distributed)
 
 
 def source_seed(config: Config, source: str) -> int:

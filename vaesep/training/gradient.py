@@ -29,6 +29,7 @@ from vaesep.features import Featurizer
 from vaesep.io import workers
 from vaesep.models.base import Batch, GradientModel, NonFiniteLoss
 from vaesep.training.checkpoints import restore, save_checkpoint
+from vaesep.training.distributed import GradientSync, sum_over_ranks
 from vaesep.training.fitting import FitRun, source_seed
 from vaesep.training.joint import NAME as JOINT
 from vaesep.training.joint import JointBatch, JointModel
@@ -100,7 +101,7 @@ def _train_all(
     dim = featurizer.input_dim
     if t.trains_together:
         return train_joint(train_data, val_data, dim, run)
-    n_workers = parallel_workers(config, run.device, len(run.sources))
+    n_workers = 1 if run.ranks.active else parallel_workers(config, run.device, len(run.sources))
     if n_workers == 1:
         return {s: train_source(s, train_data, val_data, dim, run) for s in run.sources}
     threads = t.num_threads or max(1, workers.cpu_count() // n_workers)
@@ -217,6 +218,8 @@ def train_model(
     seed = source_seed(config, name)
     model.to(device)
     optimizers = model.optimizers(t)
+    ranks = run.ranks
+    sync = GradientSync(optimizers) if ranks.active else None
     generator = torch.Generator().manual_seed(seed)
     state = {"epoch": 0, "step": 0, "best_loss": math.inf, "best_epoch": 0, "stale": 0}
     state["history"] = []
@@ -247,6 +250,12 @@ def train_model(
             perm = torch.randperm(len(data), generator=generator).to(device)
             for start in range(0, len(data), t.batch_size):
                 idx = perm[start : start + t.batch_size]
+                if sync is not None:  # this rank's slice of the global batch
+                    if len(idx) < ranks.world:
+                        continue  # too few to split: every rank skips it alike
+                    shard = torch.tensor_split(idx, ranks.world)[ranks.rank]
+                    sync.share = len(shard) / len(idx)
+                    idx = shard
                 batch = data.select(idx)
                 try:
                     out = model.training_step(batch, optimizers, state["step"])
@@ -255,7 +264,10 @@ def train_model(
                 state["step"] += 1
                 for k, v in out.items():
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
-            n += len(data)
+                n += len(idx)
+        if sync is not None:
+            sums = sum_over_ranks({**sums, "_examples": n}, ranks)
+            n = sums.pop("_examples")
         if not n:
             raise VaesepError(f"{run.data_dir}: no training example could be read; check it")
         train_loss = sums.pop("loss") / n
@@ -280,7 +292,8 @@ def train_model(
             best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             state["stale"] += 1
-        save_checkpoint(ckpt_path, model, optimizers, generator, best_weights, state, run)
+        if ranks.writes:
+            save_checkpoint(ckpt_path, model, optimizers, generator, best_weights, state, run)
         run.exp.append_log([record])  # after the checkpoint: no repeats on resume
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
         if t.early_stopping_patience and state["stale"] >= t.early_stopping_patience:
