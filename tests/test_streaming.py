@@ -4,6 +4,8 @@ worker counts and exact resume, the pools' draws, and bad input."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +18,12 @@ from vaesep.data.datadir import SOURCES, load_datadir
 from vaesep.errors import VaesepError
 from vaesep.features import Featurizer, Stft
 from vaesep.io.audio import save_audio
+from vaesep.io.signals import Stopped, stopping
 from vaesep.registry import load_config
 from vaesep.training.experiment import train
 from vaesep.training.pools import Pair, draw_pairs, mix_pair, read_pools
 from vaesep.training.segments import build_segment_sets, load_stfts, split_utterances
-from vaesep.training.streaming import streamed_sets
+from vaesep.training.streaming import Streamed, streamed_sets
 
 RATE = 8000
 BASE = [
@@ -222,3 +225,37 @@ def test_prepare_pool_from_a_manifest_then_train_on_it(tmp_path):
     only_female.write_text("path,speaker,gender\n" + "\n".join(rows[:6]) + "\n")
     result = run("prepare", "pool", "manifest", only_female, tmp_path / "p2", "--split", "all")
     assert_user_error(result, "no male utterances")
+
+
+def test_a_stop_signal_mid_epoch_checkpoints_the_part_and_resume_is_exact(
+    data, tmp_path, monkeypatch
+):
+    """SIGTERM while streamed data train: the part being trained on is finished and
+    checkpointed with the epoch's position, and --resume goes on to the same weights."""
+    sets = [*BASE, "data.loading=stream", "data.group=1", "training.epochs=2"]
+    cfg = load_config("configs/vae.yaml", [*sets, "training.parallel_sources=false"])
+    train(cfg, data, tmp_path / "whole")
+    original, calls = Streamed.parts, []
+
+    def parts(self, epoch, generator, start=0):
+        calls.append(epoch)
+        for k, part in enumerate(original(self, epoch, generator, start)):
+            yield part
+            if len(calls) == 1 and k == 2:  # the trainer asks for the 4th part
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(Streamed, "parts", parts)
+    with pytest.raises(Stopped), stopping():
+        train(cfg, data, tmp_path / "cut")
+    ckpt = torch.load(tmp_path / "cut" / "checkpoints" / "female.last.pt", weights_only=False)
+    assert ckpt["state"]["epoch"] == 0 and ckpt["state"]["partial"]["part"] == 4
+    assert not list((tmp_path / "cut").rglob("*.part"))
+    assert not (tmp_path / "cut" / "male.pt").exists()
+    monkeypatch.setattr(Streamed, "parts", original)
+    train(cfg, data, tmp_path / "cut", resume=True)
+    for source in SOURCES:
+        whole = torch.load(tmp_path / "whole" / f"{source}.pt")["state_dict"]
+        cut_ = torch.load(tmp_path / "cut" / f"{source}.pt")["state_dict"]
+        assert all(torch.equal(whole[k], cut_[k]) for k in whole), source
+    log = (tmp_path / "cut" / "train.log").read_text().splitlines()
+    assert len(log) == 2 * len(SOURCES)  # every epoch once

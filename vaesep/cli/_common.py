@@ -37,8 +37,8 @@ OutDir = Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write
 Force = Annotated[bool, typer.Option("--force", help="Write into OUT_DIR even if not empty.")]
 # What a command stopped by a signal keeps and how to go on, by command function.
 _AFTER_STOP = {
-    "train": "the checkpoints of the epochs completed are kept; add --resume to the same "
-    "command to continue",
+    "train": "the checkpoints are kept (of the last part trained on, for streamed data; of "
+    "the epochs completed, in memory); add --resume to the same command to continue",
     "run": "the seeds scored and the epochs completed are kept; rerun the same command "
     "(without --force) to continue",
     "separate": "the outputs of the inputs already separated are kept, none of the one in "

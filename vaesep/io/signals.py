@@ -24,6 +24,8 @@ STOP_SIGNALS = tuple(
 _owner: int | None = None  # the process whose stop signals raise Stopped (None: nobody's)
 _taken: tuple[int, ...] = ()  # the signals it took
 _received: int | None = None  # the first stop signal it received
+_deferring = False  # within deferred(): a stop signal is noted, not raised
+_pending: int | None = None  # the stop signal noted while deferring
 
 
 class Stopped(BaseException):
@@ -78,10 +80,46 @@ def stopping() -> Iterator[None]:
         _owner, _taken = None, ()
 
 
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block a stop signal raises nothing: it is noted, and the block stops at its
+    next safe point (see :func:`check`), e.g. after writing a checkpoint."""
+    global _deferring, _pending
+    _deferring, _pending = True, None
+    try:
+        yield
+    finally:
+        _deferring = False
+
+
+def stop(signum: int) -> None:
+    """At a safe point within :func:`deferred`: raise :class:`Stopped` for ``signum`` (later
+    signals are then ignored, as after any stop)."""
+    global _received, _deferring
+    _deferring = False
+    _received = _received or signum
+    raise Stopped(signum)
+
+
+def pending() -> int | None:
+    """The stop signal noted within :func:`deferred` (None: none)."""
+    return _pending
+
+
+def note(signum: int) -> bool:
+    """Note ``signum`` instead of raising it when deferring; whether it was noted."""
+    global _pending
+    if _deferring:
+        _pending = _pending or signum
+    return _deferring
+
+
 def _on_signal(signum: int, frame: object) -> None:
     global _received
     if _owner != os.getpid():  # a forked child before its own set-up: nothing to clean up
         os._exit(128 + signum)
     if _received is None:
+        if note(signum):
+            return
         _received = signum
         raise Stopped(signum)

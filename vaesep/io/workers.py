@@ -158,7 +158,7 @@ def _on_stop(signum: int, frame: object) -> None:
     global _stop
     first, _stop = _stop is None, _stop or signum
     if _busy:
-        if first:
+        if first and not signals.note(signum):
             raise signals.Stopped(signum)
     elif os.getppid() != _parent:
         os._exit(128 + signum)

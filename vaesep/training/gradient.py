@@ -14,8 +14,10 @@ each source's best weights still go to ``<source>.pt``.
 from __future__ import annotations
 
 import math
+import signal
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Protocol
 
@@ -26,10 +28,10 @@ from vaesep.config import Config
 from vaesep.data.datadir import SOURCES, load_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.features import Featurizer
-from vaesep.io import workers
+from vaesep.io import signals, workers
 from vaesep.models.base import Batch, GradientModel, NonFiniteLoss
 from vaesep.training.checkpoints import restore, save_checkpoint
-from vaesep.training.distributed import GradientSync, sum_over_ranks
+from vaesep.training.distributed import GradientSync, Ranks, sum_over_ranks
 from vaesep.training.fitting import FitRun, source_seed
 from vaesep.training.joint import NAME as JOINT
 from vaesep.training.joint import JointBatch, JointModel
@@ -212,7 +214,22 @@ def train_model(
 ) -> tuple[dict, dict]:
     """The epochs of one model (a source's, the joint one or the shared CVAE of
     :mod:`vaesep.training.conditional`) named ``name`` in its checkpoint,
-    log and progress bar; (best weights, summary)."""
+    log and progress bar; (best weights, summary). On streamed data a stop signal waits for
+    the end of the part being trained on, which is checkpointed: ``--resume`` goes on from
+    there (in memory it stops at once and goes on from the last epoch)."""
+    with signals.deferred() if run.config.data.streams else nullcontext():
+        return _epochs(name, model, batches, train_data, val_data, run, position)
+
+
+def _epochs(
+    name: str,
+    model: GradientModel,
+    batches: Callable[[SegmentSet], Batches],
+    train_data: TrainingData,
+    val_data: TrainingData | None,
+    run: FitRun,
+    position: int = 0,
+) -> tuple[dict, dict]:
     config, device = run.config, run.device
     t = config.training
     seed = source_seed(config, name)
@@ -241,11 +258,13 @@ def train_model(
         leave=False,
         position=position,
     )
+    partial = state.pop("partial", None)  # an epoch stopped part of the way (streamed data)
     for epoch in bar:
         started = time.perf_counter()
-        sums: dict[str, float] = {}
-        n = 0
-        for part in train_data.parts(epoch, generator):
+        sums: dict[str, float] = dict(partial["sums"]) if partial else {}
+        n, start = (partial["examples"], partial["part"]) if partial else (0, 0)
+        spent, partial = partial["seconds"] if partial else 0.0, None
+        for part in train_data.parts(epoch, generator, start):
             data = on_device(part)
             perm = torch.randperm(len(data), generator=generator).to(device)
             for start in range(0, len(data), t.batch_size):
@@ -265,6 +284,14 @@ def train_model(
                 for k, v in out.items():
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
                 n += len(idx)
+            if config.data.streams and (signum := _stop_requested(ranks)):
+                where = {"part": train_data.position, "sums": sums, "examples": n}
+                where["seconds"] = spent + time.perf_counter() - started
+                if ranks.writes:
+                    at = {**state, "partial": where}
+                    save_checkpoint(ckpt_path, model, optimizers, generator, best_weights, at, run)
+                log.info("%s: stopped in epoch %d after part %d", name, epoch + 1, where["part"])
+                signals.stop(signum)
         if sync is not None:
             sums = sum_over_ranks({**sums, "_examples": n}, ranks)
             n = sums.pop("_examples")
@@ -283,7 +310,7 @@ def train_model(
             "train_loss": train_loss,
             "val_loss": val_loss if val_data is not None else None,
             **{k: v / n for k, v in sums.items()},
-            "seconds": round(time.perf_counter() - started, 3),
+            "seconds": round(spent + time.perf_counter() - started, 3),
         }
         state["history"].append(record)
         state["epoch"] = epoch + 1
@@ -318,6 +345,15 @@ def train_model(
         f"loss {state['best_loss']:.4g}, {seconds:.1f} s",
     }
     return best_weights, summary
+
+
+def _stop_requested(ranks: Ranks) -> int:
+    """The stop signal that waits, on this rank or any other (all stop at the same part); 0:
+    none."""
+    signum = signals.pending() or 0
+    if ranks.active and sum_over_ranks({"stop": float(signum > 0)}, ranks)["stop"] and not signum:
+        signum = int(signal.SIGTERM)
+    return signum
 
 
 def _finite_weights(model: torch.nn.Module) -> bool:

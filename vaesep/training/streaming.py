@@ -13,6 +13,7 @@ depend on which worker made them, and a resumed run reads the same ones.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
@@ -28,6 +29,7 @@ from vaesep.data.datadir import SOURCES, load_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.features import Featurizer, SpectrumSums, Stft, spectrogram
 from vaesep.io import workers as processes
+from vaesep.io.signals import STOP_SIGNALS
 from vaesep.training.segments import (
     SegmentSet,
     Utterance,
@@ -43,8 +45,10 @@ class TrainingData(Protocol):
     """What the epoch loop needs: an epoch's parts, and how many frames an epoch holds."""
 
     frames: int
+    position: int  # parts of the epoch handed out so far (where a stopped epoch resumes)
 
-    def parts(self, epoch: int, generator: torch.Generator) -> Iterator[SegmentSet]: ...
+    def parts(self, epoch: int, generator: torch.Generator, start: int = 0) -> Iterator[SegmentSet]:
+        """The epoch's parts from part ``start`` on (a resumed epoch)."""
 
     def for_sources(self, sources: tuple[str, ...]) -> TrainingData:
         """The same data, with the targets of ``sources`` at least (others may be left out)."""
@@ -56,12 +60,13 @@ class InMemory:
     random segments) drawn with the loop's generator."""
 
     segments: SegmentSet
+    position = 0  # never stopped within its one part
 
     @property
     def frames(self) -> int:
         return self.segments.frames
 
-    def parts(self, epoch: int, generator: torch.Generator) -> Iterator[SegmentSet]:
+    def parts(self, epoch: int, generator: torch.Generator, start: int = 0) -> Iterator[SegmentSet]:
         redraw = self.segments.redraw
         yield redraw(generator) if redraw is not None else self.segments
 
@@ -80,16 +85,19 @@ class Streamed:
     workers: int
     sources: tuple[str, ...] = SOURCES
     frames: int = 0  # of the last epoch streamed
+    position: int = 0  # groups of the epoch handed out so far (skipped ones included)
 
     def for_sources(self, sources: tuple[str, ...]) -> Streamed:
         """Only what training ``sources`` needs is read and featurized (one source's process
         reads no other reference)."""
         return replace(self, sources=tuple(sources))
 
-    def parts(self, epoch: int, generator: torch.Generator) -> Iterator[SegmentSet]:
+    def parts(self, epoch: int, generator: torch.Generator, start: int = 0) -> Iterator[SegmentSet]:
         frames = 0
         load = partial(self.load, sources=self.sources)
-        for part in run_groups(self.plan(epoch), load, self.workers):
+        self.position = start
+        for part in run_groups(self.plan(epoch)[start:], load, self.workers):
+            self.position += 1
             if part is not None and len(part):
                 frames += part.frames
                 yield part
@@ -108,7 +116,11 @@ class _Groups(Dataset):
 
 
 def _one_thread(worker: int) -> None:
+    """A loader process: one thread; a stop signal is the trainer's to act on (it checkpoints,
+    then ends its loaders)."""
     torch.set_num_threads(1)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def run_groups(specs: list[Any], load: Callable[[Any], Any], workers: int) -> Iterator[Any]:
@@ -123,6 +135,9 @@ def run_groups(specs: list[Any], load: Callable[[Any], Any], workers: int) -> It
         worker_init_fn=_one_thread if workers else None,
         multiprocessing_context="fork" if workers else None,
         prefetch_factor=2 if workers else None,
+        # Its own generator: a loader would otherwise draw from torch's global one (which the
+        # models' noise uses), a draw more on a resumed epoch than on an uninterrupted one.
+        generator=torch.Generator().manual_seed(0),
     )
     yield from loader
 
