@@ -33,13 +33,20 @@ SHARED = ROOT.parent / "shared" / "data"
 RATE, SECONDS = 16000, 4.0
 
 _TRAIN = """
-import json, resource, sys, time
+import json, resource, subprocess, sys, time
 from vaesep.cli import app
+procs, args = int(sys.argv[1]), sys.argv[2:]
 started = time.perf_counter()
-try:
-    app(sys.argv[1:], prog_name="vaesep")
-except SystemExit as exc:
-    assert not exc.code, f"vaesep exited with {exc.code}"
+if procs > 1:
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    run += ["--nproc_per_node", str(procs), "-m", "vaesep", *args]
+    code = subprocess.run(run, stdout=subprocess.DEVNULL).returncode
+    assert not code, f"torchrun exited with {code}"
+else:
+    try:
+        app(args, prog_name="vaesep")
+    except SystemExit as exc:
+        assert not exc.code, f"vaesep exited with {exc.code}"
 who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
 peak = max(resource.getrusage(w).ru_maxrss for w in who)
 print(json.dumps({"peak_mb": peak / 1024, "wall_s": time.perf_counter() - started}))
@@ -96,9 +103,10 @@ def write_mixtures(out: Path, pools: dict[str, list[str]], hours: float, seed: i
 
 
 def train_once(
-    data: Path, exp: Path, model: str, loading: str, mixtures: int, extra: list[str]
+    data: Path, exp: Path, model: str, loading: str, mixtures: int, extra: list[str], procs: int
 ) -> dict:
-    """One epoch of ``vaesep train`` in a fresh process: peak memory and throughput."""
+    """One epoch of ``vaesep train`` in a fresh process (``procs`` > 1: that many
+    data-parallel processes under torchrun): peak memory and throughput."""
     sets = [
         "training.epochs=1",
         "training.progress=false",
@@ -111,7 +119,10 @@ def train_once(
     for s in sets:
         args += ["--set", s]
     done = subprocess.run(
-        [sys.executable, "-c", _TRAIN, *args], capture_output=True, text=True, check=False
+        [sys.executable, "-c", _TRAIN, str(procs), *args],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"training failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -131,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=None, help="keep the data dirs here")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--set", action="append", default=[], help="a config override")
+    parser.add_argument("--procs", default="1", help="data-parallel processes, e.g. 1,2")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="vaesep-scale-"))
     pools = speech_pools()
@@ -143,18 +155,23 @@ def main(argv: list[str] | None = None) -> None:
         for loading in args.loadings.split(","):
             if loading == "memory" and hours > args.memory_max_hours:
                 continue
-            exp = work / "exp" / f"{args.model}_{loading}_{hours:g}h"
-            result = train_once(data, exp, args.model, loading, mixtures, args.set)
-            rows.append({"hours": hours, "loading": loading, **result})
-            print(json.dumps(rows[-1]))
+            for procs in (int(p) for p in args.procs.split(",")):
+                if procs > 1 and loading == "memory":
+                    continue  # data-parallel rows: streamed data
+                exp = work / "exp" / f"{args.model}_{loading}_{hours:g}h_{procs}p"
+                result = train_once(data, exp, args.model, loading, mixtures, args.set, procs)
+                rows.append({"hours": hours, "loading": loading, "procs": procs, **result})
+                print(json.dumps(rows[-1]))
     command = "python -m benchmarks.scale " + " ".join(argv or sys.argv[1:])
     lines = [
-        f"`{command}` ({args.model}, one epoch, 2 sources side by side, 2 cores)",
+        f"`{command}` ({args.model}, one epoch, 2 cores; 1 process: both sources side by side "
+        "in 2 forked processes; N: N data-parallel processes, one source after the other; "
+        "peak memory: the largest process)",
         "",
-        "| mixtures (h) | data.loading | peak memory (GB) | training frames/s |",
-        "|---|---|---|---|",
+        "| mixtures (h) | data.loading | processes | peak memory (GB) | training frames/s |",
+        "|---|---|---|---|---|",
         *(
-            f"| {r['hours']:g} | {r['loading']} | {r['peak_mb'] / 1024:.2f} | "
+            f"| {r['hours']:g} | {r['loading']} | {r['procs']} | {r['peak_mb'] / 1024:.2f} | "
             f"{r['frames_per_s']:.0f} |"
             for r in rows
         ),

@@ -218,133 +218,125 @@ def train_model(
     the end of the part being trained on, which is checkpointed: ``--resume`` goes on from
     there (in memory it stops at once and goes on from the last epoch)."""
     with signals.deferred() if run.config.data.streams else nullcontext():
-        return _epochs(name, model, batches, train_data, val_data, run, position)
+        config, device = run.config, run.device
+        t = config.training
+        seed = source_seed(config, name)
+        model.to(device)
+        optimizers = model.optimizers(t)
+        ranks = run.ranks
+        sync = GradientSync(optimizers) if ranks.active else None
+        generator = torch.Generator().manual_seed(seed)
+        state = {"epoch": 0, "step": 0, "best_loss": math.inf, "best_epoch": 0, "stale": 0}
+        state["history"] = []
+        best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        ckpt_path = run.exp.checkpoint_path(name)
+        if run.resume and ckpt_path.exists():
+            best_weights, state = restore(ckpt_path, model, optimizers, generator)
+            log.info("%s: resuming after epoch %d", name, state["epoch"])
+        ckpt_path.parent.mkdir(exist_ok=True)
 
+        on_device, val_on_device = _Cached(batches), _Cached(batches)
+        done = state["epoch"] >= t.epochs or (
+            t.early_stopping_patience and state["stale"] >= t.early_stopping_patience
+        )
+        bar = tqdm(
+            range(state["epoch"], t.epochs if not done else state["epoch"]),
+            desc=f"train {name}",
+            disable=None if t.progress else True,
+            leave=False,
+            position=position,
+        )
+        partial = state.pop("partial", None)  # an epoch stopped part of the way (streamed data)
+        for epoch in bar:
+            started = time.perf_counter()
+            sums: dict[str, float] = dict(partial["sums"]) if partial else {}
+            n, start = (partial["examples"], partial["part"]) if partial else (0, 0)
+            spent, partial = partial["seconds"] if partial else 0.0, None
+            for part in train_data.parts(epoch, generator, start):
+                data = on_device(part)
+                perm = torch.randperm(len(data), generator=generator).to(device)
+                for start in range(0, len(data), t.batch_size):
+                    idx = perm[start : start + t.batch_size]
+                    if sync is not None:  # this rank's slice of the global batch
+                        if len(idx) < ranks.world:
+                            continue  # too few to split: every rank skips it alike
+                        shard = torch.tensor_split(idx, ranks.world)[ranks.rank]
+                        sync.share = len(shard) / len(idx)
+                        idx = shard
+                    batch = data.select(idx)
+                    try:
+                        out = model.training_step(batch, optimizers, state["step"])
+                    except NonFiniteLoss as exc:
+                        raise _diverged(name, epoch + 1, exc.value, ckpt_path) from None
+                    state["step"] += 1
+                    for k, v in out.items():
+                        sums[k] = sums.get(k, 0.0) + v * len(idx)
+                    n += len(idx)
+                if config.data.streams and (signum := _stop_requested(ranks)):
+                    where = {"part": train_data.position, "sums": sums, "examples": n}
+                    where["seconds"] = spent + time.perf_counter() - started
+                    if ranks.writes:
+                        at = {**state, "partial": where}
+                        save_checkpoint(
+                            ckpt_path, model, optimizers, generator, best_weights, at, run
+                        )
+                    log.info(
+                        "%s: stopped in epoch %d after part %d", name, epoch + 1, where["part"]
+                    )
+                    signals.stop(signum)
+            if sync is not None:
+                sums = sum_over_ranks({**sums, "_examples": n}, ranks)
+                n = sums.pop("_examples")
+            if not n:
+                raise VaesepError(f"{run.data_dir}: no training example could be read; check it")
+            train_loss = sums.pop("loss") / n
+            val_loss = train_loss
+            if val_data is not None:
+                val_parts = (val_on_device(p) for p in val_data.parts(epoch, generator))
+                val_loss = _validation_loss(model, val_parts, max(t.batch_size, VALIDATION_BATCH))
+            if not (math.isfinite(val_loss) and _finite_weights(model)):
+                raise _diverged(name, epoch + 1, val_loss, ckpt_path)
+            record = {
+                "source": name,
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "val_loss": val_loss if val_data is not None else None,
+                **{k: v / n for k, v in sums.items()},
+                "seconds": round(spent + time.perf_counter() - started, 3),
+            }
+            state["history"].append(record)
+            state["epoch"] = epoch + 1
+            if val_loss < state["best_loss"] or not model.selects_best:
+                state.update(best_loss=val_loss, best_epoch=epoch + 1, stale=0)
+                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                state["stale"] += 1
+            if ranks.writes:
+                save_checkpoint(ckpt_path, model, optimizers, generator, best_weights, state, run)
+            run.exp.append_log([record])  # after the checkpoint: no repeats on resume
+            bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+            if t.early_stopping_patience and state["stale"] >= t.early_stopping_patience:
+                log.info(
+                    "%s: early stop after epoch %d (best %d)", name, epoch + 1, state["best_epoch"]
+                )
+                break
+        bar.close()
 
-def _epochs(
-    name: str,
-    model: GradientModel,
-    batches: Callable[[SegmentSet], Batches],
-    train_data: TrainingData,
-    val_data: TrainingData | None,
-    run: FitRun,
-    position: int = 0,
-) -> tuple[dict, dict]:
-    config, device = run.config, run.device
-    t = config.training
-    seed = source_seed(config, name)
-    model.to(device)
-    optimizers = model.optimizers(t)
-    ranks = run.ranks
-    sync = GradientSync(optimizers) if ranks.active else None
-    generator = torch.Generator().manual_seed(seed)
-    state = {"epoch": 0, "step": 0, "best_loss": math.inf, "best_epoch": 0, "stale": 0}
-    state["history"] = []
-    best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    ckpt_path = run.exp.checkpoint_path(name)
-    if run.resume and ckpt_path.exists():
-        best_weights, state = restore(ckpt_path, model, optimizers, generator)
-        log.info("%s: resuming after epoch %d", name, state["epoch"])
-    ckpt_path.parent.mkdir(exist_ok=True)
-
-    on_device, val_on_device = _Cached(batches), _Cached(batches)
-    done = state["epoch"] >= t.epochs or (
-        t.early_stopping_patience and state["stale"] >= t.early_stopping_patience
-    )
-    bar = tqdm(
-        range(state["epoch"], t.epochs if not done else state["epoch"]),
-        desc=f"train {name}",
-        disable=None if t.progress else True,
-        leave=False,
-        position=position,
-    )
-    partial = state.pop("partial", None)  # an epoch stopped part of the way (streamed data)
-    for epoch in bar:
-        started = time.perf_counter()
-        sums: dict[str, float] = dict(partial["sums"]) if partial else {}
-        n, start = (partial["examples"], partial["part"]) if partial else (0, 0)
-        spent, partial = partial["seconds"] if partial else 0.0, None
-        for part in train_data.parts(epoch, generator, start):
-            data = on_device(part)
-            perm = torch.randperm(len(data), generator=generator).to(device)
-            for start in range(0, len(data), t.batch_size):
-                idx = perm[start : start + t.batch_size]
-                if sync is not None:  # this rank's slice of the global batch
-                    if len(idx) < ranks.world:
-                        continue  # too few to split: every rank skips it alike
-                    shard = torch.tensor_split(idx, ranks.world)[ranks.rank]
-                    sync.share = len(shard) / len(idx)
-                    idx = shard
-                batch = data.select(idx)
-                try:
-                    out = model.training_step(batch, optimizers, state["step"])
-                except NonFiniteLoss as exc:
-                    raise _diverged(name, epoch + 1, exc.value, ckpt_path) from None
-                state["step"] += 1
-                for k, v in out.items():
-                    sums[k] = sums.get(k, 0.0) + v * len(idx)
-                n += len(idx)
-            if config.data.streams and (signum := _stop_requested(ranks)):
-                where = {"part": train_data.position, "sums": sums, "examples": n}
-                where["seconds"] = spent + time.perf_counter() - started
-                if ranks.writes:
-                    at = {**state, "partial": where}
-                    save_checkpoint(ckpt_path, model, optimizers, generator, best_weights, at, run)
-                log.info("%s: stopped in epoch %d after part %d", name, epoch + 1, where["part"])
-                signals.stop(signum)
-        if sync is not None:
-            sums = sum_over_ranks({**sums, "_examples": n}, ranks)
-            n = sums.pop("_examples")
-        if not n:
-            raise VaesepError(f"{run.data_dir}: no training example could be read; check it")
-        train_loss = sums.pop("loss") / n
-        val_loss = train_loss
-        if val_data is not None:
-            val_parts = (val_on_device(p) for p in val_data.parts(epoch, generator))
-            val_loss = _validation_loss(model, val_parts, max(t.batch_size, VALIDATION_BATCH))
-        if not (math.isfinite(val_loss) and _finite_weights(model)):
-            raise _diverged(name, epoch + 1, val_loss, ckpt_path)
-        record = {
-            "source": name,
-            "epoch": epoch + 1,
-            "train_loss": train_loss,
-            "val_loss": val_loss if val_data is not None else None,
-            **{k: v / n for k, v in sums.items()},
-            "seconds": round(spent + time.perf_counter() - started, 3),
+        seconds = round(sum(r["seconds"] for r in state["history"]), 3)
+        summary = {
+            "model": config.model.type,
+            "epochs_run": state["epoch"],
+            "best_epoch": state["best_epoch"],
+            "best_loss": state["best_loss"],
+            "segment_frames": config.model.segment_frames,
+            "train_frames": train_data.frames,
+            "val_frames": val_data.frames if val_data is not None else 0,
+            "device": str(device),
+            "seconds": seconds,
+            "outcome": f"best epoch {state['best_epoch']}/{state['epoch']}, "
+            f"loss {state['best_loss']:.4g}, {seconds:.1f} s",
         }
-        state["history"].append(record)
-        state["epoch"] = epoch + 1
-        if val_loss < state["best_loss"] or not model.selects_best:
-            state.update(best_loss=val_loss, best_epoch=epoch + 1, stale=0)
-            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            state["stale"] += 1
-        if ranks.writes:
-            save_checkpoint(ckpt_path, model, optimizers, generator, best_weights, state, run)
-        run.exp.append_log([record])  # after the checkpoint: no repeats on resume
-        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
-        if t.early_stopping_patience and state["stale"] >= t.early_stopping_patience:
-            log.info(
-                "%s: early stop after epoch %d (best %d)", name, epoch + 1, state["best_epoch"]
-            )
-            break
-    bar.close()
-
-    seconds = round(sum(r["seconds"] for r in state["history"]), 3)
-    summary = {
-        "model": config.model.type,
-        "epochs_run": state["epoch"],
-        "best_epoch": state["best_epoch"],
-        "best_loss": state["best_loss"],
-        "segment_frames": config.model.segment_frames,
-        "train_frames": train_data.frames,
-        "val_frames": val_data.frames if val_data is not None else 0,
-        "device": str(device),
-        "seconds": seconds,
-        "outcome": f"best epoch {state['best_epoch']}/{state['epoch']}, "
-        f"loss {state['best_loss']:.4g}, {seconds:.1f} s",
-    }
-    return best_weights, summary
+        return best_weights, summary
 
 
 def _stop_requested(ranks: Ranks) -> int:
