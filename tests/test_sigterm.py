@@ -305,3 +305,45 @@ def test_stopping_leaves_ignored_signals_and_other_threads_alone():
 def _enter_off_main_thread() -> object:
     with stopping():  # signals reach only the main thread: nothing to take
         return signal.getsignal(signal.SIGTERM)
+
+
+def test_a_stop_while_outputs_are_renamed_waits_for_the_last_one(tmp_path, monkeypatch):
+    """Both of an input's outputs appear, or neither: a SIGTERM that lands between the two
+    renames raises only once both are in place."""
+    from vaesep.io import audio
+
+    commit = audio.AudioWriter.commit
+
+    def commit_then_stop(self):
+        commit(self)
+        os.kill(os.getpid(), signal.SIGTERM)  # lands between the two renames
+
+    monkeypatch.setattr(audio.AudioWriter, "commit", commit_then_stop)
+    paths = {s: tmp_path / f"out_{s}.wav" for s in ("female", "male")}
+    with pytest.raises(Stopped), stopping():
+        with audio.audio_writers(paths, 8000) as writers:
+            for writer in writers.values():
+                writer.write(np.zeros(800, np.float32))
+    assert all(sf.info(str(p)).frames == 800 for p in paths.values())
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_resume_writes_the_log_lines_a_stop_cut_off(tmp_path):
+    """A stop between an epoch's checkpoint and its train.log line: --resume appends it."""
+    from vaesep.registry import load_config
+    from vaesep.training.experiment import train
+
+    data = tmp_path / "d"
+    make_datadir(data, n_utts=4, seconds=0.5, rate=8000)
+    sets = ["features.sample_rate=8000", "training.progress=false", "training.epochs=1"]
+    sets.append("training.early_stopping_patience=0")
+    exp = tmp_path / "exp"
+    train(load_config("configs/vae.yaml", sets), data, exp)
+    log = exp / "train.log"
+    kept = [line for line in log.read_text().splitlines() if '"female"' not in line]
+    log.write_text("".join(f"{line}\n" for line in kept))  # the female line never written
+    sets[-2] = "training.epochs=2"
+    train(load_config("configs/vae.yaml", sets), data, exp, resume=True)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    for source in ("female", "male"):
+        assert [r["epoch"] for r in records if r["source"] == source] == [1, 2], source

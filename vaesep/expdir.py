@@ -89,6 +89,15 @@ class ExpDir:
         with open(self.path / LOG_FILE, "a", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in records)
 
+    def complete_log(self, name: str, history: list[dict]) -> None:
+        """Append the epochs of ``name`` a checkpoint holds that ``train.log`` lacks (a stop
+        between saving the checkpoint and appending its line)."""
+        path = self.path / LOG_FILE
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        logged = sum(1 for r in map(_record, lines) if r.get("source") == name and "epoch" in r)
+        if history[logged:]:
+            self.append_log(history[logged:])
+
     def save_source(self, source: str, config: Config, state_dict: dict, summary: dict) -> dict:
         """Write ``<source>.pt`` (weights, sizes, versions) and ``<source>.json``; return it."""
         atomic_save(
@@ -153,6 +162,15 @@ class ExpDir:
             yield
         finally:
             lock.unlink(missing_ok=True)
+
+
+def _record(line: str) -> dict:
+    """One ``train.log`` line as a record ({} for a line cut short)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def _pid_alive(pid: int) -> bool:

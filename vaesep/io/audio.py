@@ -20,6 +20,7 @@ import soundfile as sf
 
 from vaesep.errors import VaesepError, log
 from vaesep.io.atomic import WRITE_ERRORS, atomic_path, check_name, temp_beside, write_error
+from vaesep.io.signals import deferred, pending, stop
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".sph", ".nist", ".aiff", ".aif")
 _DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError, ValueError)
@@ -305,8 +306,11 @@ def audio_writers(
         yield writers
         for writer in writers.values():
             writer.close()
-        for writer in writers.values():
-            writer.commit()
+        with deferred():  # all of them or none: a stop signal waits for the last rename
+            for writer in writers.values():
+                writer.commit()
+        if pending():
+            stop(pending())
     finally:
         for writer in writers.values():
             writer.discard()  # nothing left of a committed one

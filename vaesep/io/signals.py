@@ -85,6 +85,9 @@ def deferred() -> Iterator[None]:
     """Within the block a stop signal raises nothing: it is noted, and the block stops at its
     next safe point (see :func:`check`), e.g. after writing a checkpoint."""
     global _deferring, _pending
+    if _deferring:  # within an enclosing block: its safe points decide
+        yield
+        return
     _deferring, _pending = True, None
     try:
         yield

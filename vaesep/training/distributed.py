@@ -150,6 +150,9 @@ class ReaderDir(ExpDir):
     def append_log(self, records: list[dict]) -> None:
         pass
 
+    def complete_log(self, name: str, history: list[dict]) -> None:
+        pass
+
     def save_source(self, source: str, config: Config, state_dict: dict, summary: dict) -> dict:
         return summary
 

@@ -232,6 +232,7 @@ def train_model(
         ckpt_path = run.exp.checkpoint_path(name)
         if run.resume and ckpt_path.exists():
             best_weights, state = restore(ckpt_path, model, optimizers, generator)
+            run.exp.complete_log(name, state["history"])
             log.info("%s: resuming after epoch %d", name, state["epoch"])
         ckpt_path.parent.mkdir(exist_ok=True)
 
