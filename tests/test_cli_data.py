@@ -141,3 +141,12 @@ def test_every_option_has_help(corpus_cli, command: list[str]) -> None:
         assert getattr(param, "help", None), f"{param.name} has no help"
     result = corpus_cli([*command, "--help"])
     assert result.exit_code == 0 and "--seed" in result.stdout
+
+
+def test_version_is_the_packages():
+    from cli_helpers import run
+
+    import vaesep
+
+    result = run("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"vaesep {vaesep.__version__}"

@@ -9,6 +9,7 @@ import typer
 
 from vaesep.cli import data, experiment, models, results
 from vaesep.cli._common import setup_logging
+from vaesep.version import __version__
 
 app = typer.Typer(
     name="vaesep",
@@ -19,9 +20,18 @@ app = typer.Typer(
 )
 
 
+def _version(show: bool) -> None:
+    if show:
+        typer.echo(f"vaesep {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print debug notes."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     setup_logging(verbose)
 
