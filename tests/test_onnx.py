@@ -4,6 +4,7 @@ onnxruntime backend (float32, or int8 dynamic quantization) of separate and eval
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import multiprocessing
 import pickle
@@ -171,3 +172,18 @@ def test_without_onnxruntime_it_says_how_to_install(monkeypatch):
     separator = Separator.pretrained("vae")
     with pytest.raises(VaesepError, match=r"pip install 'vaesep\[onnx\]'"):
         onnx_models(dict(separator.models), separator.featurizer)
+
+
+def test_without_onnx_it_says_how_to_install(monkeypatch):
+    """Without the extra, torch's exporter would fail first (OnnxExporterError)."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "onnx" else find_spec(n, *a)
+    )
+    separator = Separator.pretrained("vae")
+    with pytest.raises(VaesepError, match=r"need onnx; pip install 'vaesep\[onnx\]'"):
+        onnx_models(dict(separator.models), separator.featurizer)
+
+
+def test_help_names_the_extra():
+    assert "vaesep[onnx]" in " ".join(run("separate", "--help").stdout.split())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -359,3 +360,27 @@ def test_in_range_and_float_samples_get_no_note(tmp_path, notes):
     assert notes == []
     assert sf.info(str(tmp_path / "b.wav")).subtype == "FLOAT"
     assert sf.read(str(tmp_path / "b.wav"))[0].tolist() == [0.5, 2.0, -3.0]  # float keeps them
+
+
+def test_a_folder_takes_mp3_and_names_the_files_it_cannot_read(tmp_path, caplog):
+    import soundfile as sf
+
+    from vaesep.errors import VaesepError
+    from vaesep.io.audio import AUDIO_EXTENSIONS
+    from vaesep.separation.inputs import expand_inputs
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tone = (0.1 * np.sin(np.arange(16000) / 5)).astype(np.float32)
+    if ".mp3" in AUDIO_EXTENSIONS:
+        sf.write(str(folder / "a.mp3"), tone, 16000, format="MP3")
+    sf.write(str(folder / "b.wav"), tone, 16000)
+    (folder / "c.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A ")
+    found = expand_inputs([str(folder)])
+    assert set(found) == ({"a", "b"} if ".mp3" in AUDIO_EXTENSIONS else {"b"})
+    assert any("c.m4a" in r.getMessage() and "convert" in r.getMessage() for r in caplog.records)
+    (folder / "b.wav").unlink()
+    (folder / "a.mp3").unlink(missing_ok=True)
+    listed = re.escape(f"no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+    with pytest.raises(VaesepError, match=listed):
+        expand_inputs([str(folder)])

@@ -29,7 +29,7 @@ PRECISION = typer.Option(
 BACKEND = typer.Option(
     None,
     "--backend",
-    help="What runs the networks: torch, or onnxruntime (CPU; needs vaesep[onnx]) (default: "
+    help="What runs the networks: torch, or onnxruntime (CPU; needs vaesep\\[onnx]) (default: "
     "torch, onnxruntime for int8).",
 )
 # Arguments and options the commands that write a folder share.

@@ -22,7 +22,19 @@ from vaesep.errors import VaesepError, log
 from vaesep.io.atomic import WRITE_ERRORS, atomic_path, check_name, temp_beside, write_error
 from vaesep.io.signals import deferred, pending, stop
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".sph", ".nist", ".aiff", ".aif")
+# What libsndfile reads: MP3 and Opus where this build of it has them.
+_FORMATS = sf.available_formats()
+AUDIO_EXTENSIONS = (
+    (".wav", ".flac", ".ogg", ".sph", ".nist", ".aiff", ".aif")
+    + ((".mp3",) if "MP3" in _FORMATS else ())
+    + ((".opus",) if "OGG" in _FORMATS else ())
+)
+# Audio it cannot decode: named when a folder holds some, never skipped in silence.
+FOREIGN_AUDIO = tuple(
+    e
+    for e in (".mp3", ".m4a", ".aac", ".mp4", ".wma", ".webm", ".opus")
+    if e not in AUDIO_EXTENSIONS
+)
 _DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError, ValueError)
 
 

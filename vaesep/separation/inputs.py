@@ -6,8 +6,8 @@ import glob
 from pathlib import Path
 
 from vaesep.data.datadir import read_scp
-from vaesep.errors import VaesepError
-from vaesep.io.audio import is_audio_file, is_pipe
+from vaesep.errors import VaesepError, log
+from vaesep.io.audio import AUDIO_EXTENSIONS, FOREIGN_AUDIO, is_audio_file, is_pipe
 
 
 def expand_inputs(inputs: list[str]) -> dict[str, Path | str]:
@@ -30,9 +30,18 @@ def expand_inputs(inputs: list[str]) -> dict[str, Path | str]:
                 add(utt, target if is_pipe(target) else Path(target))
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and is_audio_file(p))
+            foreign = sorted(p for p in path.rglob("*") if p.suffix.lower() in FOREIGN_AUDIO)
+            if foreign:
+                log.warning(
+                    "%s: skipping %d file(s) in a format libsndfile cannot read (e.g. %s); "
+                    "convert them to WAV or FLAC (e.g. ffmpeg -i IN OUT.wav)",
+                    path,
+                    len(foreign),
+                    foreign[0].name,
+                )
             if not files:
                 raise VaesepError(
-                    f"{path}: no audio files (.wav, .flac, .ogg, .sph) in this folder"
+                    f"{path}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in this folder"
                 )
             for f in files:
                 add(f.stem, f)

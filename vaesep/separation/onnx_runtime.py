@@ -16,6 +16,7 @@ cannot be exported: :func:`refusal` says why, in one line.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import os
@@ -80,6 +81,8 @@ def example_inputs(featurizer: Featurizer) -> tuple[torch.Tensor, torch.Tensor]:
 
 def export_graph(model: nn.Module, example: tuple[torch.Tensor, torch.Tensor]) -> bytes:
     """One source's module as a serialized ONNX graph with dynamic batch and frames."""
+    if importlib.util.find_spec("onnx") is None:  # torch.onnx's exporter needs it
+        raise VaesepError(f"ONNX export and the onnxruntime backend need onnx; {INSTALL}")
     axes = {name: {0: "batch", 1: "frames"} for name in (*INPUTS, OUTPUT)}
     buffer = io.BytesIO()
     model = model.cpu().eval()
