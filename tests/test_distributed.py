@@ -106,7 +106,7 @@ def test_gradients_are_weighted_by_the_ranks_share(monkeypatch):
     monkeypatch.setattr(torch.distributed, "all_reduce", lambda tensor: None)
     weight = torch.nn.Parameter(torch.ones(3))
     optimizer = torch.optim.SGD([weight], lr=1.0)
-    sync = GradientSync({"model": optimizer})
+    sync = GradientSync({"model": optimizer}, Ranks(0, 2))
     sync.share = 0.25
     (weight * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
     optimizer.step()

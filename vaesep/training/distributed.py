@@ -113,8 +113,9 @@ class GradientSync:
     """Before each step of the optimizers, their gradients summed over the ranks, each
     weighted by ``share``: this rank's fraction of the global batch (set per batch)."""
 
-    def __init__(self, optimizers: dict[str, torch.optim.Optimizer]):
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], ranks: Ranks):
         self.share = 1.0
+        self.rank, self.world = ranks.rank, ranks.world
         for optimizer in optimizers.values():
             optimizer.register_step_pre_hook(self._reduce)
 

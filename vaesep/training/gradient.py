@@ -224,7 +224,7 @@ def train_model(
         model.to(device)
         optimizers = model.optimizers(t)
         ranks = run.ranks
-        sync = GradientSync(optimizers) if ranks.active else None
+        sync = GradientSync(optimizers, ranks) if ranks.active else None
         generator = torch.Generator().manual_seed(seed)
         state = {"epoch": 0, "step": 0, "best_loss": math.inf, "best_epoch": 0, "stale": 0}
         state["history"] = []
@@ -251,28 +251,15 @@ def train_model(
         for epoch in bar:
             started = time.perf_counter()
             sums: dict[str, float] = dict(partial["sums"]) if partial else {}
-            n, start = (partial["examples"], partial["part"]) if partial else (0, 0)
+            n, first = (partial["examples"], partial["part"]) if partial else (0, 0)
             spent, partial = partial["seconds"] if partial else 0.0, None
-            for part in train_data.parts(epoch, generator, start):
+            for part in train_data.parts(epoch, generator, first):
                 data = on_device(part)
                 perm = torch.randperm(len(data), generator=generator).to(device)
-                for start in range(0, len(data), t.batch_size):
-                    idx = perm[start : start + t.batch_size]
-                    if sync is not None:  # this rank's slice of the global batch
-                        if len(idx) < ranks.world:
-                            continue  # too few to split: every rank skips it alike
-                        shard = torch.tensor_split(idx, ranks.world)[ranks.rank]
-                        sync.share = len(shard) / len(idx)
-                        idx = shard
-                    batch = data.select(idx)
-                    try:
-                        out = model.training_step(batch, optimizers, state["step"])
-                    except NonFiniteLoss as exc:
-                        raise _diverged(name, epoch + 1, exc.value, ckpt_path) from None
-                    state["step"] += 1
-                    for k, v in out.items():
-                        sums[k] = sums.get(k, 0.0) + v * len(idx)
-                    n += len(idx)
+                try:
+                    n += _steps(model, data, perm, optimizers, state, t.batch_size, sync, sums)
+                except NonFiniteLoss as exc:
+                    raise _diverged(name, epoch + 1, exc.value, ckpt_path) from None
                 if config.data.streams and (signum := _stop_requested(ranks)):
                     where = {"part": train_data.position, "sums": sums, "examples": n}
                     where["seconds"] = spent + time.perf_counter() - started
@@ -338,6 +325,36 @@ def train_model(
             f"loss {state['best_loss']:.4g}, {seconds:.1f} s",
         }
         return best_weights, summary
+
+
+def _steps(
+    model: GradientModel,
+    data: Batches,
+    perm: torch.Tensor,
+    optimizers: dict[str, torch.optim.Optimizer],
+    state: dict,
+    batch_size: int,
+    sync: GradientSync | None,
+    sums: dict[str, float],
+) -> int:
+    """The steps on one part's batches, in the order of ``perm`` (under data parallelism this
+    rank's slice of each); adds each output times its batch's size to ``sums``; the examples
+    trained on."""
+    examples = 0
+    for start in range(0, len(data), batch_size):
+        idx = perm[start : start + batch_size]
+        if sync is not None:  # this rank's slice of the global batch
+            if len(idx) < sync.world:
+                continue  # too few to split: every rank skips it alike
+            shard = torch.tensor_split(idx, sync.world)[sync.rank]
+            sync.share = len(shard) / len(idx)
+            idx = shard
+        out = model.training_step(data.select(idx), optimizers, state["step"])
+        state["step"] += 1
+        for k, v in out.items():
+            sums[k] = sums.get(k, 0.0) + v * len(idx)
+        examples += len(idx)
+    return examples
 
 
 def _stop_requested(ranks: Ranks) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from vaesep.config import Config
-from vaesep.data.datadir import SOURCES, load_datadir, read_scp
+from vaesep.data.datadir import SOURCES, load_datadir, read_scp, read_utt2spk
 from vaesep.data.mixing import rms
 from vaesep.data.pool_dir import POOL_SCP
 from vaesep.errors import VaesepError, log
@@ -57,7 +57,6 @@ def read_pools(data_dir: str | Path, fraction: float, seed: int) -> tuple[dict, 
             {s: sorted({data.sources[s][u] for u in ids}) for s in SOURCES}
             for ids in (train_ids, val_ids)
         )
-    speakers = _utt2spk(root)
     train, val = {}, {}
     for source, scp in POOL_SCP.items():
         path = root / scp
@@ -66,19 +65,13 @@ def read_pools(data_dir: str | Path, fraction: float, seed: int) -> tuple[dict, 
         utts = read_scp(path)
         if not utts:
             raise VaesepError(f"{path}: no utterances; a pool needs female and male speech")
-        by_speaker = sorted({speakers.get(u, u) for u in utts})
-        kept, held = split_utterances(by_speaker, fraction, seed)
-        train[source] = sorted(p for u, p in utts.items() if speakers.get(u, u) in set(kept))
-        val[source] = sorted(p for u, p in utts.items() if speakers.get(u, u) in set(held))
+        speakers = read_utt2spk(root, list(utts))
+        kept, held = (
+            set(s) for s in split_utterances(sorted(set(speakers.values())), fraction, seed)
+        )
+        train[source] = sorted(p for u, p in utts.items() if speakers[u] in kept)
+        val[source] = sorted(p for u, p in utts.items() if speakers[u] in held)
     return train, val
-
-
-def _utt2spk(root: Path) -> dict[str, str]:
-    path = root / "utt2spk"
-    if not path.exists():
-        return {}
-    lines = (line.split() for line in path.read_text(encoding="utf-8").splitlines())
-    return {parts[0]: parts[1] for parts in lines if len(parts) >= 2}
 
 
 def draw_pairs(pools: dict, n: int, config: Config, seed: list[int]) -> list[Pair]:
