@@ -323,14 +323,14 @@ def test_slurm_launcher_passes_cmd_sh_resources_to_sbatch(tmp_path):
     tasks = ["a echo A", "b exit 5", "c echo C"]
     log_dir = tmp_path / "log"
 
-    result = launch(tasks, log_dir, env, "--gpu", "true")
+    result = launch(tasks, log_dir, env, "--gpu", "true", "--nodes", "3")
     assert result.returncode == 1
     assert f"task b failed (exit 5); see {log_dir}/fail.b.log" in result.stderr
     args = args_file.read_text().splitlines()
     for option in (
         "--wait", "--array=1-3%2", f"--chdir={RECIPE}", "--export=ALL", "--partition=gpu",
         "--account=lab", "--cpus-per-task=4", "--mem=8G", "--time=4:00:00", "--gres=gpu:1",
-        "--qos=high", "--constraint=v100",
+        "--nodes=3", "--ntasks-per-node=1", "--qos=high", "--constraint=v100",
     ):  # fmt: skip
         assert option in args, option
     assert args[args.index("--constraint=v100") + 1].endswith("utils/slurm_task.sh")
@@ -345,6 +345,67 @@ def test_slurm_launcher_passes_cmd_sh_resources_to_sbatch(tmp_path):
     env["slurm_gpus"] = "0"
     assert launch(tasks, log_dir, env, "--gpu", "true").returncode == 1
     assert not any(a.startswith("--gres") for a in args_file.read_text().splitlines())
+
+
+RECORD = """\
+#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$RECORDED"
+"""
+
+
+def train_sh(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """utils/train.sh --config c.yaml with srun, scontrol, torchrun and vaesep recording their
+    arguments (scontrol naming two nodes) instead of running; returns the run and the record."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("srun", "torchrun", "vaesep"):
+        (bin_dir / tool).write_text(RECORD)
+        (bin_dir / tool).chmod(0o755)
+    (bin_dir / "scontrol").write_text("#!/usr/bin/env bash\nprintf 'node7\\nnode8\\n'\n")
+    (bin_dir / "scontrol").chmod(0o755)
+    record = tmp_path / "recorded"
+    record.unlink(missing_ok=True)
+    full = {k: v for k, v in launch_env().items() if not k.startswith("SLURM_JOB")} | env
+    full.update(RECORDED=str(record), PATH=f"{bin_dir}{os.pathsep}{full['PATH']}")
+    done = in_recipe(["utils/train.sh", "--config", "c.yaml"], full, timeout=30)
+    return done, record.read_text().splitlines() if record.exists() else []
+
+
+def test_training_runs_one_process_torchrun_or_one_torchrun_per_slurm_node(tmp_path):
+    assert train_sh(tmp_path)[1] == ["vaesep train --config c.yaml"]
+    assert train_sh(tmp_path, train_procs="3")[1] == [
+        "torchrun --standalone --nproc_per_node 3 -m vaesep train --config c.yaml"
+    ]
+    job = dict(SLURM_JOB_ID="20123", SLURM_JOB_NUM_NODES="2", SLURM_JOB_NODELIST="node[7-8]")
+    done, record = train_sh(tmp_path, train_procs="4", train_nodes="2", **job)
+    assert done.returncode == 0, done.stderr
+    assert record == [
+        "srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --kill-on-bad-exit=1 torchrun --nnodes 2 "
+        "--nproc_per_node 4 --rdzv-backend c10d --rdzv-endpoint node7:29623 --rdzv-id 20123 "
+        "-m vaesep train --config c.yaml"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"train_nodes": "2"}, "train_nodes=2 (cmd.sh) needs launcher=slurm"),
+        ({"train_procs": "two"}, "train_procs='two' in cmd.sh"),
+        (
+            {"train_nodes": "2", "SLURM_JOB_ID": "5", "SLURM_JOB_NUM_NODES": "1"},
+            "SLURM job 5 has 1 node(s)",
+        ),
+    ],
+)
+def test_training_on_nodes_it_does_not_have_says_how_to_fix(tmp_path, env, says):
+    done, record = train_sh(tmp_path, **env)
+    assert done.returncode == 2 and says in done.stderr and not record
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_local_launcher_refuses_nodes(tmp_path):
+    result = launch(["a true"], tmp_path / "log", launch_env(launcher="local"), "--nodes", "2")
+    assert result.returncode == 2 and "needs launcher=slurm" in result.stderr
 
 
 def test_empty_jobs_file_does_nothing(tmp_path):
@@ -392,8 +453,9 @@ def test_local_tasks_share_the_cores_as_threads(tmp_path, nj, given, expected):
 
 @pytest.mark.slurm
 def test_data_parallel_training_runs_as_a_slurm_task(slurm_env, tmp_path):
-    """train_procs=2 (cmd.sh): stage 2 trains through torchrun, 2 gloo processes in one
-    array task; rank 0 writes the experiment dir."""
+    """train_procs=2 (cmd.sh): stage 2 trains as a multi-node job would, srun starting one
+    torchrun per node (here the one node) that meet by c10d rendezvous, 2 gloo processes in
+    one array task; rank 0 writes the experiment dir."""
     mixtures = tmp_path / "mixtures"
     make_datadir(mixtures / "train", n_utts=4, seconds=1.0, rate=16000, seed=0)
     make_datadir(mixtures / "test", n_utts=1, seconds=1.0, rate=16000, seed=1)
@@ -407,7 +469,11 @@ def test_data_parallel_training_runs_as_a_slurm_task(slurm_env, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     log = (exp / "log" / "train.rnn_mask.log").read_text()
-    assert "torchrun --standalone --nproc_per_node 2 -m vaesep train" in log.splitlines()[0]
-    assert log.splitlines()[1].startswith("# SLURM job ")
+    lines = log.splitlines()
+    assert "utils/train.sh --config" in lines[0]
+    assert lines[1].startswith("# SLURM job ")
+    step = next(line for line in lines if line.startswith("+ exec srun"))
+    assert "--ntasks-per-node=1" in step and "torchrun --nnodes 1 --nproc_per_node 2" in step
+    assert "--rdzv-backend c10d" in step
     assert log.count("wrote ") == 1  # rank 0 speaks for both
     assert all((exp / "rnn_mask" / f"{s}.pt").is_file() for s in ("female", "male"))

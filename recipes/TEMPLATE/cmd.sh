@@ -23,8 +23,12 @@ slurm_time=${slurm_time:-}                    # --time, e.g. 4:00:00
 slurm_gpus=${slurm_gpus:-0}
 slurm_extra=${slurm_extra:-}                  # other sbatch options, e.g. "--qos=normal"
 
-# Data-parallel processes per training task (stage 2): above 1, each training runs as
-# 'torchrun --standalone --nproc_per_node N -m vaesep train ...' on its node: N processes
-# (NCCL, one GPU each: give slurm tasks as many with slurm_gpus; gloo on CPUs), the same
-# weights as one process with the same training.batch_size. Multi-node jobs are not made.
+# Data-parallel training (stage 2, through utils/train.sh): train_procs processes per node
+# (NCCL, one GPU each: give slurm tasks as many with slurm_gpus; gloo on CPUs) on train_nodes
+# nodes, the same weights as one process with the same training.batch_size. On this machine:
+# 'torchrun --standalone --nproc_per_node N -m vaesep train ...'. With launcher=slurm each
+# training task asks for train_nodes nodes (--nodes, --ntasks-per-node 1) and runs one
+# torchrun per node through srun, meeting at the first node (c10d rendezvous); the recipe and
+# exp dirs must be on a filesystem the nodes share.
 train_procs=${train_procs:-1}
+train_nodes=${train_nodes:-1}

@@ -22,12 +22,7 @@ __options="stage stop_stage mixtures exp models baselines train_set sweeps sweep
 . utils/log.sh
 . utils/parse_options.sh "$@"
 
-if ! [[ ${train_procs:-1} =~ ^[1-9][0-9]*$ ]]; then
-  echo "$0: error: train_procs='$train_procs' in cmd.sh (or the environment) is not a positive number" >&2
-  exit 2
-fi
-trainer="vaesep train"   # data-parallel on train_procs processes when above 1 (cmd.sh)
-[ "${train_procs:-1}" -gt 1 ] && trainer="torchrun --standalone --nproc_per_node $train_procs -m vaesep train"
+trainer=utils/train.sh  # data-parallel on train_procs x train_nodes processes (cmd.sh)
 sets=""; baseline_sets=""
 for kv in $train_set; do
   sets+=" --set $kv"
@@ -60,7 +55,8 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       >> "$exp/log/train.jobs"
   done
   log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"
-  utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log" --gpu true
+  utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log" --gpu true \
+    --nodes "${train_nodes:-1}"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then

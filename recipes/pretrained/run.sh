@@ -95,11 +95,12 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     resume=""; [ -f "$exp/$m/config.yaml" ] && resume=" --resume"
     train=$data/librispeech_snr0/train
     [[ " $perturbed " != *" $m "* ]] || train=$data/librispeech_sp/train
-    echo "$m vaesep train --config conf/$m.yaml --data $train --exp-dir $exp/$m" \
+    echo "$m utils/train.sh --config conf/$m.yaml --data $train --exp-dir $exp/$m" \
       "--set training.progress=false$resume" >> "$exp/log/train.jobs"
   done
   log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"
-  utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log" --gpu true
+  utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log" --gpu true \
+    --nodes "${train_nodes:-1}"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then

@@ -14,7 +14,8 @@ name=jobs
 jobs_file=""
 log_dir=log
 gpu=false    # true: the tasks can use a GPU (slurm: --gres=gpu:$slurm_gpus when slurm_gpus > 0)
-__options="name jobs_file log_dir gpu"
+nodes=1      # nodes per task (slurm: --nodes N --ntasks-per-node 1; the task's srun uses them)
+__options="name jobs_file log_dir gpu nodes"
 . ./cmd.sh
 . utils/log.sh
 . utils/parse_options.sh "$@"
@@ -22,6 +23,14 @@ __options="name jobs_file log_dir gpu"
 nj=${nj:-}
 if [ -n "$nj" ] && ! [[ $nj =~ ^[1-9][0-9]*$ ]]; then
   echo "$0: error: nj='$nj' in cmd.sh (or the environment) is not a positive number" >&2; exit 2
+fi
+if ! [[ $nodes =~ ^[1-9][0-9]*$ ]]; then
+  echo "$0: error: --nodes '$nodes' (train_nodes in cmd.sh?) is not a positive number" >&2; exit 2
+fi
+if [ "$nodes" -gt 1 ] && [ "$launcher" != slurm ]; then
+  echo "$0: error: --nodes $nodes (train_nodes in cmd.sh) needs launcher=slurm; a local run" \
+    "has one node: set train_nodes=1 or launcher=slurm" >&2
+  exit 2
 fi
 case "$gpu" in true|false) ;; *) echo "$0: error: --gpu must be true or false" >&2; exit 2 ;; esac
 if ! [[ ${slurm_gpus:-0} =~ ^[0-9]+$ ]]; then
@@ -86,6 +95,7 @@ run_slurm() {
   [ -z "${slurm_mem:-}" ] || res+=(--mem="$slurm_mem")
   [ -z "${slurm_time:-}" ] || res+=(--time="$slurm_time")
   if $gpu && [ "${slurm_gpus:-0}" -gt 0 ]; then res+=(--gres="gpu:$slurm_gpus"); fi
+  [ "$nodes" -eq 1 ] || res+=(--nodes="$nodes" --ntasks-per-node=1)
   local extra=(); read -ra extra <<< "${slurm_extra:-}"
   res+=("${extra[@]}")
   local opts=(--parsable --wait --job-name="$name" --array="1-$n${nj:+%$nj}" --chdir="$PWD"
