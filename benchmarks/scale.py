@@ -2,7 +2,7 @@
 
     python -m benchmarks.scale [--hours 0.25,1,4] [--loadings memory,stream,pools]
                                [--model vae] [--memory-max-hours 1] [--work DIR] [--out FILE]
-                               [--set KEY=VALUE ...]
+                               [--set KEY=VALUE ...] [--epochs 1]
 
 Builds data dirs of 0 dB female + male mixtures of 4 s (16 kHz, 16-bit WAV) from the real
 speech in ``../shared/data`` (the LibriSpeech subset's train-clean-100 and speechocean762's
@@ -103,12 +103,20 @@ def write_mixtures(out: Path, pools: dict[str, list[str]], hours: float, seed: i
 
 
 def train_once(
-    data: Path, exp: Path, model: str, loading: str, mixtures: int, extra: list[str], procs: int
+    data: Path,
+    exp: Path,
+    model: str,
+    loading: str,
+    mixtures: int,
+    extra: list[str],
+    procs: int,
+    epochs: int = 1,
 ) -> dict:
-    """One epoch of ``vaesep train`` in a fresh process (``procs`` > 1: that many
+    """``epochs`` epochs of ``vaesep train`` in a fresh process (``procs`` > 1: that many
     data-parallel processes under torchrun): peak memory and throughput."""
     sets = [
-        "training.epochs=1",
+        f"training.epochs={epochs}",
+        "training.early_stopping_patience=0",
         "training.progress=false",
         f"data.loading={loading}",
         f"data.pairs={mixtures}",
@@ -128,9 +136,9 @@ def train_once(
         raise SystemExit(f"training failed: {done.stderr.strip().splitlines()[-1:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     summaries = [json.loads((exp / f"{s}.json").read_text()) for s in ("female", "male")]
-    frames = sum(s["train_frames"] for s in summaries)
+    frames = sum(s["train_frames"] * s["epochs_run"] for s in summaries)
     seconds = sum(s["seconds"] for s in summaries)
-    return {**result, "frames_per_s": frames / seconds, "train_frames": frames // 2}
+    return {**result, "frames_per_s": frames / seconds, "train_frames": frames // 2 // epochs}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -143,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--set", action="append", default=[], help="a config override")
     parser.add_argument("--procs", default="1", help="data-parallel processes, e.g. 1,2")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per training")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="vaesep-scale-"))
     pools = speech_pools()
@@ -159,14 +168,16 @@ def main(argv: list[str] | None = None) -> None:
                 if procs > 1 and loading == "memory":
                     continue  # data-parallel rows: streamed data
                 exp = work / "exp" / f"{args.model}_{loading}_{hours:g}h_{procs}p"
-                result = train_once(data, exp, args.model, loading, mixtures, args.set, procs)
+                result = train_once(
+                    data, exp, args.model, loading, mixtures, args.set, procs, args.epochs
+                )
                 rows.append({"hours": hours, "loading": loading, "procs": procs, **result})
                 print(json.dumps(rows[-1]))
     command = "python -m benchmarks.scale " + " ".join(argv or sys.argv[1:])
     lines = [
-        f"`{command}` ({args.model}, one epoch, 2 cores; 1 process: both sources side by side "
-        "in 2 forked processes; N: N data-parallel processes, one source after the other; "
-        "peak memory: the largest process)",
+        f"`{command}` ({args.model}, {args.epochs} epoch(s), 2 cores; 1 process: both sources "
+        "side by side in 2 forked processes; N: N data-parallel processes, one source after "
+        "the other; peak memory: the largest process)",
         "",
         "| mixtures (h) | data.loading | processes | peak memory (GB) | training frames/s |",
         "|---|---|---|---|---|",

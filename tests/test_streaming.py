@@ -20,6 +20,7 @@ from vaesep.features import Featurizer, Stft
 from vaesep.io.audio import save_audio
 from vaesep.io.signals import Stopped, stopping
 from vaesep.registry import load_config
+from vaesep.training import streaming
 from vaesep.training.experiment import train
 from vaesep.training.pools import Pair, draw_pairs, mix_pair, read_pools
 from vaesep.training.segments import build_segment_sets, load_stfts, split_utterances
@@ -91,6 +92,37 @@ def test_same_weights_whatever_the_workers_and_an_exact_resume(data, tmp_path, l
     fit("c", 1, 1)
     assert fit("c", 2, 1, resume=True) == whole
     assert (tmp_path / "a" / "female.pt").exists() and (tmp_path / "a" / "stats.npz").exists()
+
+
+@pytest.mark.parametrize("cache_mb", [1, 64])  # some utterances kept, all of them
+def test_a_cache_keeps_the_weights_and_reads_each_kept_utterance_once(
+    data, tmp_path, monkeypatch, cache_mb
+):
+    reads: list[str] = []
+    real = streaming.read_utterance
+
+    def counted(utt, *args):
+        reads.append(utt)
+        return real(utt, *args)
+
+    def fit(exp: str, cache: int) -> float:
+        sets = [*BASE, "data.loading=stream", "training.epochs=3", f"data.cache_mb={cache}"]
+        sets += ["training.parallel_sources=false"]
+        train(load_config("configs/vae.yaml", sets), data, tmp_path / exp)
+        return _checkpoint_sum(tmp_path / exp)
+
+    monkeypatch.setattr(streaming, "read_utterance", counted)
+    whole = fit("a", 0)
+    uncached = len(reads)
+    reads.clear()
+    assert fit("b", cache_mb) == whole
+    fewer = len(reads)
+    utts = load_datadir(data).utt_ids
+    once = len(split_utterances(utts, 0.1, 0)[0]) + 2 * len(utts)  # stats, then each source
+    if cache_mb == 64:
+        assert fewer == once and uncached > fewer
+    else:
+        assert once < fewer < uncached
 
 
 def _pool_dir(root: Path, speakers: dict[str, str], per_speaker: int = 2) -> Path:

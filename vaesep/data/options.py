@@ -37,6 +37,10 @@ class DataConfig:
     speeds: list[float] = field(default_factory=lambda: [1.0])
     # stream, pools: mixtures (utterances or pairs) the input normalization is estimated on.
     stats_examples: int = 1000
+    # stream: MB of read utterances (their STFTs) each training process keeps for the next
+    # epochs (0: none). A study-sized set fits whole and then trains at in-memory speed; a
+    # corpus fills it and streams the rest. Counted in peak memory.
+    cache_mb: int = 0
 
     def validate(self) -> None:
         checks = {
@@ -45,6 +49,7 @@ class DataConfig:
             "pairs": (self.pairs >= 1, "must be at least 1"),
             "crop_seconds": (self.crop_seconds > 0, "must be positive"),
             "stats_examples": (self.stats_examples >= 1, "must be at least 1"),
+            "cache_mb": (self.cache_mb >= 0, "must be 0 (no cache) or more"),
             "speeds": (
                 bool(self.speeds) and all(0.5 <= s <= 2.0 for s in self.speeds),
                 "must be a non-empty list of factors in [0.5, 2], e.g. [0.9, 1.0, 1.1]",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -146,6 +146,37 @@ def _identity(item: Any) -> Any:
     return item
 
 
+@dataclass
+class Cache:
+    """Values kept up to ``budget`` bytes of tensors, the first ones made (a set that fits is
+    read once; a larger one keeps its first utterances and reads the rest every epoch)."""
+
+    budget: int
+    items: dict[Any, Any] = field(default_factory=dict)
+    used: int = 0
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key in self.items:
+            return self.items[key]
+        value = make()
+        size = sum(t.nbytes for t in _tensors(value))
+        if self.used + size <= self.budget:
+            self.items[key] = value
+            self.used += size
+        return value
+
+
+def _tensors(value: Any) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
 def fit_stats(
     featurizer: Featurizer,
     specs: list[Any],
@@ -191,23 +222,26 @@ def streamed_sets(
     train_ids, val_ids = split_utterances(data.utt_ids, t.validation_fraction, t.seed)
     jitter = t.random_segments and frames > 1
 
+    cache = Cache(d.cache_mb * 2**20)
+
     def read(utt: str, sources: tuple[str, ...]) -> Utterance:
         paths = {s: p for s, p in data.source_paths(utt).items() if s in sources}
         return read_utterance(utt, data.mixtures[utt], paths, stft, rate)
 
-    def readable(ids: list[str], sources: tuple[str, ...]) -> list[Utterance]:
-        """The utterances that can be read (the mixture and ``sources``); the others skipped
-        with a warning naming them."""
+    def readable(ids: list[str], sources: tuple[str, ...], keep: bool = True) -> list[Utterance]:
+        """The utterances that can be read (the mixture and ``sources``; kept in the cache if
+        ``keep``); the others skipped with a warning naming them."""
         out = []
         for utt in ids:
             try:
-                out.append(read(utt, sources))
+                make = partial(read, utt, sources)
+                out.append(cache.get((utt, sources), make) if keep else make())
             except VaesepError as exc:
                 log.warning("skipping utterance %s: %s", utt, exc)
         return out
 
     def stats_mixtures(ids: list[str]) -> list[torch.Tensor]:
-        return [u[1] for u in readable(ids, ())]
+        return [u[1] for u in readable(ids, (), keep=False)]
 
     order = np.random.default_rng([t.seed, 1]).permutation(len(train_ids))
     chosen = [train_ids[i] for i in order[: d.stats_examples]]
