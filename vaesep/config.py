@@ -110,9 +110,8 @@ class TrainingConfig:
     validation_fraction: float = 0.1
     early_stopping_patience: int = 8
     # Pair the training sources anew every epoch (complex STFT sum) instead of the fixed
-    # mixtures: more pairings from the same recordings (not in the study). Under weak class
-    # supervision: one-class recordings of different classes mixed anew into two-class
-    # mixtures, beside every recording (labels only: their parts are never targets).
+    # mixtures (not in the study). Under weak class supervision: one-class recordings of
+    # different classes mixed anew into two-class mixtures, beside every recording.
     dynamic_mixing: bool = False
     # With dynamic_mixing: each new male segment scaled by a level ratio drawn uniformly from
     # +-mixing_gain_db dB (0: the data's ratios), so the models meet other ratios than 0 dB.
@@ -126,6 +125,9 @@ class TrainingConfig:
     # which the masked mixture's error is its complex-STFT error up to a constant (magnitude
     # spectrograms only).
     target: Literal["magnitude", "phase_sensitive"] = "magnitude"
+    # spectrum: the model's own loss on spectra (the study's); si_sdr: each segment's estimate
+    # scored as a waveform, by negative SI-SDR (vaesep.models.objectives).
+    loss: Literal["spectrum", "si_sdr"] = "spectrum"
     # Sequence models: cut the training utterances into segments from a new random first
     # frame every epoch (more distinct segments from the same recordings).
     random_segments: bool = False
@@ -134,12 +136,10 @@ class TrainingConfig:
     # the other source (Huang et al. 2015); not in the study, which trains them apart.
     joint: bool = False
     discriminative: float = 0.0
-    # Joint training: weight of each model's own error against its source (the independent
-    # loss) added to the masked one; 0 = through the masks alone.
+    # Joint training: weight of each model's own error (the independent loss), 0: masks alone.
     joint_direct: float = 0.0
-    # source: the references supervise each model; class (weak): no references at all, only
-    # the mixtures and which classes (sources) each holds, the models' estimates summed to the
-    # mixture (Karamatli et al. 2019); it trains the models jointly.
+    # source: the references supervise each model; class (weak): only the mixtures and which
+    # sources each holds, the estimates summed to the mixture (Karamatli et al. 2019), jointly.
     supervision: Literal["source", "class"] = "source"
     # On a multi-core CPU, train the sources' models side by side, one process each.
     parallel_sources: bool = True
@@ -147,25 +147,24 @@ class TrainingConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        require(self.epochs >= 1, "training.epochs", "must be at least 1")
-        require(self.batch_size >= 1, "training.batch_size", "must be at least 1")
-        require(self.learning_rate > 0, "training.learning_rate", "must be positive")
-        require(self.weight_decay >= 0, "training.weight_decay", "must be zero or positive")
-        require(
-            0 <= self.validation_fraction < 1,
-            "training.validation_fraction",
-            "must be in [0, 1)",
-        )
-        require(
-            self.early_stopping_patience >= 0,
-            "training.early_stopping_patience",
-            "must be zero (off) or positive",
-        )
-        for key in ("mixing_gain_db", "mixing_colouring_db"):
-            require(getattr(self, key) >= 0, f"training.{key}", "must be zero or positive")
-        require(self.num_threads >= 0, "training.num_threads", "must be 0 (auto) or positive")
-        require(0 <= self.discriminative < 1, "training.discriminative", "must be in [0, 1)")
-        require(self.joint_direct >= 0, "training.joint_direct", "must be zero or positive")
+        checks = {
+            "epochs": (self.epochs >= 1, "must be at least 1"),
+            "batch_size": (self.batch_size >= 1, "must be at least 1"),
+            "learning_rate": (self.learning_rate > 0, "must be positive"),
+            "weight_decay": (self.weight_decay >= 0, "must be zero or positive"),
+            "validation_fraction": (0 <= self.validation_fraction < 1, "must be in [0, 1)"),
+            "early_stopping_patience": (
+                self.early_stopping_patience >= 0,
+                "must be 0 (off) or more",
+            ),
+            "mixing_gain_db": (self.mixing_gain_db >= 0, "must be zero or positive"),
+            "mixing_colouring_db": (self.mixing_colouring_db >= 0, "must be zero or positive"),
+            "num_threads": (self.num_threads >= 0, "must be 0 (auto) or positive"),
+            "discriminative": (0 <= self.discriminative < 1, "must be in [0, 1)"),
+            "joint_direct": (self.joint_direct >= 0, "must be zero or positive"),
+        }
+        for key, (ok, message) in checks.items():
+            require(ok, f"training.{key}", message)
         for key in ("discriminative", "joint_direct"):
             require(
                 getattr(self, key) == 0 or self.joint,
@@ -198,22 +197,26 @@ class Config:
         self.model.validate()
         self.training.validate()
         self.data.validate()
-        t, loading = self.training, self.data.loading
+        t, loading, streams = self.training, self.data.loading, self.data.streams
         for key in ("mixing_gain_db", "mixing_colouring_db"):
-            require(
-                getattr(t, key) == 0 or t.dynamic_mixing or loading == "pools",
-                f"training.{key}",
-                "needs training.dynamic_mixing: true or data.loading: pools (it acts on the "
-                "mixtures drawn anew)",
-            )
+            anew = getattr(t, key) == 0 or t.dynamic_mixing or loading == "pools"
+            require(anew, f"training.{key}", "needs training.dynamic_mixing: true or "
+                    "data.loading: pools (it acts on the mixtures drawn anew)")  # fmt: skip
         require(
-            not (t.dynamic_mixing and self.data.streams),
+            not (t.dynamic_mixing and streams),
             "training.dynamic_mixing",
-            f"mixes the in-memory utterances; with data.loading: {loading} use data.loading: "
-            "pools (pairs drawn anew from disk) or data.loading: memory",
+            f"mixes in-memory utterances; data.loading: {loading} cannot: set it to false "
+            "(data.loading: pools draws pairs anew from disk) or use data.loading: memory",
         )
         require(
-            t.supervision == "source" or not self.data.streams,
+            t.loss == "spectrum"
+            or (self.features.spectrogram == "magnitude" and not t.trains_together),
+            "training.loss",
+            "si_sdr needs features.spectrogram: magnitude and sources trained apart "
+            "(training.joint: false, training.supervision: source)",
+        )
+        require(
+            t.supervision == "source" or not streams,
             "data.loading",
             f"{loading} needs training.supervision: source; weak data train in memory",
         )
@@ -385,11 +388,8 @@ def load_config(
     overrides: list[str] | None,
     sections: Mapping[str, type],
 ) -> Config:
-    """Load a YAML config (or the defaults), apply ``--set`` overrides and validate.
-
-    ``sections``: the model config sections by ``model.type``; ``vaesep.registry.load_config``
-    passes the registry's.
-    """
+    """Load a YAML config (or the defaults), apply ``--set`` overrides and validate
+    (``sections``: the model sections by ``model.type``, as ``vaesep.registry`` passes)."""
     data = read_yaml(path) if path is not None else {}
     data = apply_overrides(data, overrides or [])
     return config_from_dict(data, sections, source=str(path) if path is not None else "config")

@@ -18,7 +18,8 @@ and separation hands a model a whole (chunk of a) recording as one ``(1, frames,
   are one optimizer and ``loss`` minimized. A model usually writes only
   :meth:`~GradientModel.estimate_for_training` (its estimate as training sees it, e.g. from a
   sampled code, and its weighted penalties such as a KL); the default ``loss`` adds the
-  reconstruction error of that estimate. Such a model can also be trained jointly with the
+  reconstruction error of that estimate, or scores it as a waveform (``training.loss:
+  si_sdr``, :mod:`vaesep.models.objectives`). Such a model can also be trained jointly with the
   other sources' models through their masks, or from mixtures and class labels alone
   (:mod:`vaesep.training.joint`). A model with another objective overrides ``loss``; one with
   several optimizers (e.g. an adversarial one) overrides ``optimizers`` and the steps too.
@@ -27,12 +28,15 @@ and separation hands a model a whole (chunk of a) recording as one ``(1, frames,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
 
 from vaesep.models.layers import reconstruction_loss
+
+if TYPE_CHECKING:
+    from vaesep.models.objectives import Waveforms
 
 # {name: (value, weight)}: a model's penalties, each added to its loss as weight · value.
 Penalties = dict[str, tuple[torch.Tensor, float]]
@@ -41,18 +45,21 @@ Penalties = dict[str, tuple[torch.Tensor, float]]
 @dataclass(frozen=True)
 class Batch:
     """A batch of segments for one source's model: network inputs ``(B, T, D)``, that
-    source's target spectrum and the mixture spectrum ``(B, T, F)`` (target scale)."""
+    source's target spectrum and the mixture spectrum ``(B, T, F)`` (target scale), and under
+    ``training.loss: si_sdr`` the complex STFTs the estimate is scored as a waveform with."""
 
     inputs: torch.Tensor
     target: torch.Tensor
     mixture: torch.Tensor
+    waveforms: Waveforms | None = None
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
 
     def select(self, index: torch.Tensor | slice) -> Batch:
         """The segments at ``index`` (a tensor of indices or a slice)."""
-        return Batch(self.inputs[index], self.target[index], self.mixture[index])
+        waveforms = self.waveforms.select(index) if self.waveforms is not None else None
+        return Batch(self.inputs[index], self.target[index], self.mixture[index], waveforms)
 
 
 class NonFiniteLoss(ArithmeticError):
@@ -123,9 +130,23 @@ class GradientModel(SourceModel):
         """The optimizers by name (checkpointed under these names): one, over all weights."""
         return {"model": make_optimizer(self.parameters(), training)}
 
+    @classmethod
+    def scores_waveforms(cls) -> bool:
+        """Whether ``training.loss: si_sdr`` can replace the model's reconstruction error: it
+        writes only its estimate (and penalties), not its own loss."""
+        return cls.trains_jointly() and cls.loss is GradientModel.loss
+
     def batch_loss(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """(loss, components) of a batch; the default is :meth:`loss` of one source's."""
-        return self.loss(batch.inputs, batch.target, batch.mixture)
+        """(loss, components) of a batch; the default is :meth:`loss` of one source's, or with
+        the batch's waveforms the negative SI-SDR of the estimate plus the penalties."""
+        if getattr(batch, "waveforms", None) is None:
+            return self.loss(batch.inputs, batch.target, batch.mixture)
+        estimate, penalties = self.estimate_for_training(batch.inputs, batch.mixture)
+        neg_si_sdr = batch.waveforms.loss(estimate)
+        return add_penalties(neg_si_sdr, penalties), {
+            "neg_si_sdr": neg_si_sdr.item(),
+            **{k: v.item() for k, (v, _) in penalties.items()},
+        }
 
     def training_step(
         self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int

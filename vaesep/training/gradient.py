@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from tqdm import tqdm
@@ -27,9 +26,10 @@ from tqdm import tqdm
 from vaesep.config import Config
 from vaesep.data.datadir import SOURCES, load_datadir
 from vaesep.errors import VaesepError, log
-from vaesep.features import Featurizer
+from vaesep.features import Featurizer, Stft
 from vaesep.io import signals, workers
 from vaesep.models.base import Batch, GradientModel, NonFiniteLoss
+from vaesep.training.batches import Batches, Cached, joint_on_device, on_device
 from vaesep.training.checkpoints import restore, save_checkpoint
 from vaesep.training.distributed import GradientSync, Ranks, sum_over_ranks
 from vaesep.training.fitting import FitRun, source_seed
@@ -40,15 +40,6 @@ from vaesep.training.segments import SegmentSet, build_segment_sets, read_stfts
 from vaesep.training.streaming import InMemory, TrainingData, streamed_sets
 
 VALIDATION_BATCH = 1024
-
-
-class Batches(Protocol):
-    """What the epoch loop needs of a model's training data: its size and a selection
-    (``Batch``, ``JointBatch``, ``vaesep.models.cvae.LabelledBatch``)."""
-
-    def __len__(self) -> int: ...
-
-    def select(self, index: torch.Tensor | slice) -> Batches: ...
 
 
 def fit_gradient(run: FitRun) -> dict[str, dict]:
@@ -127,23 +118,6 @@ def parallel_workers(config: Config, device: torch.device, n_sources: int) -> in
     return max(1, min(n_sources, workers.cpu_count()))
 
 
-def _on_device(segments: SegmentSet, source: str, device: torch.device) -> Batch:
-    """All of ``segments`` for one source's model, on ``device``."""
-    return Batch(
-        segments.inputs.to(device), segments.targets[source].to(device), segments.mixture.to(device)
-    )
-
-
-def _joint_on_device(segments: SegmentSet, device: torch.device) -> JointBatch:
-    """All of ``segments`` for the sources' models together, on ``device``."""
-    return JointBatch(
-        segments.inputs.to(device),
-        {s: t.to(device) for s, t in segments.targets.items()},
-        segments.mixture.to(device),
-        segments.present.to(device),
-    )
-
-
 def _validation_loss(model: GradientModel, parts: Iterable[Batches], batch_size: int) -> float:
     model.eval()
     total, count = 0.0, 0
@@ -171,9 +145,18 @@ def train_source(
     torch.manual_seed(source_seed(run.config, source))
     model = run.build(input_dim, run.config.features.num_bins)
     device = run.device
+    stft = None
+    if run.config.training.loss == "si_sdr":
+        if not model.scores_waveforms():
+            raise VaesepError(
+                f"training.loss: si_sdr replaces a reconstruction error, and model.type "
+                f"{run.config.model.type} trains on its own objective; use training.loss: "
+                "spectrum"
+            )
+        stft = Stft(run.config.features)
 
     def batches(segments: SegmentSet) -> Batch:
-        return _on_device(segments, source, device)
+        return on_device(segments, source, device, stft)
 
     train_data = train_data.for_sources((source,))
     val_data = val_data.for_sources((source,)) if val_data is not None else None
@@ -193,7 +176,7 @@ def train_joint(
     device = run.device
 
     def batches(segments: SegmentSet) -> JointBatch:
-        return _joint_on_device(segments, device)
+        return joint_on_device(segments, device)
 
     best, summary = train_model(JOINT, model, batches, train_data, val_data, run)
     extra = {"trained": JOINT, "supervision": run.config.training.supervision}
@@ -236,7 +219,7 @@ def train_model(
             log.info("%s: resuming after epoch %d", name, state["epoch"])
         ckpt_path.parent.mkdir(exist_ok=True)
 
-        on_device, val_on_device = _Cached(batches), _Cached(batches)
+        as_batches, val_batches = Cached(batches), Cached(batches)
         done = state["epoch"] >= t.epochs or (
             t.early_stopping_patience and state["stale"] >= t.early_stopping_patience
         )
@@ -254,7 +237,7 @@ def train_model(
             n, first = (partial["examples"], partial["part"]) if partial else (0, 0)
             spent, partial = partial["seconds"] if partial else 0.0, None
             for part in train_data.parts(epoch, generator, first):
-                data = on_device(part)
+                data = as_batches(part)
                 perm = torch.randperm(len(data), generator=generator).to(device)
                 try:
                     n += _steps(model, data, perm, optimizers, state, t.batch_size, sync, sums)
@@ -280,7 +263,7 @@ def train_model(
             train_loss = sums.pop("loss") / n
             val_loss = train_loss
             if val_data is not None:
-                val_parts = (val_on_device(p) for p in val_data.parts(epoch, generator))
+                val_parts = (val_batches(p) for p in val_data.parts(epoch, generator))
                 val_loss = _validation_loss(model, val_parts, max(t.batch_size, VALIDATION_BATCH))
             if not (math.isfinite(val_loss) and _finite_weights(model)):
                 raise _diverged(name, epoch + 1, val_loss, ckpt_path)
@@ -381,15 +364,3 @@ def _diverged(source: str, epoch: int, loss: float, ckpt_path: Path) -> VaesepEr
         f"training.learning_rate: the {source} model diverged in epoch {epoch} (loss {loss}); "
         f"{kept}; lower the learning rate and rerun (--resume continues from the checkpoint)"
     )
-
-
-class _Cached:
-    """``batches(part)``, made once for a part met again (an in-memory set every epoch)."""
-
-    def __init__(self, batches: Callable[[SegmentSet], Batches]):
-        self.batches, self.part, self.made = batches, None, None
-
-    def __call__(self, part: SegmentSet) -> Batches:
-        if part is not self.part:
-            self.part, self.made = part, self.batches(part)
-        return self.made

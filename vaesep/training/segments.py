@@ -49,6 +49,9 @@ class SegmentSet:
     present: torch.Tensor | None = None
     # A new view for an epoch, drawn with the generator (None: the same every epoch).
     redraw: Callable[[torch.Generator], SegmentSet] | None = None
+    # training.loss: si_sdr: the complex STFT segments (N, T, F) of the mixture and of each
+    # source, which the estimates are scored against as waveforms.
+    stfts: dict[str, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
@@ -130,7 +133,8 @@ def featurize(
 ) -> SegmentSet:
     """The segment set of complex STFT segments ``(N, T, F)``: the mixture's network inputs
     (features of the segments laid end to end), each source's target and the mixture's
-    spectrum, in the target scale."""
+    spectrum, in the target scale (and the complex segments themselves for a time-domain
+    loss)."""
     kind = featurizer.config.spectrogram
     shape = mixture.shape
     mixture_spec = spectrogram(mixture.reshape(-1, shape[-1]), kind)
@@ -140,7 +144,8 @@ def featurize(
         for s, x in sources.items()
     }
     mix = featurizer.target(mixture_spec).float().reshape(shape)
-    return SegmentSet(inputs.reshape(*shape[:2], -1), targets, mix, present)
+    stfts = {"mixture": mixture, **sources} if training.loss == "si_sdr" else None
+    return SegmentSet(inputs.reshape(*shape[:2], -1), targets, mix, present, stfts=stfts)
 
 
 def _target_of(source: torch.Tensor, mixture: torch.Tensor, target: str, kind: str) -> torch.Tensor:
