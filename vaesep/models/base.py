@@ -120,11 +120,7 @@ class GradientModel(SourceModel):
         """(scalar loss, {component: value}) of a batch of segments: by default the
         reconstruction error of the training estimate plus the weighted penalties."""
         estimate, penalties = self.estimate_for_training(x, mixture)
-        rec = self.reconstruction(estimate, target)
-        return add_penalties(rec, penalties), {
-            "rec": rec.item(),
-            **{k: v.item() for k, (v, _) in penalties.items()},
-        }
+        return with_penalties("rec", self.reconstruction(estimate, target), penalties)
 
     def optimizers(self, training) -> dict[str, torch.optim.Optimizer]:
         """The optimizers by name (checkpointed under these names): one, over all weights."""
@@ -136,17 +132,13 @@ class GradientModel(SourceModel):
         writes only its estimate (and penalties), not its own loss."""
         return cls.trains_jointly() and cls.loss is GradientModel.loss
 
-    def batch_loss(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def batch_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """(loss, components) of a batch; the default is :meth:`loss` of one source's, or with
         the batch's waveforms the negative SI-SDR of the estimate plus the penalties."""
-        if getattr(batch, "waveforms", None) is None:
+        if batch.waveforms is None:
             return self.loss(batch.inputs, batch.target, batch.mixture)
         estimate, penalties = self.estimate_for_training(batch.inputs, batch.mixture)
-        neg_si_sdr = batch.waveforms.loss(estimate)
-        return add_penalties(neg_si_sdr, penalties), {
-            "neg_si_sdr": neg_si_sdr.item(),
-            **{k: v.item() for k, (v, _) in penalties.items()},
-        }
+        return with_penalties("neg_si_sdr", batch.waveforms.loss(estimate), penalties)
 
     def training_step(
         self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int
@@ -175,6 +167,14 @@ def add_penalties(loss: torch.Tensor, penalties: Penalties) -> torch.Tensor:
     for value, weight in penalties.values():
         loss = loss + weight * value
     return loss
+
+
+def with_penalties(
+    name: str, error: torch.Tensor, penalties: Penalties
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """(``error`` plus the weighted penalties, {``name``: error, each penalty: its value})."""
+    parts = {k: v.item() for k, (v, _) in penalties.items()}
+    return add_penalties(error, penalties), {name: error.item(), **parts}
 
 
 def check_finite(loss: torch.Tensor) -> None:

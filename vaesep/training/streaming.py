@@ -148,33 +148,24 @@ def _identity(item: Any) -> Any:
 
 @dataclass
 class Cache:
-    """Values kept up to ``budget`` bytes of tensors, the first ones made (a set that fits is
-    read once; a larger one keeps its first utterances and reads the rest every epoch)."""
+    """Read utterances kept up to ``budget`` bytes of STFTs, the first ones read (a set that
+    fits is read once; a larger one keeps its first utterances and reads the rest every
+    epoch)."""
 
     budget: int
-    items: dict[Any, Any] = field(default_factory=dict)
+    items: dict[Any, Utterance] = field(default_factory=dict)
     used: int = 0
 
-    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+    def get(self, key: Any, read: Callable[[], Utterance]) -> Utterance:
         if key in self.items:
             return self.items[key]
-        value = make()
-        size = sum(t.nbytes for t in _tensors(value))
+        utterance = read()
+        _, mixture, sources = utterance
+        size = mixture.nbytes + sum(s.nbytes for s in sources.values())
         if self.used + size <= self.budget:
-            self.items[key] = value
+            self.items[key] = utterance
             self.used += size
-        return value
-
-
-def _tensors(value: Any) -> Iterator[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            yield from _tensors(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _tensors(item)
+        return utterance
 
 
 def fit_stats(
