@@ -150,3 +150,32 @@ def test_version_is_the_packages():
 
     result = run("--version")
     assert result.exit_code == 0 and result.stdout.strip() == f"vaesep {vaesep.__version__}"
+
+
+def _command_paths(command, path=()):
+    """Every command and group of the CLI, as the words that name it."""
+    yield path
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _command_paths(sub, (*path, name))
+
+
+def test_help_shows_flags_plainly_and_arguments_in_upper_case() -> None:
+    from cli_helpers import run
+
+    paths = list(_command_paths(typer.main.get_command(app)))
+    assert ("separate",) in paths and ("prepare", "manifest") in paths
+    for path in paths:
+        result = run(*path, "--help")
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.stdout, path  # a flag takes no value
+        usage = next(line for line in result.stdout.splitlines() if "Usage:" in line)
+        assert "{" not in usage and "}" not in usage, usage
+        arguments = usage.split("[OPTIONS]")[1].split()
+        for word in arguments:
+            assert word.strip("[].") == word.strip("[].").upper(), usage
+    separate = " ".join(run("separate", "--help").stdout.split())
+    assert "Usage: vaesep separate [OPTIONS] INPUTS..." in separate
+    assert "--force Overwrite existing outputs." in separate
+    models = " ".join(run("models", "--help").stdout.split())
+    assert "Usage: vaesep models [OPTIONS] [NAME]" in models
+    assert "Missing argument 'INPUTS...'" in run("separate").output

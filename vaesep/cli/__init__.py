@@ -9,9 +9,10 @@ import typer
 
 from vaesep.cli import data, experiment, models, results
 from vaesep.cli._common import setup_logging
+from vaesep.cli._help import Typer
 from vaesep.version import __version__
 
-app = typer.Typer(
+app = Typer(
     name="vaesep",
     help="Monaural speech separation with per-source VAE, beta-VAE and ITL-AE models.",
     no_args_is_help=True,

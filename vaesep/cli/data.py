@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from vaesep.cli._common import Force, OutDir, user_errors
+from vaesep.cli._help import Typer
 from vaesep.cli.corpora import register as register_corpora
 
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed, the same output.")]
@@ -66,7 +67,7 @@ MaxUses = Annotated[
 def register(app: typer.Typer) -> None:
     """Add the corpus commands to ``app``."""
     app.command("synth-corpus")(synth_corpus)
-    prepare = typer.Typer(
+    prepare = Typer(
         help="Mix female and male utterances of a corpus into train/ and test/ data dirs.",
         no_args_is_help=True,
     )
@@ -177,9 +178,7 @@ def prepare_librispeech(
 def prepare_manifest(
     source: Annotated[
         Path,
-        typer.Argument(
-            metavar="MANIFEST.csv", help="CSV with columns path,speaker,gender[,split]."
-        ),
+        typer.Argument(metavar="MANIFEST", help="CSV with columns path,speaker,gender[,split]."),
     ],
     out_dir: OutDir,
     num_train: NumTrain = 80,

@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 
 from vaesep.cli._common import fail, user_errors
+from vaesep.cli._help import Typer
 
-bundle_app = typer.Typer(
+bundle_app = Typer(
     help="Make a bundled model from an experiment dir: export it, evaluate it, write its card.",
     no_args_is_help=True,
 )
