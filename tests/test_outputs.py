@@ -99,6 +99,11 @@ DEFAULTS = {
     "vorbis.ogg": (("OGG", "VORBIS", 16000), ("WAV", "FLOAT")),
     "u8.wav": (("WAV", "PCM_U8", 16000), ("WAV", "FLOAT")),
     "sphere.sph": (("NIST", "PCM_16", 16000), ("WAV", "FLOAT")),
+    # WAVE_FORMAT_EXTENSIBLE, as sox, ffmpeg and DAWs write 24-bit WAV; RF64 (beyond 4 GiB)
+    "pcm24x.wav": (("WAVEX", "PCM_24", 16000), ("WAVEX", "PCM_24")),
+    "pcm16x.wav": (("WAVEX", "PCM_16", 22050), ("WAVEX", "PCM_16")),
+    "floatx.wav": (("WAVEX", "FLOAT", 16000), ("WAVEX", "FLOAT")),
+    "rf64.wav": (("RF64", "PCM_24", 16000), ("RF64", "PCM_24")),
 }
 
 
@@ -108,10 +113,30 @@ def test_default_format_follows_the_input(tmp_path, name):
     mix = write_input(tmp_path / name, subtype, fmt, rate)
     out = tmp_path / "out"
     separate(out, mix)
-    ext = want_fmt.lower()
+    ext = "flac" if want_fmt == "FLAC" else "wav"
     outs = {s: out / f"{mix.stem}_{s}.{ext}" for s in SOURCES}
     assert written(out) == sorted(p.relative_to(out) for p in outs.values())
     assert_separated(mix, outs, want_fmt, want_subtype)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [([], ("WAVEX", "PCM_24")), (["--format", "wav"], ("WAV", "PCM_24")),
+     (["--format", "flac"], ("FLAC", "PCM_24"))],
+)  # fmt: skip
+def test_a_24_bit_extensible_wav_keeps_its_sample_type(tmp_path, options, expected):
+    """Two channels of 24-bit WAVE_FORMAT_EXTENSIBLE (a DAW's export): 24-bit mono outputs."""
+    mix = tmp_path / "daw.wav"
+    sf.write(str(mix), np.stack([mixture(), mixture()], 1), RATE, "PCM_24", format="WAVEX")
+    assert (sf.info(str(mix)).format, sf.info(str(mix)).subtype) == ("WAVEX", "PCM_24")
+    out = tmp_path / "out"
+    separate(out, mix, *options)
+    outs = {s: out / f"daw_{s}.{'flac' if 'flac' in options else 'wav'}" for s in SOURCES}
+    assert written(out) == sorted(p.relative_to(out) for p in outs.values())
+    for path in outs.values():
+        got = sf.info(str(path))
+        assert (got.format, got.subtype, got.channels) == (*expected, 1), path
+        assert (got.samplerate, got.frames) == (RATE, len(mixture()))
 
 
 def test_one_line_per_input_no_bar_off_a_terminal_no_temporary_files(tmp_path):

@@ -1,8 +1,9 @@
 """The output files of ``separate``: names from a template, the file format and the sample type.
 
-The default keeps each input's format and sample type where the output can have them (WAV or
-FLAC; 16-bit, 24-bit or float samples) and writes float WAV otherwise (MP3, OGG, SPHERE, 8-bit
-or μ-law inputs). Integer sample types clip at full scale (with a note when they did).
+The default keeps each input's format and sample type where the output can have them (WAV,
+its WAVE_FORMAT_EXTENSIBLE and RF64 variants, or FLAC; 16-bit, 24-bit or float samples) and
+writes float WAV otherwise (MP3, OGG, SPHERE, 8-bit or μ-law inputs). Integer sample types clip
+at full scale (with a note when they did).
 """
 
 from __future__ import annotations
@@ -15,9 +16,14 @@ from vaesep.errors import VaesepError
 from vaesep.io.atomic import check_name
 from vaesep.io.audio import audio_info, is_pipe
 
-FORMATS = {"wav": "WAV", "flac": "FLAC"}
-SUBTYPES = {"WAV": ("PCM_16", "PCM_24", "FLOAT"), "FLAC": ("PCM_16", "PCM_24")}
-DEFAULT_SUBTYPE = {"WAV": "FLOAT", "FLAC": "PCM_24"}
+FORMATS = {"wav": "WAV", "flac": "FLAC"}  # what --format chooses
+# The formats an output can have, by libsndfile's name: WAV, WAV as sox, ffmpeg and DAWs write
+# 24-bit or multichannel audio (WAVE_FORMAT_EXTENSIBLE: WAVEX), WAV beyond 4 GiB (RF64), FLAC.
+# --format chooses WAV or FLAC; by default an input's is kept.
+_WAV = ("PCM_16", "PCM_24", "FLOAT")
+SUBTYPES = {"WAV": _WAV, "WAVEX": _WAV, "RF64": _WAV, "FLAC": ("PCM_16", "PCM_24")}
+DEFAULT_SUBTYPE = {"WAV": "FLOAT", "WAVEX": "FLOAT", "RF64": "FLOAT", "FLAC": "PCM_24"}
+EXTENSIONS = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "FLAC": "flac"}
 FIELDS = ("stem", "source", "ext", "model")
 DEFAULT_TEMPLATE = "{stem}_{source}.{ext}"
 _FIX = "shorten it with --name (e.g. --name 'sep{source}.{ext}') or rename the input"
@@ -25,14 +31,15 @@ _FIX = "shorten it with --name (e.g. --name 'sep{source}.{ext}') or rename the i
 
 @dataclass(frozen=True)
 class OutputFormat:
-    """A file format (``WAV``, ``FLAC``) and sample type (``PCM_16``, ``PCM_24``, ``FLOAT``)."""
+    """A file format (``WAV``, ``WAVEX``, ``RF64``, ``FLAC``) and sample type (``PCM_16``,
+    ``PCM_24``, ``FLOAT``)."""
 
     format: str
     subtype: str
 
     @property
     def ext(self) -> str:
-        return self.format.lower()
+        return EXTENSIONS[self.format]
 
 
 def check_choices(fmt: str | None, subtype: str | None) -> None:
@@ -69,7 +76,7 @@ def output_format(path: Path | str, fmt: str | None, subtype: str | None) -> Out
                 f"{path}: --subtype {subtype} does not fit its format {chosen}; add --format wav"
             )
     else:
-        kept = info is not None and info.format in SUBTYPES  # a WAV or FLAC input
+        kept = info is not None and info.format in SUBTYPES  # a WAV (of any kind) or FLAC input
         given = info.subtype if kept else None
         kind = given if given in SUBTYPES[chosen] else DEFAULT_SUBTYPE[chosen]
     return OutputFormat(chosen, kind)
