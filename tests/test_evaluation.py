@@ -313,6 +313,24 @@ def test_cli_evaluate_prints_summary(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert again.exit_code == 2 and "already holds metrics.csv" in again.stderr
 
 
+def test_cli_summary_shows_an_improvement_of_sdr_and_si_sdr_only(tmp_path: Path) -> None:
+    from vaesep.cli.results import _summary_text
+
+    ours = {"sdr": 5.0, "sir": 12.0, "sar": -37.0, "si_sdr": 4.5, "pesq": 2.0}
+    mixture = {"sdr": 0.25, "sir": 0.5, "sar": 30.0, "si_sdr": 0.0, "pesq": 1.5}
+    summary = {**ours, "mixture": mixture, "model": "m", "num_utterances": 2, "seconds": 1.0}
+    text = _summary_text({**summary, "jobs": 1, "failed": []}, tmp_path)
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[2:6]}
+    assert rows == {
+        "SDR": ["5.00", "0.25", "+4.75"],
+        "SIR": ["12.00", "0.50"],
+        "SAR": ["-37.00", "30.00"],
+        "SI-SDR": ["4.50", "0.00", "+4.50"],
+    }
+    assert text.splitlines()[6].split() == ["PESQ", "2.00", "1.50"]
+    assert "-67" not in text and "+0.50" not in text
+
+
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True

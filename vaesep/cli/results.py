@@ -10,6 +10,8 @@ import typer
 
 from vaesep.cli._common import BACKEND, PRECISION, fail, user_errors
 
+IMPROVED = ("sdr", "si_sdr")  # the metrics whose improvement over the mixture evaluate prints
+
 
 @user_errors
 def evaluate_command(
@@ -122,9 +124,13 @@ def _summary_text(summary: dict[str, Any], out_dir: Path) -> str:
     labels.update({k: v for k, v in (("pesq", "PESQ"), ("stoi", "STOI")) if k in summary})
     for key, label in labels.items():
         ours, mix = summary[key], summary["mixture"][key]
-        # No improvement over a value that only measures precision (a mixture's SAR).
-        gain = None if ours is None or mix is None or mix > EXACT_DB else ours - mix
-        lines.append(f"{label:8}{_db(ours):>8}{_db(mix):>9}{_db(gain, sign=True):>13}")
+        # An improvement of SDR and SI-SDR only (summary.json's sdri, si_sdri): the mixture's
+        # SIR and SAR are no baseline (its SAR only measures numerical precision).
+        gain = ""
+        if key in IMPROVED:
+            missing = ours is None or mix is None or mix > EXACT_DB
+            gain = _db(None if missing else ours - mix, sign=True)
+        lines.append(f"{label:8}{_db(ours):>8}{_db(mix):>9}{gain:>13}".rstrip())
     if summary["failed"]:
         lines.append(f"failed: {len(summary['failed'])} utterance(s), listed in summary.json")
     lines.append(f"results: {out_dir / 'metrics.csv'}, {out_dir / 'summary.json'}")
