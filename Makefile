@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: setup tts slurm demo recipe test lint clean-venv
+.PHONY: setup tts slurm demo recipe test lint clean-venv docs
 
 $(BIN)/vaesep: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ test: setup tts slurm
 lint: setup
 	$(BIN)/ruff check vaesep tests benchmarks
 	$(BIN)/ruff format --check vaesep tests benchmarks
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict: any warning fails.
+docs: setup
+	$(BIN)/python -c 'import material, mkdocstrings_handlers.python' 2>/dev/null \
+	  || $(BIN)/python -m pip install -q -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
 
 clean-venv:
 	rm -rf $(VENV)
