@@ -45,9 +45,10 @@ def write_input(
     fmt: str | None = None,
     rate: int = RATE,
     seconds: float = 0.5,
+    seed: int = 0,
 ) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), mixture(seconds, rate), rate, subtype=subtype, format=fmt)
+    sf.write(str(path), mixture(seconds, rate, seed), rate, subtype=subtype, format=fmt)
     return path
 
 
@@ -277,6 +278,81 @@ def test_model_field_is_the_models_name(tmp_path):
     assert [p.name for p in written(out)] == [f"{model}-mix-{s}.wav" for s in SOURCES]
 
 
+# --- one name in several folders: {relpath} ---------------------------------------------------
+
+
+def speaker_tree(root: Path) -> list[Path]:
+    """A LibriSpeech/VCTK-like tree: one file name in two speakers' folders, one at the top."""
+    names = ["spk1/ch1/0001.wav", "spk2/ch1/0001.wav", "top.wav"]
+    return [write_input(root / name, seed=k) for k, name in enumerate(names)]
+
+
+def test_one_file_name_in_two_folders_names_the_relpath_fix(tmp_path):
+    a, b, _ = speaker_tree(tmp_path / "in")
+    out = tmp_path / "out"
+    for name, fix in [
+        ("{stem}_{source}.{ext}", "--name '{relpath}_{source}.{ext}'"),  # the default
+        ("{stem}/{source}.{ext}", "--name '{relpath}/{source}.{ext}'"),
+        ("x_{source}.{ext}", "--name '{relpath}_{source}.{ext}'"),  # {stem} would not do
+    ]:
+        result = run("separate", tmp_path / "in", "--out-dir", out, "--name", name)
+        assert_user_error(result, fix)
+        assert f"{a} and {b} would both write" in result.stderr
+    assert_user_error(run("separate", tmp_path / "in", "--out-dir", out), "{relpath}")
+    assert written(out) == []
+
+
+def test_relpath_mirrors_the_input_tree(tmp_path):
+    inputs = speaker_tree(tmp_path / "in")
+    out = tmp_path / "out"
+    result = separate(out, tmp_path / "in", "--name", "{relpath}_{source}.{ext}")
+    want = ["spk1/ch1/0001", "spk2/ch1/0001", "top"]
+    assert written(out) == [Path(f"{w}_{s}.wav") for w in want for s in SOURCES]
+    for mix, w in zip(inputs, want):
+        assert f"{mix} -> {out / w}_female.wav, {out / w}_male.wav" in result.stdout
+        assert_separated(mix, {s: out / f"{w}_{s}.wav" for s in SOURCES}, "WAV", "PCM_16")
+    # a pattern: under its folders before the first wildcard; a file by itself: its stem
+    pattern = str(tmp_path / "in" / "*" / "ch1" / "*.wav")
+    separate(tmp_path / "o2", pattern, inputs[2], "--name", "{relpath}/{model}.{source}.{ext}")
+    model = pretrained.resolve_model(None).name
+    want = ["spk1/ch1/0001", "spk2/ch1/0001", "top"]
+    assert written(tmp_path / "o2") == [Path(f"{w}/{model}.{s}.wav") for w in want for s in SOURCES]
+
+
+def test_relpath_never_leaves_the_out_dir(tmp_path):
+    from vaesep.separation.inputs import expand_inputs
+
+    speaker_tree(tmp_path / "in")
+    pattern = str(tmp_path / "in" / "*" / ".." / "top.wav")  # matches spk1/../top.wav, ...
+    assert [(i.stem, i.relpath) for i in expand_inputs([pattern])] == [("top", "top")]
+    out = tmp_path / "run" / "out"
+    separate(out, pattern, "--name", "{relpath}/{source}.{ext}")
+    assert written(tmp_path / "run") == [Path(f"out/top/{s}.wav") for s in SOURCES]
+    # a file called ...wav has the stem '..': refused, nothing written
+    write_input(tmp_path / "in" / "spk1" / "...wav", fmt="WAV")
+    result = run(
+        "separate",
+        tmp_path / "in",
+        "--out-dir",
+        out,
+        "--name",
+        "{relpath}/{source}.{ext}",
+        "--force",
+    )
+    assert_user_error(result, "would be written outside --out-dir")
+    assert written(tmp_path / "run") == [Path(f"out/top/{s}.wav") for s in SOURCES]
+
+
+def test_one_file_given_twice_is_separated_once_two_folders_alike_are_refused(tmp_path):
+    a, b, top = speaker_tree(tmp_path / "in")
+    out = tmp_path / "out"
+    result = separate(out, top, tmp_path / "in" / "spk1" / ".." / "top.wav")
+    assert result.stdout.count(" -> ") == 1
+    result = run("separate", a.parent, b.parent, "--out-dir", tmp_path / "o2")
+    assert_user_error(result, "separate them in two runs with different --out-dir")
+    assert written(tmp_path / "o2") == []
+
+
 # --- --quiet and the progress bar ------------------------------------------------------------
 
 
@@ -402,7 +478,7 @@ def test_a_folder_takes_mp3_and_names_the_files_it_cannot_read(tmp_path, caplog)
     sf.write(str(folder / "b.wav"), tone, 16000)
     (folder / "c.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A ")
     found = expand_inputs([str(folder)])
-    assert set(found) == ({"a", "b"} if ".mp3" in AUDIO_EXTENSIONS else {"b"})
+    assert {i.stem for i in found} == ({"a", "b"} if ".mp3" in AUDIO_EXTENSIONS else {"b"})
     assert any("c.m4a" in r.getMessage() and "convert" in r.getMessage() for r in caplog.records)
     (folder / "b.wav").unlink()
     (folder / "a.mp3").unlink(missing_ok=True)

@@ -70,8 +70,9 @@ def separate(
     name: str = typer.Option(
         "{stem}_{source}.{ext}",
         "--name",
-        help="Output names inside --out-dir from {stem} (the input's), {source}, {ext}, {model}; "
-        "e.g. '{stem}/{source}.{ext}'.",
+        help="Output names inside --out-dir from {stem} (the input's), {relpath} (its path "
+        "under the folder given, e.g. spk1/0001), {source}, {ext}, {model}; e.g. "
+        "'{stem}/{source}.{ext}', '{relpath}_{source}.{ext}' (the folders' tree).",
     ),
     fmt: str | None = typer.Option(
         None, "--format", help="wav or flac (default: the input's where possible, else wav)."
@@ -134,9 +135,9 @@ def separate(
             f"{existing[0]}: exists ({len(existing)} outputs would be overwritten); use --force"
         )
     failed = []
-    with progress_bar(audio_seconds(files.values()), quiet) as bar:
-        for stem, path in files.items():
-            targets, form = plans[stem]
+    with progress_bar(audio_seconds(item.path for item in files), quiet) as bar:
+        for item in files:
+            path, (targets, form) = item.path, plans[item]
             try:
                 separator.separate_file(path, targets, form.format, form.subtype, bar.update)
             except VaesepError as exc:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import glob
+import os
+from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 
 from vaesep.data.datadir import read_scp
@@ -10,18 +13,26 @@ from vaesep.errors import VaesepError, log
 from vaesep.io.audio import AUDIO_EXTENSIONS, FOREIGN_AUDIO, is_audio_file, is_pipe
 
 
-def expand_inputs(inputs: list[str]) -> dict[str, Path | str]:
-    """Map output stems to audio paths (or an scp's ``cmd |`` pipes, as written); names must be
-    unique across all inputs."""
-    found: dict[str, Path | str] = {}
+@dataclass(frozen=True)
+class Input:
+    """One input of ``separate`` and the names its outputs are made from."""
 
-    def add(stem: str, path: Path | str) -> None:
-        if stem in found and found[stem] != path:
-            raise VaesepError(
-                f"{path}: same name as {found[stem]}; outputs would collide, separate them "
-                "in two runs with different --out-dir"
-            )
-        found[stem] = path
+    path: Path | str  # an audio file, or an scp's ``cmd |`` pipe as written
+    stem: str  # {stem}: the file's name without its extension; an scp's utterance id
+    relpath: str  # {relpath}: its path under the folder (or a pattern's fixed folders) given,
+    # without the extension, e.g. spk1/ch1/0001; the stem of a file given by itself
+
+
+def expand_inputs(inputs: list[str]) -> list[Input]:
+    """The inputs in the order given (a folder's and a pattern's sorted); a file given twice
+    (by any path) is separated once, unless an scp names it twice. Inputs may share a name:
+    :func:`~vaesep.separation.outputs.plan_outputs` refuses outputs that would collide."""
+    found: dict[tuple[Path | str, str], Input] = {}
+
+    def add(stem: str, path: Path | str, root: Path | None = None) -> None:
+        relpath = stem if root is None else _relpath(Path(path), root)
+        same = path if is_pipe(path) else Path(path).resolve()
+        found.setdefault((same, stem), Input(path, stem, relpath))
 
     for item in inputs:
         path = Path(item)
@@ -44,15 +55,26 @@ def expand_inputs(inputs: list[str]) -> dict[str, Path | str]:
                     f"{path}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in this folder"
                 )
             for f in files:
-                add(f.stem, f)
+                add(f.stem, f, path)
         elif path.is_file():
             add(path.stem, path)
         elif glob.has_magic(item):
             matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
             if not matches:
                 raise VaesepError(f"{item}: the pattern matches no file")
+            root = Path(*takewhile(lambda part: not glob.has_magic(part), path.parts[:-1]))
             for f in matches:
-                add(f.stem, f)
+                add(f.stem, f, root)
         else:
             raise VaesepError(f"{item}: no such file or folder; check the path")
-    return found
+    return list(found.values())
+
+
+def _relpath(path: Path, root: Path) -> str:
+    """``path`` under ``root`` without its extension, e.g. ``spk1/ch1/0001`` (its stem if it
+    does not lie there); a pattern's ``..`` are resolved (by name), so it never leaves ``root``."""
+    try:
+        relative = Path(os.path.normpath(path)).relative_to(os.path.normpath(root))
+    except ValueError:
+        return path.stem
+    return (relative.parent / relative.stem).as_posix()

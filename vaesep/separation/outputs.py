@@ -15,6 +15,7 @@ from pathlib import Path, PurePath
 from vaesep.errors import VaesepError
 from vaesep.io.atomic import check_name
 from vaesep.io.audio import audio_info, is_pipe
+from vaesep.separation.inputs import Input
 
 FORMATS = {"wav": "WAV", "flac": "FLAC"}  # what --format chooses
 # The formats an output can have, by libsndfile's name: WAV, WAV as sox, ffmpeg and DAWs write
@@ -24,8 +25,9 @@ _WAV = ("PCM_16", "PCM_24", "FLOAT")
 SUBTYPES = {"WAV": _WAV, "WAVEX": _WAV, "RF64": _WAV, "FLAC": ("PCM_16", "PCM_24")}
 DEFAULT_SUBTYPE = {"WAV": "FLOAT", "WAVEX": "FLOAT", "RF64": "FLOAT", "FLAC": "PCM_24"}
 EXTENSIONS = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "FLAC": "flac"}
-FIELDS = ("stem", "source", "ext", "model")
+FIELDS = ("stem", "relpath", "source", "ext", "model")
 DEFAULT_TEMPLATE = "{stem}_{source}.{ext}"
+TREE_TEMPLATE = "{relpath}_{source}.{ext}"  # outputs in the input folders' tree
 _FIX = "shorten it with --name (e.g. --name 'sep{source}.{ext}') or rename the input"
 
 
@@ -83,7 +85,8 @@ def output_format(path: Path | str, fmt: str | None, subtype: str | None) -> Out
 
 
 def check_template(template: str) -> None:
-    """A name template uses only {stem}, {source}, {ext}, {model}; {source} is required."""
+    """A name template uses only {stem}, {relpath}, {source}, {ext}, {model}; {source} is
+    required."""
     try:
         parsed = [p for p in string.Formatter().parse(template) if p[1] is not None]
     except ValueError as exc:
@@ -109,21 +112,23 @@ def check_template(template: str) -> None:
 
 
 def output_paths(
-    stem: str,
+    item: Input,
     sources: tuple[str, ...],
     out_dir: Path,
     template: str,
     form: OutputFormat,
     model: str,
 ) -> dict[str, Path]:
-    """Each source's output path of one input, every file name within the name limit."""
+    """Each source's output path of one input, inside ``out_dir``, every file name within the
+    name limit."""
     paths = {}
     for source in sources:
-        name = Path(template.format(stem=stem, source=source, ext=form.ext, model=model))
+        fields = {"stem": item.stem, "relpath": item.relpath, "model": model}
+        name = Path(template.format(source=source, ext=form.ext, **fields))
         if name.is_absolute() or ".." in name.parts:
             raise VaesepError(
-                f"{stem!r}: the name {name} would be written outside --out-dir; give the input "
-                "a plain name (an scp's utterance id: no '/' at the start, no '..')"
+                f"{item.path}: its output name {name} would be written outside --out-dir; give "
+                "the input a plain name (an scp's utterance id: no '/' at the start, no '..')"
             )
         for k in range(len(name.parts)):
             check_name(out_dir.joinpath(*name.parts[: k + 1]), _FIX)
@@ -132,28 +137,45 @@ def output_paths(
 
 
 def plan_outputs(
-    files: dict[str, Path | str],
+    inputs: list[Input],
     sources: tuple[str, ...],
     out_dir: Path,
     template: str = DEFAULT_TEMPLATE,
     fmt: str | None = None,
     subtype: str | None = None,
     model: str = "model",
-) -> dict[str, tuple[dict[str, Path], OutputFormat]]:
-    """Per input stem, its outputs and their format; two inputs never share an output."""
+) -> dict[Input, tuple[dict[str, Path], OutputFormat]]:
+    """Per input, its outputs and their format; two inputs never share an output (a one-line
+    error names the two and the ``--name`` that keeps them apart)."""
     check_choices(fmt, subtype)
     check_template(template)
-    plans: dict[str, tuple[dict[str, Path], OutputFormat]] = {}
-    owner: dict[Path, str] = {}
-    for stem, path in files.items():
-        form = output_format(path, fmt, subtype)
-        paths = output_paths(stem, sources, out_dir, template, form, model)
+    plans: dict[Input, tuple[dict[str, Path], OutputFormat]] = {}
+    owner: dict[Path, Input] = {}
+    for item in inputs:
+        form = output_format(item.path, fmt, subtype)
+        paths = output_paths(item, sources, out_dir, template, form, model)
         for target in paths.values():
             if target in owner:
-                raise VaesepError(
-                    f"--name {template!r}: {files[owner[target]]} and {path} would both write "
-                    f"{target}; put {{stem}} in the name"
-                )
-            owner[target] = stem
-        plans[stem] = (paths, form)
+                raise _collision(template, owner[target], item, target)
+            owner[target] = item
+        plans[item] = (paths, form)
     return plans
+
+
+def _collision(template: str, first: Input, second: Input, target: Path) -> VaesepError:
+    """Two inputs would write ``target``: the error, with the template that keeps them apart
+    (their folders' tree for files of one name in several folders, e.g. spk1/0001.wav and
+    spk2/0001.wav)."""
+    said = f"--name {template!r}: {first.path} and {second.path} would both write {target}"
+    if first.stem != second.stem and "{stem}" not in template and "{relpath}" not in template:
+        return VaesepError(f"{said}; put {{stem}} in the name, e.g. --name '{DEFAULT_TEMPLATE}'")
+    if first.relpath != second.relpath and "{relpath}" not in template:
+        tree = template.replace("{stem}", "{relpath}") if "{stem}" in template else TREE_TEMPLATE
+        return VaesepError(
+            f"{said}; keep the input folders' tree with --name '{tree}' (subfolders of "
+            "--out-dir), or rename the inputs"
+        )
+    return VaesepError(
+        f"{said}; give the inputs different names, or separate them in two runs with "
+        "different --out-dir"
+    )
