@@ -11,7 +11,7 @@ $(BIN)/vaesep: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[dev,perceptual,onnx]'
+	$(BIN)/python -m pip install -q -e '.[all,dev]'
 	touch $(BIN)/vaesep
 
 setup: $(BIN)/vaesep

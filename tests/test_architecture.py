@@ -24,6 +24,7 @@ LAYERS = (
     "vaesep.io",
     "vaesep.data",
     "vaesep.config",
+    "vaesep.zoo.configs",  # the shipped configs, found by name before the registry reads one
     "vaesep.features",
     "vaesep.models",
     "vaesep.registry",

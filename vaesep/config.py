@@ -366,7 +366,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file or a parse error is one line naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise VaesepError(f"{path}: no such config file; see configs/ for examples")
+        raise VaesepError(f"{path}: no such config file; 'vaesep configs' lists shipped ones")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

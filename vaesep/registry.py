@@ -34,6 +34,7 @@ from vaesep.models.priors import MLAE, PriorConfig, PriorVAE
 from vaesep.models.rnn_mask import RNNMask, RNNMaskConfig
 from vaesep.models.vae import VAE, VAEConfig
 from vaesep.models.vrnn import VRNN, VRNNConfig
+from vaesep.zoo.configs import resolve_config
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,6 @@ def build_model(section: ModelSection, input_dim: int, output_dim: int) -> nn.Mo
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config (or the defaults) with ``--set`` overrides, validated against the
-    registry's model sections."""
-    return _load_config(path, overrides, SECTIONS)
+    """Load a YAML config (a file or a shipped config's name, e.g. ``vae``; ``None``: the
+    defaults) with ``--set`` overrides, validated against the registry's model sections."""
+    return _load_config(resolve_config(path), overrides, SECTIONS)

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from vaesep.cli import data, experiment, models, results
+from vaesep.cli import configs, data, experiment, models, results
 from vaesep.cli._common import setup_logging
 from vaesep.cli._help import Typer
 from vaesep.version import __version__
@@ -41,6 +41,7 @@ data.register(app)
 experiment.register(app)
 results.register(app)
 models.register(app)
+configs.register(app)
 
 
 def main() -> None:

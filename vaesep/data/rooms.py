@@ -23,7 +23,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pyroomacoustics as pra
 
 from vaesep.data.datadir import (
     SOURCES,
@@ -37,8 +36,10 @@ from vaesep.data.datadir import (
     write_scp,
 )
 from vaesep.data.mixing import rms
-from vaesep.errors import VaesepError
+from vaesep.errors import VaesepError, optional
 from vaesep.io.audio import audio_info, fit_length, load_audio, save_audio, save_channels
+
+pra = optional("pyroomacoustics", "rooms", "vaesep prepare rooms")
 
 SUMMARY_FILE = "rooms.json"
 DRY_SCP = {"female": "dry1.scp", "male": "dry2.scp"}

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio as si_sdr
 
+from vaesep.errors import optional
 from vaesep.features import Stft
 
 
@@ -40,4 +40,6 @@ class Waveforms:
         length = self.stft.hop_length * (estimate.shape[1] - 1)
         synth = self.stft.istft(torch.cat([estimate * phase, self.source]), length)
         estimated, reference = synth.split(len(estimate))
+        audio = optional("torchmetrics.functional.audio", "train", "training.loss: si_sdr")
+        si_sdr = audio.scale_invariant_signal_distortion_ratio
         return -si_sdr(estimated, reference, zero_mean=True).mean()

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from vaesep.data.datadir import DataDir, load_datadir
-from vaesep.errors import VaesepError, log
+from vaesep.errors import VaesepError, log, optional
 from vaesep.io import workers
 from vaesep.io.atomic import write_text_atomic
 from vaesep.io.audio import audio_info, load_audio, load_channels, save_audio
@@ -232,6 +232,7 @@ def _evaluate(
     unknown = [s for s in sources if s not in data.sources]
     if unknown:
         raise VaesepError(f"{data.root}: no references for source(s) {', '.join(unknown)}")
+    optional("mir_eval", "eval", "vaesep evaluate")  # before any file is written
     _prepare_out_dir(out_dir, sources, force)
     jobs = min(jobs or workers.cpu_count(), len(data.utt_ids))
     failed: dict[str, str] = {}

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from vaesep.errors import VaesepError, log
+from vaesep.errors import VaesepError, log, optional
 from vaesep.io.audio import resample
 
 METRICS = ("sdr", "sir", "sar", "si_sdr")
@@ -127,8 +127,7 @@ def bss_eval(
     ``references`` and ``estimates`` are ``(n_src, T)``. Where the metrics are undefined (a
     silent reference or estimate) all values are NaN and a warning names ``label``.
     """
-    import mir_eval
-
+    mir_eval = optional("mir_eval", "eval", "BSS Eval scores")
     n_src = references.shape[0]
     try:
         with warnings.catch_warnings():

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vaesep.errors import VaesepError, log
+from vaesep.errors import VaesepError, log, optional
 from vaesep.io.atomic import atomic_path, write_text_atomic
 from vaesep.scoring.metrics import EXACT_DB
 from vaesep.scoring.pooling import (
@@ -159,8 +159,7 @@ def violin_plots(
     mixture when any result is pooled; the others their rows. With a ``group`` label (a
     sweep) there is one violin per setting, no mixture, and the x axis is labelled ``group``.
     """
-    from matplotlib.figure import Figure
-
+    Figure = optional("matplotlib.figure", "eval", "the plot of vaesep report").Figure
     per_mix = any(r.pooled for r in results)
     entries = [(r.name, _plot_values(r.rows, r.pooled), False) for r in results]
     if group is None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from vaesep.errors import VaesepError, log
+from vaesep.errors import MissingExtra, VaesepError, log, optional
 from vaesep.expdir import CONFIG_FILE, read_config
 from vaesep.registry import SECTIONS, load_config
 from vaesep.scoring.evaluation import EVAL_DIR, SUMMARY_JSON, evaluate
@@ -59,6 +59,7 @@ def run_seeds(
     the whole run with one line; a failure of one seed does not stop the others.
     """
     base = load_config(config_path, list(overrides))
+    optional("mir_eval", "eval", "vaesep run")  # it scores: checked before any seed trains
     outcomes: dict[int, dict | str] = {}
     for seed in seeds:
         folder = seed_dir(exp_dir, seed)
@@ -79,6 +80,8 @@ def run_seeds(
             summary = evaluate(
                 load_separator(folder, device), test_dir, folder / EVAL_DIR, jobs=jobs, force=True
             )
+        except MissingExtra:  # no seed can run: one line, not one per seed
+            raise
         except VaesepError as exc:
             outcomes[seed] = f"{folder}: {exc}"
             continue

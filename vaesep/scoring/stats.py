@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+
+from vaesep.errors import optional
 
 CONFIDENCE = 0.95
 # "A = B" holds when the interval of A - B lies within this margin of 0 (two one-sided tests).
@@ -28,7 +29,7 @@ def mean_ci(values: ArrayLike, confidence: float = CONFIDENCE) -> tuple[float, f
         return float("nan"), float("nan")
     if x.size < 2:
         return float(x.mean()), float("nan")
-    t = stats.t.ppf(0.5 + confidence / 2, df=x.size - 1)
+    t = optional("scipy.stats", "eval", "vaesep report").t.ppf(0.5 + confidence / 2, df=x.size - 1)
     return float(x.mean()), float(t * x.std(ddof=1) / np.sqrt(x.size))
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from torch import nn
 
 from vaesep.config import Config
+from vaesep.errors import optional
 
 _LOADING = 1e-10  # diagonal loading of the IP update's weighted covariances (relative)
 
@@ -27,9 +28,7 @@ _LOADING = 1e-10  # diagonal loading of the IP update's weighted covariances (re
 def _pra_bss():
     """``pyroomacoustics.bss``, imported on first use: importing it takes over a second,
     which every ``vaesep separate`` of a mono model would pay otherwise."""
-    import pyroomacoustics.bss
-
-    return pyroomacoustics.bss
+    return optional("pyroomacoustics.bss", "rooms", "multichannel separation")
 
 
 @contextmanager

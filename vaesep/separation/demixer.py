@@ -21,7 +21,7 @@ import torch
 from vaesep.config import Config
 from vaesep.data.datadir import SOURCES
 from vaesep.data.mixing import rms
-from vaesep.errors import VaesepError
+from vaesep.errors import VaesepError, optional
 from vaesep.expdir import Experiment
 from vaesep.features import Stft
 from vaesep.io.audio import audio_writers, fit_length, load_channels, resample
@@ -55,6 +55,7 @@ class Demixer:
         self.config = config
         self.spec = spec_of(config)
         self.demix = DEMIXERS[self.spec.estimate]
+        optional("pyroomacoustics.bss", "rooms", "multichannel separation")  # before any input
         self.models = torch.nn.ModuleDict(models)
         self.stft = Stft(config.features)
         self.name = name

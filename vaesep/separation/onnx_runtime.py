@@ -16,7 +16,6 @@ cannot be exported: :func:`refusal` says why, in one line.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 import os
@@ -30,25 +29,19 @@ import torch
 from torch import nn
 
 from vaesep.config import Config
-from vaesep.errors import VaesepError
+from vaesep.errors import optional
 from vaesep.features import Featurizer
 from vaesep.registry import ModelSpec
 
 INPUTS = ("inputs", "mixture")  # the graph's inputs, in forward's order
 OUTPUT = "estimate"
 OPSET = 17
-INSTALL = "pip install 'vaesep[onnx]'"
 EXAMPLE_FRAMES = 64  # the frames of the example input the graph is traced with
 
 
 def require_onnxruntime():
     """The ``onnxruntime`` module, or a one-line error that says how to install it."""
-    try:
-        import onnxruntime
-    except ImportError:
-        raise VaesepError(
-            f"ONNX export and the onnxruntime backend need onnxruntime; {INSTALL}"
-        ) from None
+    onnxruntime = optional("onnxruntime", "onnx", "ONNX export or the onnxruntime backend")
     onnxruntime.set_default_logger_severity(3)  # errors only: no notes on stderr
     return onnxruntime
 
@@ -81,8 +74,7 @@ def example_inputs(featurizer: Featurizer) -> tuple[torch.Tensor, torch.Tensor]:
 
 def export_graph(model: nn.Module, example: tuple[torch.Tensor, torch.Tensor]) -> bytes:
     """One source's module as a serialized ONNX graph with dynamic batch and frames."""
-    if importlib.util.find_spec("onnx") is None:  # torch.onnx's exporter needs it
-        raise VaesepError(f"ONNX export and the onnxruntime backend need onnx; {INSTALL}")
+    optional("onnx", "onnx", "ONNX export")  # torch.onnx's exporter needs it
     axes = {name: {0: "batch", 1: "frames"} for name in (*INPUTS, OUTPUT)}
     buffer = io.BytesIO()
     model = model.cpu().eval()

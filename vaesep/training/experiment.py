@@ -17,7 +17,7 @@ import torch
 
 from vaesep.config import Config
 from vaesep.data.datadir import SOURCES
-from vaesep.errors import VaesepError, log
+from vaesep.errors import VaesepError, log, optional
 from vaesep.expdir import ExpDir
 from vaesep.io.device import resolve_device
 from vaesep.registry import MODELS, SECTIONS, build_model, spec_of
@@ -49,6 +49,8 @@ def train(
     ``command``: the command line to record in ``command.txt`` (the CLI's).
     """
     check_together(config, sources)
+    if config.training.loss == "si_sdr":  # before any work, not at the first batch
+        optional("torchmetrics", "train", "training.loss: si_sdr")
     if config.data.streams and spec_of(config).fit != "gradient":
         log.warning(
             "data.loading: %s streams examples to gradient training; %s is fitted from the "

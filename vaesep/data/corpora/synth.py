@@ -21,7 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from vaesep.data.corpora.sentences import SHARED, SINGLE
-from vaesep.errors import VaesepError, log
+from vaesep.errors import VaesepError, log, optional
 from vaesep.io.atomic import atomic_path, remove_if_empty, write_text_atomic
 from vaesep.io.audio import load_audio
 from vaesep.version import __version__
@@ -161,6 +161,7 @@ def synth_corpus(
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise VaesepError(f"{out_dir}: exists and is not empty; pass --force to write into it")
     versions = check_tools()
+    optional("librosa", "train", "vaesep synth-corpus")  # before any work
     speakers = plan_speakers(speakers_per_gender, seed)
     jobs = _plan_jobs(speakers, utterances, seed, out_dir)
     if force:
@@ -245,8 +246,7 @@ def _synthesize(job: _Job, tmp: Path) -> int:
 
 def _trim(signal: np.ndarray) -> np.ndarray:
     """Cut leading and trailing silence, keeping a short margin."""
-    import librosa
-
+    librosa = optional("librosa", "train", "vaesep synth-corpus")
     _, (start, end) = librosa.effects.trim(signal, top_db=TRIM_TOP_DB)
     margin = int(TRIM_MARGIN_S * SAMPLE_RATE)
     return signal[max(0, start - margin) : min(len(signal), end + margin)]
