@@ -331,6 +331,36 @@ def test_cli_summary_shows_an_improvement_of_sdr_and_si_sdr_only(tmp_path: Path)
     assert "-67" not in text and "+0.50" not in text
 
 
+def test_cli_evaluate_jobs_0_is_one_per_core_and_takes_separates_short_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+    from cli_helpers import run
+
+    from vaesep.cli import app
+
+    data = make_datadir(tmp_path, n_utts=2)
+    monkeypatch.setattr(
+        "vaesep.separation.loading.load_separator", lambda exp_dir, **_: HalfMixture()
+    )
+    monkeypatch.setattr("vaesep.io.workers.cpu_count", lambda: 1)  # one core: in-process
+    (tmp_path / "x").mkdir()
+    args = ["evaluate", "-m", tmp_path / "x", "--data", data, "-o", tmp_path / "e", "-q"]
+    result = run(*args, "--jobs", "0", "--examples", "0")
+    assert result.exit_code == 0, result.output
+    assert "half: 2 utterances" in result.stdout and "with 1 job(s)" in result.stdout
+    assert (tmp_path / "e" / "summary.json").is_file()
+    assert run(*args, "--jobs", "-1").exit_code == 2
+    commands = typer.main.get_command(app).commands
+    for command in ("evaluate", "run"):
+        (jobs,) = (p for p in commands[command].params if p.name == "jobs")
+        assert jobs.default == 0 and "0: one per CPU core" in jobs.help
+    for command in ("separate", "evaluate"):
+        options = {p.name: p.opts for p in commands[command].params}
+        assert ["--model", "-m"] == options["model"] and ["--out-dir", "-o"] == options["out_dir"]
+        assert ["--quiet", "-q"] == options["quiet"]
+
+
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
@@ -430,10 +460,16 @@ def test_cli_evaluate_separated_needs_exactly_one_source_of_estimates(tmp_path: 
     data = synthetic.make_datadir(tmp_path / "test", n_utts=2)
     separated = write_separated(data, tmp_path / "exp" / "fixed" / "separated")
     args = ["evaluate", "--data", str(data), "--out-dir", str(tmp_path / "e"), "--jobs", "1"]
-    result = CliRunner().invoke(app, [*args, "--separated", str(separated), "--name", "mask"])
+    result = CliRunner().invoke(app, [*args, "--separated", str(separated), "--label", "mask"])
     assert result.exit_code == 0, result.output
     assert "mask: 2 utterances" in result.stdout
     assert json.loads((tmp_path / "e" / "summary.json").read_text())["model"] == "mask"
+    old = ["evaluate", "--data", str(data), "-o", str(tmp_path / "old"), "--jobs", "1"]
+    old += ["--separated", str(separated)]
+    result = CliRunner().invoke(app, [*old, "--name", "was"])  # the deprecated spelling
+    assert result.exit_code == 0, result.output
+    assert "was: 2 utterances" in result.stdout and "use --label" in result.stderr
+    assert "--name" not in CliRunner().invoke(app, ["evaluate", "--help"]).stdout
     for wrong in ([], ["--separated", str(separated), "--model", "exp/x"]):
         bad = CliRunner().invoke(app, [*args, *wrong])
         assert bad.exit_code == 2

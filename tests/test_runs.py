@@ -230,3 +230,20 @@ def test_a_failing_seed_through_the_cli_is_exit_2_with_one_line(data, tmp_path, 
     assert "Traceback" not in result.output
     assert [line.split(":")[0] for line in seed_lines(result)] == ["seed 0"]
     assert (seed_dir(exp, 0) / "eval" / "summary.json").is_file()
+
+
+def test_jobs_0_is_one_scoring_process_per_core(data, tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run_seeds(*args):
+        seen["jobs"] = args[-1]
+        return {}
+
+    monkeypatch.setattr(runs, "run_seeds", fake_run_seeds)
+    base = ["run", "-c", CONFIGS / "nmf.yaml", "--train", data / "train", "--test", data / "test"]
+    base += ["--exp-dir", tmp_path / "exp", "--seeds", "0"]
+    for jobs, expected in (("0", None), ("3", 3)):
+        result = run(*base, "--jobs", jobs)
+        assert result.exit_code == 0, result.output
+        assert seen.pop("jobs") == expected  # None: run_seeds and evaluate use every core
+    assert run(*base, "--jobs", "-1").exit_code == 2 and not seen

@@ -175,7 +175,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
         for s in ${seeds//,/ }; do
           out="$exp/rt$rt/fast_mvae/seed$s/eval"
           line+=" && { [ -f $out/summary.json ] || vaesep evaluate --model $dir/seed$s"
-          line+=" --set model.type=fast_mvae --data $test --out-dir $out --name fast_mvae"
+          line+=" --set model.type=fast_mvae --data $test --out-dir $out --label fast_mvae"
           line+=" --jobs @JOBS@ --force; }"
         done
       fi

@@ -119,7 +119,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
         [ "$corpus" = librispeech ] || label="built-in test, $db dB"
         dir="$exp/$m/eval_${corpus}_snr$r"
         vaesep evaluate --model "$out" --data "$data/${corpus}_snr$r/test" --out-dir "$dir" \
-          --name "$m" --examples 0 --force > /dev/null
+          --label "$m" --examples 0 --force > /dev/null
         evals+=(--eval "$label=$dir")
       done
     done

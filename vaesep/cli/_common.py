@@ -32,6 +32,8 @@ BACKEND = typer.Option(
     help="What runs the networks: torch, or onnxruntime (CPU; needs vaesep\\[onnx]) (default: "
     "torch, onnxruntime for int8).",
 )
+# ``--jobs`` of evaluate and run
+JOBS_HELP = "Scoring processes (0: one per CPU core)."
 # Arguments and options the commands that write a folder share.
 OutDir = Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write.")]
 Force = Annotated[bool, typer.Option("--force", help="Write into OUT_DIR even if not empty.")]

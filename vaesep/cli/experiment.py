@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from vaesep.cli._common import BACKEND, PRECISION, fail, user_errors
+from vaesep.cli._common import BACKEND, JOBS_HELP, PRECISION, fail, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -164,7 +164,7 @@ def run(
     device: str = typer.Option(
         "auto", "--device", help="Separation device: auto (CUDA when present), cpu or cuda."
     ),
-    jobs: int = typer.Option(0, "--jobs", help="Scoring processes (0: one per core)."),
+    jobs: int = typer.Option(0, "--jobs", min=0, help=JOBS_HELP),
 ) -> None:
     """Train and score a config for several seeds: EXP/seed<N>/ and EXP/seed<N>/eval/.
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from vaesep.cli._common import BACKEND, PRECISION, fail, user_errors
+from vaesep.cli._common import BACKEND, JOBS_HELP, PRECISION, fail, user_errors
 
 IMPROVED = ("sdr", "si_sdr")  # the metrics whose improvement over the mixture evaluate prints
 
@@ -18,6 +18,7 @@ def evaluate_command(
     model: str | None = typer.Option(
         None,
         "--model",
+        "-m",
         help="Experiment dir written by 'vaesep train', or a bundled model's name: separate "
         "and score.",
     ),
@@ -30,19 +31,21 @@ def evaluate_command(
         ..., "--data", help="Test data dir with wav.scp, spk1.scp and spk2.scp (references)."
     ),
     out_dir: Path = typer.Option(
-        ..., "--out-dir", help="Where metrics.csv, summary.json and examples/ are written."
+        ..., "--out-dir", "-o", help="Where metrics.csv, summary.json and examples/ are written."
     ),
-    jobs: int | None = typer.Option(
-        None, "--jobs", min=1, help="Worker processes for scoring (default: all CPUs)."
-    ),
+    jobs: int = typer.Option(0, "--jobs", min=0, help=JOBS_HELP),
     force: bool = typer.Option(False, "--force", help="Overwrite results already in --out-dir."),
     examples: int = typer.Option(
         3, "--examples", min=0, help="Keep the separated wavs of this many utterances."
     ),
-    name: str | None = typer.Option(
+    label: str | None = typer.Option(
         None,
-        "--name",
-        help="Model name in the results (default: the model's, or the experiment dir's name).",
+        "--label",
+        help="The model's name in the results (default: the model's, or the experiment dir's "
+        "name).",
+    ),
+    deprecated_name: str | None = typer.Option(
+        None, "--name", hidden=True, help="Deprecated spelling of --label."
     ),
     overrides: list[str] = typer.Option(
         [],
@@ -74,8 +77,13 @@ def evaluate_command(
     multichannel data dir (vaesep prepare rooms) is scored against the source images at the
     reference mic, with that mic's channel as the mixture baseline.
     """
+    from vaesep.errors import log
     from vaesep.scoring.evaluation import Reading, evaluate, evaluate_separated
 
+    if deprecated_name is not None:
+        log.warning("evaluate --name is deprecated (and will go): use --label")
+        label = label or deprecated_name
+    jobs = jobs or None  # 0: one per core
     if (model is None) == (separated is None):
         raise fail("give exactly one of --model (separate and score) or --separated DIR")
     if separated is not None and (overrides or precision != "fp32" or backend):
@@ -89,7 +97,7 @@ def evaluate_command(
             jobs=jobs,
             force=force,
             keep_examples=examples,
-            model_name=name,
+            model_name=label,
             reading=Reading(permute=best_permutation),
             progress=not quiet,
         )
@@ -107,8 +115,8 @@ def evaluate_command(
         precision=precision,
         backend=backend,
     )
-    name = name or separator.name
-    summary = evaluate(separator, data, out_dir, jobs, force, examples, name, progress=not quiet)
+    label = label or separator.name
+    summary = evaluate(separator, data, out_dir, jobs, force, examples, label, progress=not quiet)
     typer.echo(_summary_text(summary, out_dir))
 
 
@@ -154,6 +162,7 @@ def report_command(
     out_dir: Path | None = typer.Option(
         None,
         "--out-dir",
+        "-o",
         help="Where RESULTS.md, results.csv and violins.png go (default: the dirs' common parent).",
     ),
     title: str | None = typer.Option(None, "--title", help="Title of RESULTS.md and the plot."),
