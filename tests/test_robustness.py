@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -482,6 +483,67 @@ def test_second_training_in_the_same_dir_is_refused(exp: Path, data: Path, tmp_p
     args = ["train", "--config", CONFIG, "--data", data / "train", "--exp-dir", busy, *TINY]
     assert_error(run(*args, "--force"), f"pid {os.getpid()}", ".lock")
     assert (busy / "female.pt").is_file(), "--force deleted nothing while the lock is held"
+
+
+class FakeKernel32:
+    """kernel32 of a Windows where process 7 runs, 8 has exited, 9 is another user's."""
+
+    def __init__(self) -> None:
+        self.closed: list[int] = []
+
+    def OpenProcess(self, access: int, inherit: bool, pid: int) -> int:
+        return {7: 70, 8: 80}.get(pid, 0)
+
+    def GetExitCodeProcess(self, handle: int, code) -> int:
+        code._obj.value = 259 if handle == 70 else 0  # STILL_ACTIVE, or its exit code
+        return 1
+
+    def CloseHandle(self, handle: int) -> int:
+        self.closed.append(handle)
+        return 1
+
+
+def test_on_windows_the_lock_probe_never_calls_os_kill(tmp_path: Path, monkeypatch) -> None:
+    import ctypes
+
+    from vaesep import expdir
+    from vaesep.errors import VaesepError
+
+    def kill(pid: int, sig: int) -> None:
+        raise AssertionError("os.kill(pid, 0) terminates the process on Windows")
+
+    kernel32 = FakeKernel32()
+    monkeypatch.setattr(expdir, "_kernel32", lambda: kernel32)
+    monkeypatch.setattr(ctypes, "get_last_error", lambda: 5, raising=False)
+    monkeypatch.setattr(os, "kill", kill)  # Windows as expdir sees it (pathlib stays POSIX):
+    monkeypatch.setattr(expdir, "os", SimpleNamespace(**{**vars(os), "name": "nt"}))
+    assert expdir._pid_alive(7) and not expdir._pid_alive(8)
+    assert kernel32.closed == [70, 80], "every handle opened is closed"
+    assert expdir._pid_alive(9), "access denied: it exists (another user's)"
+    monkeypatch.setattr(ctypes, "get_last_error", lambda: 87, raising=False)
+    assert not expdir._pid_alive(9), "invalid parameter: no such process"
+    (tmp_path / ".lock").write_text("8")  # a stale lock is taken over
+    with expdir.ExpDir(tmp_path).lock():
+        assert (tmp_path / ".lock").read_text() == str(os.getpid())
+    (tmp_path / ".lock").write_text("7")  # a live one is refused
+    with pytest.raises(VaesepError, match="pid 7"), expdir.ExpDir(tmp_path).lock():
+        pass
+
+
+def test_on_posix_the_lock_probe_is_os_kill_0(monkeypatch) -> None:
+    from vaesep import expdir
+
+    def kill(pid: int, sig: int) -> None:
+        assert sig == 0
+        if pid == 8:
+            raise ProcessLookupError
+        if pid == 9:
+            raise PermissionError
+
+    monkeypatch.setattr(expdir, "_windows_pid_alive", lambda pid: pytest.fail("not on POSIX"))
+    monkeypatch.setattr(os, "kill", kill)
+    monkeypatch.setattr(expdir, "os", SimpleNamespace(**{**vars(os), "name": "posix"}))
+    assert expdir._pid_alive(7) and not expdir._pid_alive(8) and expdir._pid_alive(9)
 
 
 def test_diverging_training_stops_and_keeps_the_checkpoint(

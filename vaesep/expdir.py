@@ -174,6 +174,9 @@ def _record(line: str) -> dict:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a lock it holds is live)."""
+    if os.name == "nt":  # there os.kill(pid, 0) would terminate the process it probes
+        return _windows_pid_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -181,6 +184,42 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+_QUERY_LIMITED_INFORMATION = 0x1000  # Win32 access right: enough to read an exit code
+_ACCESS_DENIED = 5  # Win32 error: the process exists but belongs to someone else
+_STILL_ACTIVE = 259  # Win32 exit code of a process that has not exited
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs, asked of Windows (OpenProcess, GetExitCodeProcess)."""
+    import ctypes
+
+    kernel32 = _kernel32()
+    handle = kernel32.OpenProcess(_QUERY_LIMITED_INFORMATION, False, pid)
+    if not handle:
+        return ctypes.get_last_error() == _ACCESS_DENIED
+    try:
+        code = ctypes.c_ulong()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True  # unknown: keep the lock rather than break a live one
+        return code.value == _STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def _kernel32():  # pragma: no cover - Windows only
+    """Windows' kernel32 with the signatures :func:`_windows_pid_alive` calls."""
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    kernel32.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
+    kernel32.GetExitCodeProcess.restype = wintypes.BOOL
+    kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    return kernel32
 
 
 def read_config(path: Path, sections: Mapping[str, type]) -> Config:
