@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
 
 @user_errors
 def train(
-    config: Path = typer.Option(None, "--config", "-c", help="YAML config (see configs/)."),
+    config: Path = typer.Option(
+        None, "--config", "-c", help="A YAML file or a shipped config's name ('vaesep configs')."
+    ),
     data: Path = typer.Option(
         ..., "--data", help="Training data dir (wav.scp, spk1.scp, spk2.scp)."
     ),
@@ -38,7 +40,7 @@ def train(
 
     if config is None:
         if not (resume and (exp_dir / CONFIG_FILE).is_file()):
-            raise fail("--config: required (e.g. --config configs/vae.yaml) unless --resume")
+            raise fail("--config: required unless --resume (e.g. --config vae: 'vaesep configs')")
         config = exp_dir / CONFIG_FILE
     cfg = load_config(config, overrides)
     command = ["vaesep", "train", "--config", str(config), "--data", str(data)]
@@ -152,7 +154,9 @@ def separate(
 
 @user_errors
 def run(
-    config: Path = typer.Option(..., "--config", "-c", help="YAML config (see configs/)."),
+    config: Path = typer.Option(
+        ..., "--config", "-c", help="A YAML file or a shipped config's name ('vaesep configs')."
+    ),
     train_data: Path = typer.Option(..., "--train", help="Training data dir."),
     test_data: Path = typer.Option(..., "--test", help="Test data dir to separate and score."),
     exp_dir: Path = typer.Option(..., "--exp-dir", help="Run dir: one seed<N>/ dir per seed."),
