@@ -179,3 +179,23 @@ def test_help_shows_flags_plainly_and_arguments_in_upper_case() -> None:
     models = " ".join(run("models", "--help").stdout.split())
     assert "Usage: vaesep models [OPTIONS] [NAME]" in models
     assert "Missing argument 'INPUTS...'" in run("separate").output
+
+
+def test_a_reader_leaving_the_pipe_ends_the_command_quietly() -> None:
+    """'vaesep models | head -1': the writer's broken pipe is exit 141 with nothing on stderr."""
+    import subprocess
+    import sys
+
+    script = (
+        "import typer\n"
+        "from vaesep.cli._common import user_errors\n"
+        "@user_errors\n"
+        "def models():\n"
+        "    typer.echo('a line')\n"
+        "    raise BrokenPipeError(32, 'Broken pipe')\n"
+        "typer.run(models)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 141
+    assert done.stderr == ""
+    assert done.stdout == "a line\n"

@@ -88,6 +88,9 @@ def _one_line(func: Callable, args: tuple, kwargs: dict) -> object:
         raise typer.Exit(code=130) from None
     except MemoryError:
         raise fail(_OUT_OF_MEMORY) from None
+    except BrokenPipeError:  # the reader of stdout left ('vaesep models | head -1'): quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        raise typer.Exit(code=141) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         raise fail(
