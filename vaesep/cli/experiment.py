@@ -87,7 +87,7 @@ def separate(
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
     device: str = typer.Option(
-        "auto", "--device", help="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N."
+        "auto", "--device", help="auto (CUDA when present, else the CPU), cpu, cuda, cuda:N or mps."
     ),
     overrides: list[str] = typer.Option(
         [],
@@ -166,7 +166,9 @@ def run(
     ),
     force: bool = typer.Option(False, "--force", help="Train and score every seed again."),
     device: str = typer.Option(
-        "auto", "--device", help="Separation device: auto (CUDA when present), cpu or cuda."
+        "auto",
+        "--device",
+        help="Separation device: auto (CUDA when present), cpu, cuda, cuda:N or mps.",
     ),
     jobs: int = typer.Option(0, "--jobs", min=0, help=JOBS_HELP),
 ) -> None:

@@ -19,7 +19,7 @@ from vaesep.separation.separator import Separator, resolve_backend
 
 def load_separator(
     exp_dir: str | Path,
-    device: str = "cpu",
+    device: str = "auto",
     separating: bool = False,
     overrides: list[str] | None = None,
     **kwargs,
@@ -27,7 +27,7 @@ def load_separator(
     """A :class:`Demixer` for a multichannel model, an :class:`OracleSeparator` for an
     oracle (only ``evaluate`` can run it: with ``separating`` an oracle is a one-line error),
     else a :class:`Separator` (``kwargs``: its chunking options, ``precision`` and
-    ``backend``).
+    ``backend``) on ``device`` (see :meth:`Separator.from_experiment`; ``auto`` by default).
     ``overrides`` change model settings that keep the trained network (see
     :func:`with_settings`)."""
     experiment = load(exp_dir, SECTIONS)

@@ -107,24 +107,40 @@ class Separator(torch.nn.Module):
         return self.config.features.sample_rate
 
     @property
+    def device(self) -> torch.device:
+        """Where the networks run (the STFT, the masks and the iSTFT run on the CPU)."""
+        weights = chain(self.models.parameters(), self.models.buffers())
+        return next((w.device for w in weights), torch.device("cpu"))
+
+    @property
     def receptive_field(self) -> int | None:
         """Frames on each side an estimate depends on (None: unbounded), context included."""
         frames = next(iter(self.models.values())).receptive_field  # set per model
         return None if frames is None else frames + self.config.features.context_frames
 
     @classmethod
-    def from_dir(cls, exp_dir: str | Path, device: str = "cpu", **kwargs) -> Separator:
-        """Load an experiment dir written by :func:`vaesep.training.experiment.train`."""
+    def from_dir(cls, exp_dir: str | Path, device: str = "auto", **kwargs) -> Separator:
+        """Load an experiment dir written by :func:`vaesep.training.experiment.train`;
+        ``device`` as in :meth:`from_experiment`."""
         return cls.from_experiment(load(exp_dir, SECTIONS), device, **kwargs)
 
     @classmethod
-    def pretrained(cls, name: str = DEFAULT, device: str = "cpu", **kwargs) -> Separator:
-        """A bundled model by name (``vaesep models`` lists them), its checksums verified."""
+    def pretrained(cls, name: str = DEFAULT, device: str = "auto", **kwargs) -> Separator:
+        """A bundled model by name (``vaesep models`` lists them), its checksums verified;
+        ``device`` as in :meth:`from_experiment`."""
         return cls.from_dir(verified_dir(name), device, **kwargs)
 
     @classmethod
-    def from_experiment(cls, experiment: Experiment, device: str = "cpu", **kwargs) -> Separator:
-        """The separator of an experiment dir already read by :func:`vaesep.expdir.load`."""
+    def from_experiment(cls, experiment: Experiment, device: str = "auto", **kwargs) -> Separator:
+        """The separator of an experiment dir already read by :func:`vaesep.expdir.load`.
+
+        ``device``: where the networks run, as ``vaesep separate --device``: ``auto`` (CUDA when
+        present, else the CPU; the CPU for ``backend="onnxruntime"``), ``cpu``, ``cuda``,
+        ``cuda:N`` or ``mps``. ``kwargs``: the chunking options, ``precision``, ``backend``.
+        """
+        backend = resolve_backend(kwargs.get("precision", "fp32"), kwargs.get("backend"))
+        if device == "auto" and backend == "onnxruntime":
+            device = "cpu"
         device = resolve_device(device, "--device")
         models = build_models(experiment)
         return cls(
@@ -137,10 +153,12 @@ class Separator(torch.nn.Module):
 
     @torch.no_grad()
     def estimate_spectrograms(self, mixture_spec: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each source's spectrogram estimate Ŝk (frames, bins, float32) from the mixture's."""
-        with torch.autocast(mixture_spec.device.type, torch.bfloat16, self.precision == "bf16"):
-            estimates = self.estimator(self.models, self.featurizer, mixture_spec)
-        return {source: estimate.float() for source, estimate in estimates.items()}
+        """Each source's spectrogram estimate Ŝk (frames, bins, float32) from the mixture's,
+        computed on :attr:`device` and returned on the mixture's."""
+        device, bf16 = self.device, self.precision == "bf16"
+        with torch.autocast(device.type if bf16 else "cpu", torch.bfloat16, bf16):
+            estimates = self.estimator(self.models, self.featurizer, mixture_spec.to(device))
+        return {s: e.float().to(mixture_spec.device) for s, e in estimates.items()}
 
     @torch.no_grad()
     def _separate_block(self, signal: torch.Tensor) -> torch.Tensor:
