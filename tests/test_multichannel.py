@@ -157,6 +157,8 @@ def test_demixer_refuses_inputs_it_cannot_take(blind_exp: Path):
     bad[0, 5] = np.nan
     with pytest.raises(VaesepError, match="NaN"):
         separator.separate(bad, RATE)
+    with pytest.raises(TypeError, match=r"needs its rate; pass sample_rate="):
+        separator.separate(np.zeros((2, 8000), np.float32))  # no rate is assumed
 
 
 def test_evaluate_scores_at_the_reference_mic_and_matches_blind_outputs(

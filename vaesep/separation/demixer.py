@@ -27,6 +27,7 @@ from vaesep.features import Stft
 from vaesep.io.audio import audio_writers, fit_length, load_channels, resample
 from vaesep.io.device import resolve_device
 from vaesep.registry import spec_of
+from vaesep.separation.arrays import array_rate, file_rate
 from vaesep.separation.bss import auxiva, ilrma
 from vaesep.separation.mvae import fast_mvae, mvae
 from vaesep.separation.separator import build_models
@@ -88,8 +89,9 @@ class Demixer:
     def separate(
         self, mixture: np.ndarray | torch.Tensor | str | Path, sample_rate: int | None = None
     ) -> dict[str, np.ndarray]:
-        """Separate ``(channels, samples)`` (or ``(samples, channels)``) or a file; each
-        source's image at the reference mic, at the input's rate and length."""
+        """Separate ``(channels, samples)`` (or ``(samples, channels)``) at ``sample_rate`` Hz
+        (required for an array or a tensor) or a file; each source's image at the reference
+        mic, at the input's rate and length."""
         signals, rate, label = self._channels(mixture, sample_rate)
         if not np.any(signals):
             return {s: np.zeros(signals.shape[1], np.float32) for s in self.sources}
@@ -127,10 +129,14 @@ class Demixer:
     def _channels(
         self, mixture: np.ndarray | torch.Tensor | str | Path, sample_rate: int | None
     ) -> tuple[np.ndarray, int, str]:
-        """(float32 ``(channels, samples)``, rate, label), checked against the model."""
-        label = str(mixture) if isinstance(mixture, (str, Path)) else "input"
+        """(float32 ``(channels, samples)``, rate, label), checked against the model; an array
+        or tensor needs its ``sample_rate`` (no rate is assumed)."""
         if isinstance(mixture, (str, Path)):
-            mixture, sample_rate = load_channels(mixture)
+            label = str(mixture)
+            mixture, rate = load_channels(mixture)
+            rate = file_rate(label, rate, sample_rate)
+        else:
+            label, rate = "input", array_rate(sample_rate)
         signals = np.asarray(mixture, dtype=np.float32)
         if signals.ndim == 2 and signals.shape[0] > signals.shape[1]:
             signals = signals.T
@@ -151,7 +157,7 @@ class Demixer:
                 f"model.reference_mic {self.reference_mic}: the input has only {channels} "
                 "channels; pick a channel index below that"
             )
-        return signals, int(sample_rate or self.sample_rate), label
+        return signals, rate, label
 
 
 def _dither(signals: np.ndarray) -> np.ndarray:

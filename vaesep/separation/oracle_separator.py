@@ -22,7 +22,7 @@ from vaesep.features import Stft
 from vaesep.io.audio import fit_length, resample
 from vaesep.models.masks import soft_masks
 from vaesep.models.oracle import ideal_estimates
-from vaesep.separation.separator import mono_input
+from vaesep.separation.arrays import mono_input
 
 
 class OracleSeparator:
@@ -49,7 +49,7 @@ class OracleSeparator:
     ) -> dict[str, np.ndarray]:
         """The sources' estimates at the input's rate and length; ``references``: the true
         sources at the input's rate."""
-        signal, rate, _ = mono_input(mixture, sample_rate, self.sample_rate)
+        signal, rate, _ = mono_input(mixture, sample_rate)
         missing = [s for s in self.sources if s not in (references or {})]
         if missing:
             raise VaesepError(f"{self.name}: no reference for source(s) {', '.join(missing)}")
