@@ -19,8 +19,8 @@ from vaesep.separation.inputs import Input
 
 FORMATS = {"wav": "WAV", "flac": "FLAC"}  # what --format chooses
 # The formats an output can have, by libsndfile's name: WAV, WAV as sox, ffmpeg and DAWs write
-# 24-bit or multichannel audio (WAVE_FORMAT_EXTENSIBLE: WAVEX), WAV beyond 4 GiB (RF64), FLAC.
-# --format chooses WAV or FLAC; by default an input's is kept.
+# 24-bit or multichannel audio (WAVE_FORMAT_EXTENSIBLE: WAVEX), WAV beyond 4 GiB (RF64), FLAC;
+# without --format an input's is kept.
 _WAV = ("PCM_16", "PCM_24", "FLOAT")
 SUBTYPES = {"WAV": _WAV, "WAVEX": _WAV, "RF64": _WAV, "FLAC": ("PCM_16", "PCM_24")}
 DEFAULT_SUBTYPE = {"WAV": "FLOAT", "WAVEX": "FLOAT", "RF64": "FLOAT", "FLAC": "PCM_24"}
