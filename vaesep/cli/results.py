@@ -56,7 +56,7 @@ def evaluate_command(
     device: str = typer.Option(
         "auto",
         "--device",
-        help="With --model: auto (CUDA when present, else the CPU), cpu, cuda or cuda:N.",
+        help="With --model: auto (CUDA when present, else the CPU), cpu, cuda, cuda:N or mps.",
     ),
     best_permutation: bool = typer.Option(
         False,
