@@ -11,6 +11,14 @@ Gulrajani et al., then without clipping). The ``gan`` and ``wgan`` generators re
 noise of ``latent_dim``; the ``ae_wgan`` generator reads the clean frames themselves (the
 autoencoder-shaped generator trained as a WGAN). A generator's loss is no measure of its
 quality, so training keeps the last epoch, not the "best" one.
+
+Three keys reproduce the authors' code where ours differs (defaults: ours; see
+docs/adversarial_priors.md): ``noise_bank`` > 0 trains a noise generator on that many noise
+vectors drawn once (theirs: one fixed vector per training frame) instead of fresh noise every
+step; ``critic_input_gain`` multiplies every frame the critic reads (theirs are raw STFT
+magnitudes of unit-variance signals, about 7 times our target scale, which decides how
+non-linear a weight-clipped critic can be); ``initial_code: gaussian`` starts inference from
+N(0, 1) inputs (theirs) instead of a projection of the mixture share.
 """
 
 from __future__ import annotations
@@ -39,6 +47,9 @@ class AdversarialConfig(PriorConfig):
     critic_every: int = 500  # 0: never
     clip: float = 0.01  # WGAN weight clipping; 0: off
     gradient_penalty: float = 0.0  # WGAN-GP weight; > 0 replaces clipping
+    noise_bank: int = 0  # > 0: train on this many fixed noise vectors (the authors'); 0: fresh
+    critic_input_gain: float = 1.0  # frames x this before the critic (the authors: ~7x ours)
+    initial_code: str = "projection"  # noise generators' start: projection or gaussian
 
     def validate(self) -> None:
         super().validate()
@@ -49,6 +60,13 @@ class AdversarialConfig(PriorConfig):
             require(getattr(self, key) >= 0, f"model.{key}", "must be zero or positive")
         require(self.clip >= 0, "model.clip", "must be zero (off) or positive")
         require(self.gradient_penalty >= 0, "model.gradient_penalty", "must be zero or positive")
+        require(self.noise_bank >= 0, "model.noise_bank", "must be zero (off) or positive")
+        require(self.critic_input_gain > 0, "model.critic_input_gain", "must be positive")
+        require(
+            self.initial_code in ("projection", "gaussian"),
+            "model.initial_code",
+            "must be projection or gaussian",
+        )
 
 
 class Adversarial(Prior):
@@ -67,6 +85,8 @@ class Adversarial(Prior):
             nn.Tanh(),
             nn.Linear(config.critic_hidden, 1),
         )
+        if config.noise_bank and not self.reads_frames:
+            self.register_buffer("noise", torch.randn(config.noise_bank, config.latent_dim))
 
     @property
     def code_dim(self) -> int:
@@ -78,9 +98,13 @@ class Adversarial(Prior):
     def initial_code(self, share: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Noise generators: a fixed random projection of the standardized log share, about
         N(0, 1) per entry and a function of the frame alone (a constant frame, e.g. digital
-        silence, starts at the zero code); frame readers: the share."""
+        silence, starts at the zero code); frame readers: the share. ``initial_code: gaussian``:
+        N(0, 1) entries drawn from ``generator`` (the authors' start; not a function of the
+        frame)."""
         if self.reads_frames:
             return share
+        if self.config.initial_code == "gaussian":
+            return torch.randn(*share.shape[:-1], self.code_dim, generator=generator).to(share)
         features = torch.log1p(share)
         spread = features.std(-1, keepdim=True).clamp_min(1e-6)  # 0 / 0 on a constant frame
         features = (features - features.mean(-1, keepdim=True)) / spread
@@ -89,8 +113,13 @@ class Adversarial(Prior):
 
     def realness(self, frames: torch.Tensor) -> torch.Tensor:
         """Per-frame critic score (WGAN) or log D (GAN) of generated frames."""
-        score = self.critic(frames).squeeze(-1)
+        score = self._score(frames).squeeze(-1)
         return score if self.wasserstein else functional.logsigmoid(score)
+
+    def _score(self, frames: torch.Tensor) -> torch.Tensor:
+        """The critic's output on frames scaled by ``critic_input_gain``."""
+        gain = self.config.critic_input_gain
+        return self.critic(frames * gain if gain != 1 else frames)
 
     def optimizers(self, training) -> dict[str, torch.optim.Optimizer]:
         return {
@@ -102,11 +131,14 @@ class Adversarial(Prior):
         """Generated frames, as many as ``real`` (from fresh noise, or from ``real``)."""
         if self.reads_frames:
             return self.generator(real)
+        if self.config.noise_bank:
+            rows = torch.randint(len(self.noise), real.shape[:-1], device=real.device)
+            return self.generator(self.noise[rows])
         return self.generator(torch.randn(*real.shape[:-1], self.code_dim, device=real.device))
 
     def _critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         c = self.config
-        real_score, fake_score = self.critic(real), self.critic(fake)
+        real_score, fake_score = self._score(real), self._score(fake)
         if not self.wasserstein:
             return functional.binary_cross_entropy_with_logits(
                 real_score, torch.ones_like(real_score)
@@ -122,11 +154,11 @@ class Adversarial(Prior):
         """(‖∇ critic‖ − 1)² at random points between real and generated frames."""
         mix = torch.rand(*real.shape[:-1], 1, device=real.device)
         points = (mix * real + (1 - mix) * fake).requires_grad_(True)
-        (grad,) = torch.autograd.grad(self.critic(points).sum(), points, create_graph=True)
+        (grad,) = torch.autograd.grad(self._score(points).sum(), points, create_graph=True)
         return (grad.norm(dim=-1) - 1).square().mean()
 
     def _generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        score = self.critic(fake)
+        score = self._score(fake)
         if self.wasserstein:
             return -score.mean()
         return functional.binary_cross_entropy_with_logits(score, torch.ones_like(score))
