@@ -7,7 +7,7 @@ separated as another, slower signal. A file's rate is read from the file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from numbers import Real
 from pathlib import Path
 
@@ -44,6 +44,19 @@ def file_rate(path: str | Path, rate: int, sample_rate: int | None) -> int:
     return rate
 
 
+def read_input(
+    mixture: Signal | str | Path,
+    sample_rate: int | None,
+    load: Callable[[str | Path], tuple[np.ndarray, int]],
+) -> tuple[Signal, int, str]:
+    """(samples, rate, label) of a path read by ``load``, or of an array or a tensor at
+    ``sample_rate`` (required: see :func:`array_rate`)."""
+    if isinstance(mixture, (str, Path)):
+        samples, rate = load(mixture)
+        return samples, file_rate(mixture, rate, sample_rate), str(mixture)
+    return mixture, array_rate(sample_rate), "input"
+
+
 def mono_input(
     mixture: Signal | str | Path, sample_rate: int | None
 ) -> tuple[torch.Tensor, int, str]:
@@ -52,12 +65,7 @@ def mono_input(
 
     Multichannel input is downmixed (with a note); empty or non-finite input is an error.
     """
-    if isinstance(mixture, (str, Path)):
-        label = str(mixture)
-        mixture, rate = load_audio(mixture)
-        rate = file_rate(label, rate, sample_rate)
-    else:
-        label, rate = "input", array_rate(sample_rate)
+    mixture, rate, label = read_input(mixture, sample_rate, load_audio)
     signal = torch.as_tensor(mixture, dtype=torch.float32)
     if signal.ndim == 2:
         log.info("input with %d channels downmixed to mono", min(signal.shape))

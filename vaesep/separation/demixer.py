@@ -27,7 +27,7 @@ from vaesep.features import Stft
 from vaesep.io.audio import audio_writers, fit_length, load_channels, resample
 from vaesep.io.device import resolve_device
 from vaesep.registry import spec_of
-from vaesep.separation.arrays import array_rate, file_rate
+from vaesep.separation.arrays import read_input
 from vaesep.separation.bss import auxiva, ilrma
 from vaesep.separation.mvae import fast_mvae, mvae
 from vaesep.separation.separator import build_models
@@ -131,12 +131,7 @@ class Demixer:
     ) -> tuple[np.ndarray, int, str]:
         """(float32 ``(channels, samples)``, rate, label), checked against the model; an array
         or tensor needs its ``sample_rate`` (no rate is assumed)."""
-        if isinstance(mixture, (str, Path)):
-            label = str(mixture)
-            mixture, rate = load_channels(mixture)
-            rate = file_rate(label, rate, sample_rate)
-        else:
-            label, rate = "input", array_rate(sample_rate)
+        mixture, rate, label = read_input(mixture, sample_rate, load_channels)
         signals = np.asarray(mixture, dtype=np.float32)
         if signals.ndim == 2 and signals.shape[0] > signals.shape[1]:
             signals = signals.T
