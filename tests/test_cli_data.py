@@ -199,3 +199,14 @@ def test_a_reader_leaving_the_pipe_ends_the_command_quietly() -> None:
     assert done.returncode == 141
     assert done.stderr == ""
     assert done.stdout == "a line\n"
+
+
+def test_help_paragraphs_are_reflowed_to_the_terminal() -> None:
+    """A docstring's line breaks inside a paragraph are not kept (Typer keeps them after the
+    first paragraph, which wraps them mid-sentence on any terminal wider or narrower)."""
+    command = typer.main.get_command(app)
+    for name in ("separate", "evaluate", "run"):
+        text = command.commands[name].help
+        paragraphs = text.split("\n\n")
+        assert len(paragraphs) >= 2, name
+        assert all("\n" not in p and "  " not in p for p in paragraphs), name

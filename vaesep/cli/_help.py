@@ -4,6 +4,7 @@ would print ``--force <bool>``), arguments in upper case (``INPUTS...``, ``OUT_D
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import typer
@@ -31,10 +32,14 @@ class _Flags:
 
 
 class Command(_Flags, TyperCommand):
-    """A command with plain flags and upper-case arguments."""
+    """A command with plain flags, upper-case arguments and its help's paragraphs reflowed to
+    the terminal (Typer keeps a docstring's line breaks after the first paragraph)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.help:
+            paragraphs = inspect.cleandoc(self.help).split("\n\n")
+            self.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
         for param in self.params:
             if isinstance(param, TyperArgument):
                 name = param.metavar or param.name.upper()
