@@ -25,7 +25,8 @@ if [ -n "${SLURM_JOB_ID:-}" ] && [ $((procs * nodes)) -gt 1 ]; then
       "run the recipe with launcher=slurm, which asks for train_nodes nodes per training task" >&2
     exit 2
   fi
-  head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+  hosts=$(scontrol show hostnames "$SLURM_JOB_NODELIST")  # no '| head': under pipefail, a
+  head=${hosts%%$'\n'*}                                   # writer cut off mid-list fails (141)
   port=$((29500 + SLURM_JOB_ID % 20000))  # array tasks sharing a node need their own port
   step=(--nodes="$nodes" --ntasks="$nodes" --ntasks-per-node=1 --kill-on-bad-exit=1)
   [ -z "${SLURM_CPUS_PER_TASK:-}" ] || step+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
