@@ -69,7 +69,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     fi
   done
 fi
-model_type() { sed -n 's/^  type: *\([A-Za-z0-9_]*\).*/\1/p' "conf/$1.yaml" | head -n 1; }
+model_type() { sed -n '/^  type: */{s/^  type: *\([A-Za-z0-9_]*\).*/\1/p;q;}' "conf/$1.yaml"; }
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   if [ -n "$timit" ]; then
