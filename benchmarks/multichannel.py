@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from vaesep.data.datadir import SOURCES, load_datadir
+from vaesep.data.datadir import DEFAULT_SOURCES as SOURCES
+from vaesep.data.datadir import load_datadir
 from vaesep.expdir import load
 from vaesep.features import Stft
 from vaesep.io.audio import load_audio, load_channels

@@ -13,7 +13,7 @@ import pytest
 import torch
 from synthetic import make_datadir
 
-from vaesep.data.datadir import SOURCES
+from vaesep.data.datadir import DEFAULT_SOURCES as SOURCES
 from vaesep.training.distributed import GradientSync, Ranks, ranks_from_env
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,8 @@ import pytest
 import torch
 from synthetic import make_datadir, sdr_gains
 
-from vaesep.data.datadir import SOURCES, load_datadir
+from vaesep.data.datadir import DEFAULT_SOURCES as SOURCES
+from vaesep.data.datadir import load_datadir
 from vaesep.data.weak import prepare_weak
 from vaesep.errors import VaesepError
 from vaesep.features import Featurizer

@@ -12,7 +12,8 @@ from synthetic import harmonic_comb
 from typer.testing import CliRunner
 
 from vaesep.cli import app
-from vaesep.data.datadir import SOURCE_SCP, SOURCES, load_datadir, read_scp, write_datadir
+from vaesep.data.datadir import DEFAULT_SOURCES as SOURCES
+from vaesep.data.datadir import load_datadir, read_scp, source_scp, write_datadir
 from vaesep.data.rooms import DRY_SCP, SUMMARY_FILE, _draw_geometry, prepare_rooms
 from vaesep.errors import VaesepError
 
@@ -80,9 +81,9 @@ def test_mixtures_are_multichannel_and_channel_0_is_the_sum_of_the_images(data, 
         assert ratio == pytest.approx(_rms(dry["female"]) / _rms(dry["male"]), rel=1e-4)
         assert _rms(images["female"]) == pytest.approx(_rms(dry["female"]), rel=1e-4)
         assert not np.allclose(images["female"][0], dry["female"], atol=1e-3)  # reverberant
-    for source_name, scp in DRY_SCP.items():
+    for source_name, scp in zip(SOURCES, DRY_SCP):
         assert read_scp(rooms / scp) == source.sources[source_name]
-    for scp in SOURCE_SCP.values():
+    for scp in (source_scp(0), source_scp(1)):
         assert all(Path(p).parent == rooms / "wav" for p in read_scp(rooms / scp).values())
     assert (rooms / "utt2spk").read_text() == (data / "utt2spk").read_text()
     assert (rooms / "spk2utt").read_text() == "spk0 u0 u2\nspk1 u1\n"

@@ -14,7 +14,8 @@ import torch
 from cli_helpers import assert_user_error, run
 from synthetic import make_datadir
 
-from vaesep.data.datadir import SOURCES, load_datadir
+from vaesep.data.datadir import DEFAULT_SOURCES as SOURCES
+from vaesep.data.datadir import load_datadir
 from vaesep.errors import VaesepError
 from vaesep.features import Featurizer, Stft
 from vaesep.io.audio import save_audio

@@ -22,7 +22,6 @@ from pathlib import Path
 import torch
 
 from vaesep.config import Config, config_from_dict, read_yaml, save_config
-from vaesep.data.datadir import SOURCES
 from vaesep.errors import VaesepError
 from vaesep.features import FeatureStats, Featurizer
 from vaesep.io.atomic import atomic_path, write_text_atomic
@@ -129,13 +128,18 @@ class ExpDir:
             )
         if resume and existing.exists():
             previous = read_config(existing, sections)
-            if previous.features != config.features or previous.model != config.model:
+            if (
+                previous.features != config.features
+                or previous.model != config.model
+                or previous.data.names != config.data.names
+            ):
                 raise VaesepError(
-                    f"{existing}: features/model differ from the requested config; resume with "
-                    "the same settings (only training.* may change) or use --force"
+                    f"{existing}: features/model/sources differ from the requested config; "
+                    "resume with the same settings (only training.* may change) or use --force"
                 )
         if force and not resume:
-            for name in [LOG_FILE, *(f"{s}.pt" for s in SOURCES), *(f"{s}.json" for s in SOURCES)]:
+            names = config.data.names
+            for name in [LOG_FILE, *(f"{s}.pt" for s in names), *(f"{s}.json" for s in names)]:
                 (self.path / name).unlink(missing_ok=True)
             for ckpt in (self.path / CHECKPOINTS).glob("*.pt"):
                 ckpt.unlink()
@@ -246,7 +250,9 @@ def load(exp_dir: str | Path, sections: Mapping[str, type]) -> Experiment:
         )
     config = read_config(exp_dir / CONFIG_FILE, sections)
     stats = FeatureStats.load(exp_dir / STATS_FILE)
-    checkpoints = {s: _read_checkpoint(exp_dir / f"{s}.pt", config, stats) for s in SOURCES}
+    checkpoints = {
+        s: _read_checkpoint(exp_dir / f"{s}.pt", config, stats) for s in config.data.names
+    }
     return Experiment(exp_dir, config, stats, checkpoints)
 
 

@@ -46,7 +46,7 @@ class ModelSpec:
     fit: str  # a key of vaesep.training.experiment.FITS
     # A key of vaesep.separation.estimators.ESTIMATORS (mono) or, for a multichannel model,
     # of vaesep.separation.demixer.DEMIXERS: the recording's STFT (frames, bins, mics) -> each
-    # source's image at the reference mic (frames, bins, sources), in SOURCES order as far as
+    # source's image at the reference mic (frames, bins, sources), in the sources' order as far as
     # the model can tell. None: needs the true sources (an oracle). ``permute``: scored by the
     # best permutation (BSS Eval's convention for demixing: a blind method has no order).
     estimate: str | None = "per_source"

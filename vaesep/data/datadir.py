@@ -1,4 +1,7 @@
-"""Kaldi/ESPnet-style data dirs: ``wav.scp`` (mixture), ``spk1.scp`` (female), ``spk2.scp`` (male).
+"""Kaldi/ESPnet-style data dirs: ``wav.scp`` (mixture), ``spk1.scp``, ``spk2.scp`` (the sources).
+
+An optional ``sources`` file names the sources, one per line, in the order of ``spk1.scp``,
+``spk2.scp`` (e.g. ``speech`` and ``background``); without it they are ``female`` and ``male``.
 
 Each scp line is ``<utt_id> <absolute path>``; files are written sorted by utterance id.
 Unsorted files are accepted when read (and sorted); duplicate ids and missing files are errors.
@@ -22,10 +25,11 @@ from vaesep.errors import VaesepError
 from vaesep.io.atomic import check_name, temp_beside
 from vaesep.io.audio import is_pipe
 
-SOURCES = ("female", "male")
-SOURCE_SCP = {"female": "spk1.scp", "male": "spk2.scp"}
+DEFAULT_SOURCES = ("female", "male")
 MIXTURE_SCP = "wav.scp"
 CLASSES_FILE = "classes"
+SOURCES_FILE = "sources"
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 # Kaldi archive entries we do not read: "ark:...", "scp:...", "feats.ark:1234".
 UNSUPPORTED = re.compile(r"^(ark|scp)(,[a-z]+)*:|\.ark:\d+$")
 
@@ -78,6 +82,42 @@ def read_scp(path: str | Path, check_files: bool = True) -> dict[str, str]:
     return dict(sorted(entries.items()))
 
 
+def source_scp(index: int) -> str:
+    """The scp file of the ``index``-th source (from 0): ``spk1.scp``, ``spk2.scp``."""
+    return f"spk{index + 1}.scp"
+
+
+def check_source_names(names: Iterable[str], where: str) -> tuple[str, ...]:
+    """``names`` as a tuple, or a one-line error naming ``where``: two distinct names of
+    letters, digits, ``_`` and ``-`` (they become file names), starting with a letter."""
+    names = tuple(names)
+    bad = [n for n in names if not _NAME.match(n)]
+    if bad:
+        raise VaesepError(
+            f"{where}: source name {bad[0]!r} is not a name; use letters, digits, _ and -, "
+            "starting with a letter (e.g. speech, background)"
+        )
+    if len(names) != 2 or len(set(names)) != 2:
+        raise VaesepError(
+            f"{where}: expected two different source names (e.g. speech, background), "
+            f"got {', '.join(names) or 'none'}"
+        )
+    return names
+
+
+def read_source_names(root: Path) -> tuple[str, ...]:
+    """The sources of a data dir in ``spk*.scp`` order: its ``sources`` file, else
+    ``female``, ``male``."""
+    path = Path(root) / SOURCES_FILE
+    if not path.exists():
+        return DEFAULT_SOURCES
+    try:
+        lines = path.read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError):
+        raise VaesepError(f"{path}: unreadable; write one source name per line") from None
+    return check_source_names(lines, str(path))
+
+
 def write_scp(path: str | Path, entries: dict[str, str]) -> None:
     """Write ``{utt_id: path}`` sorted by id with absolute paths (``cmd |`` pipes as given)."""
     lines = [
@@ -93,6 +133,7 @@ class DataDir:
     root: Path
     mixtures: dict[str, str]
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    names: tuple[str, ...] = DEFAULT_SOURCES  # the sources, in spk1.scp, spk2.scp order
     # {utt_id: the sources its mixture holds}; all of them where there is no classes file.
     classes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -106,7 +147,7 @@ class DataDir:
 
     @property
     def has_references(self) -> bool:
-        return set(self.sources) == set(SOURCES)
+        return set(self.sources) == set(self.names)
 
 
 def load_datadir(root: str | Path, require_references: bool = True) -> DataDir:
@@ -115,8 +156,10 @@ def load_datadir(root: str | Path, require_references: bool = True) -> DataDir:
     if not root.is_dir():
         raise VaesepError(f"{root}: not a directory; pass a data dir made by 'vaesep prepare'")
     mixtures = read_scp(root / MIXTURE_SCP)
+    names = read_source_names(root)
     sources: dict[str, dict[str, str]] = {}
-    for name, scp in SOURCE_SCP.items():
+    for index, name in enumerate(names):
+        scp = source_scp(index)
         scp_path = root / scp
         if not scp_path.exists():
             if require_references:
@@ -131,29 +174,31 @@ def load_datadir(root: str | Path, require_references: bool = True) -> DataDir:
                 f"{scp_path}: utterance ids differ from {MIXTURE_SCP} (e.g. {', '.join(extra)})"
             )
         sources[name] = refs
-    classes = read_classes(root / CLASSES_FILE, mixtures)
-    return DataDir(root=root, mixtures=mixtures, sources=sources, classes=classes)
+    classes = read_classes(root / CLASSES_FILE, mixtures, names)
+    return DataDir(root=root, mixtures=mixtures, sources=sources, names=names, classes=classes)
 
 
-def read_classes(path: Path, mixtures: dict[str, str]) -> dict[str, tuple[str, ...]]:
+def read_classes(
+    path: Path, mixtures: dict[str, str], names: tuple[str, ...] = DEFAULT_SOURCES
+) -> dict[str, tuple[str, ...]]:
     """``{utt_id: sources}`` of a ``classes`` file (every source for all where it is absent)."""
     if not path.exists():
-        return {utt: SOURCES for utt in mixtures}
+        return {utt: names for utt in mixtures}
     classes: dict[str, tuple[str, ...]] = {}
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        utt, *names = line.split()
-        unknown = [n for n in names if n not in SOURCES]
-        if not names or unknown:
+        utt, *held = line.split()
+        unknown = [n for n in held if n not in names]
+        if not held or unknown:
             raise VaesepError(
                 f"{path}:{lineno}: expected '<utt_id> <source> ...' with sources among "
-                f"{', '.join(SOURCES)}, got {line.strip()!r}"
+                f"{', '.join(names)}, got {line.strip()!r}"
             )
         if utt not in mixtures or utt in classes:
             what = "repeats" if utt in classes else f"is not in {MIXTURE_SCP}"
             raise VaesepError(f"{path}:{lineno}: utterance id {utt!r} {what}; fix the line")
-        classes[utt] = tuple(s for s in SOURCES if s in names)
+        classes[utt] = tuple(s for s in names if s in held)
     missing = sorted(set(mixtures) - set(classes))
     if missing:
         raise VaesepError(
@@ -185,15 +230,23 @@ def write_datadir(
     mixtures: dict[str, str],
     sources: dict[str, dict[str, str]],
     utt2spk: dict[str, str] | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> None:
     """Write ``wav.scp``, the ``spk*.scp`` of the ``sources`` given (none for a weakly
-    labelled dir), ``utt2spk`` and ``spk2utt`` into ``root``."""
+    labelled dir), ``utt2spk`` and ``spk2utt`` into ``root``. ``names``: the sources in
+    ``spk*.scp`` order (default: female, male where ``sources`` holds those, else its keys in
+    order); other names than female, male are written to a ``sources`` file."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    if names is None:
+        names = DEFAULT_SOURCES if set(sources) <= set(DEFAULT_SOURCES) else tuple(sources)
+    names = check_source_names(names, str(root / SOURCES_FILE))
     write_scp(root / MIXTURE_SCP, mixtures)
-    for name, scp in SOURCE_SCP.items():
+    for index, name in enumerate(names):
         if name in sources:
-            write_scp(root / scp, sources[name])
+            write_scp(root / source_scp(index), sources[name])
+    if names != DEFAULT_SOURCES:
+        (root / SOURCES_FILE).write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
     write_speakers(root, utt2spk or {utt: utt for utt in mixtures})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from vaesep.data.datadir import DEFAULT_SOURCES, check_source_names
 from vaesep.errors import VaesepError
 
 LOADINGS = ("memory", "stream", "pools")
@@ -23,6 +24,10 @@ class DataConfig:
     # (training.mixing_gain_db) and speed (data.speeds); validation a fixed seeded set of
     # pairs of held-out speakers (pool dirs) or utterances (mixture dirs).
     loading: Literal["memory", "stream", "pools"] = "memory"
+    # The sources' names in the data dirs' spk1.scp, spk2.scp order (their ``sources`` file;
+    # female, male without one), e.g. [speech, background]. Empty: the training dir's. The
+    # trained experiment records them; its outputs, checkpoints and reports carry them.
+    sources: list[str] = field(default_factory=list)
     # Processes reading and featurizing ahead of each model (0: in its training process; on a
     # CPU whose cores the sources' processes already fill that is faster; with a GPU or cores
     # to spare, 2-4 keep the model fed).
@@ -58,6 +63,13 @@ class DataConfig:
         for key, (ok, message) in checks.items():
             if not ok:
                 raise VaesepError(f"data.{key}: {message}")
+        if self.sources:
+            check_source_names(self.sources, "data.sources")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The sources' names: ``sources``, else female, male."""
+        return tuple(self.sources) or DEFAULT_SOURCES
 
     @property
     def streams(self) -> bool:

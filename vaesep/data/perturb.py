@@ -19,7 +19,6 @@ import numpy as np
 import soxr
 
 from vaesep.data.datadir import (
-    SOURCES,
     DataDir,
     check_outside,
     check_replaceable,
@@ -85,26 +84,27 @@ def prepare_perturb(
 def _perturb(data: DataDir, tmp: Path, final: Path, speeds: list[float], labels: list[str]) -> dict:
     """Write the copies' audio into ``tmp`` and the scp files (naming ``final``); the summary."""
     mixtures = dict(data.mixtures)
-    sources = {s: dict(data.sources[s]) for s in SOURCES}
+    names = data.names
+    sources = {s: dict(data.sources[s]) for s in names}
     utt2spk = dict(speakers := read_utt2spk(data.root, data.utt_ids))
     seconds, with_residual = 0.0, 0
     for utt in data.utt_ids:
         signals, rate = _read(data, utt)
-        seconds += len(signals["female"]) / rate
+        seconds += len(signals[names[0]]) / rate
         with_residual += "residual" in signals
         for f, label, copy in zip(speeds, labels, _copies(utt, labels)):
             out = {k: soxr.resample(x, rate * f, rate) for k, x in signals.items()}
             length = min(len(x) for x in out.values())
             out = {k: x[:length].astype(np.float32) for k, x in out.items()}
-            out["mix"] = out["female"] + out["male"] + out.pop("residual", 0)
-            for name in ("mix", *SOURCES):
+            out["mix"] = out[names[0]] + out[names[1]] + out.pop("residual", 0)
+            for name in ("mix", *names):
                 save_audio(tmp / "wav" / f"{copy}_{name}.wav", out[name], rate)
             mixtures[copy] = str(final / "wav" / f"{copy}_mix.wav")
-            for s in SOURCES:
+            for s in names:
                 sources[s][copy] = str(final / "wav" / f"{copy}_{s}.wav")
             utt2spk[copy] = f"sp{label}-{speakers[utt]}"
             seconds += length / rate
-    write_datadir(tmp, mixtures, sources, utt2spk)
+    write_datadir(tmp, mixtures, sources, utt2spk, names)
     n = len(data.utt_ids)
     summary = {
         "source": str(data.root.resolve()),
@@ -132,7 +132,7 @@ def _read(data: DataDir, utt: str) -> tuple[dict[str, np.ndarray], int]:
             "so perturb the mono data dir (e.g. before 'vaesep prepare rooms')"
         )
     signals = {"mix": mixture[0]}
-    for s in SOURCES:
+    for s in data.names:
         signals[s], source_rate = load_audio(data.sources[s][utt])
         if source_rate != rate:
             raise VaesepError(
@@ -141,7 +141,7 @@ def _read(data: DataDir, utt: str) -> tuple[dict[str, np.ndarray], int]:
             )
     length = min(len(x) for x in signals.values())
     signals = {k: x[:length] for k, x in signals.items()}
-    residual = signals.pop("mix") - signals["female"] - signals["male"]
+    residual = signals.pop("mix") - sum(signals[s] for s in data.names)
     if np.abs(residual).max() > RESIDUAL_TOLERANCE:  # e.g. noise: perturbed with the rest
         signals["residual"] = residual
     return signals, rate

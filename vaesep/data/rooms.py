@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from vaesep.data.datadir import (
-    SOURCES,
     DataDir,
     check_outside,
     check_replaceable,
@@ -42,7 +41,7 @@ from vaesep.io.audio import audio_info, fit_length, load_audio, save_audio, save
 pra = optional("pyroomacoustics", "rooms", "vaesep prepare rooms")
 
 SUMMARY_FILE = "rooms.json"
-DRY_SCP = {"female": "dry1.scp", "male": "dry2.scp"}
+DRY_SCP = ("dry1.scp", "dry2.scp")  # the dry sources, in the sources' order
 REFERENCE_MIC = 0
 ROOM_SIZE = ((4.0, 7.0), (4.0, 7.0), (2.5, 3.2))  # length, width, height ranges (m)
 ARRAY_HEIGHT = 1.5
@@ -72,7 +71,7 @@ def prepare_rooms(
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     _check_options(rt60, mics, spacing, min_distance)
     data = load_datadir(source_dir)
-    sources = [p for s in SOURCES for p in data.sources[s].values()]
+    sources = [p for s in data.names for p in data.sources[s].values()]
     check_outside(out_dir, sources, "sources", source_dir)
     check_replaceable(out_dir, SUMMARY_FILE, "vaesep prepare rooms", force)
     with replacing(out_dir) as tmp:
@@ -124,13 +123,14 @@ def _convert(
 ) -> dict:
     """Simulate every utterance into ``tmp`` (scp paths naming ``final``); the summary."""
     mixtures: dict[str, str] = {}
-    images: dict[str, dict[str, str]] = {s: {} for s in SOURCES}
+    names = data.names
+    images: dict[str, dict[str, str]] = {s: {} for s in names}
     rooms: dict[str, dict] = {}
     rate = None
     (tmp / "wav").mkdir()
     for index, utt in enumerate(data.utt_ids):
         dry = {}
-        for source in SOURCES:
+        for source in names:
             signal, file_rate = load_audio(data.sources[source][utt])
             if rate is not None and file_rate != rate:
                 raise VaesepError(
@@ -145,10 +145,10 @@ def _convert(
             geometry["dims"], fs=rate, materials=pra.Material(absorption), max_order=max_order
         )
         room.add_microphone_array(np.array(geometry["mics"]).T)
-        for source, position in zip(SOURCES, geometry["sources"]):
+        for source, position in zip(names, geometry["sources"]):
             room.add_source(position, signal=dry[source])
         premix = fit_length(room.simulate(return_premix=True), length)  # (sources, mics, time)
-        for k, source in enumerate(SOURCES):
+        for k, source in enumerate(names):
             reached = rms(premix[k, REFERENCE_MIC])
             premix[k] *= rms(fit_length(dry[source], length)) / reached if reached > 0 else 1.0
         peak = float(np.abs(premix.sum(axis=0)).max())
@@ -157,7 +157,7 @@ def _convert(
         mixture = premix.sum(axis=0)
         save_channels(tmp / "wav" / f"{utt}.wav", mixture, rate)
         mixtures[utt] = str(final / "wav" / f"{utt}.wav")
-        for k, source in enumerate(SOURCES):
+        for k, source in enumerate(names):
             save_audio(tmp / "wav" / f"{utt}_{source}.wav", premix[k, REFERENCE_MIC], rate)
             images[source][utt] = str(final / "wav" / f"{utt}_{source}.wav")
         measured = float(room.measure_rt60()[REFERENCE_MIC].mean())
@@ -168,9 +168,9 @@ def _convert(
             "peak_gain": gain,
             "measured_rt60": measured,
         }
-    write_datadir(tmp, mixtures, images, read_utt2spk(data.root, data.utt_ids))
-    for source in SOURCES:
-        write_scp(tmp / DRY_SCP[source], data.sources[source])
+    write_datadir(tmp, mixtures, images, read_utt2spk(data.root, data.utt_ids), names)
+    for index, source in enumerate(names):
+        write_scp(tmp / DRY_SCP[index], data.sources[source])
     summary = {
         "source": str(data.root.resolve()),
         "rt60": rt60,

@@ -20,7 +20,6 @@ import numpy as np
 
 from vaesep.data.datadir import (
     CLASSES_FILE,
-    SOURCES,
     check_replaceable,
     load_datadir,
     replacing,
@@ -54,7 +53,7 @@ def prepare_weak(
         if utt not in single:
             recordings[utt], classes[utt] = data.mixtures[utt], data.classes[utt]
             continue
-        for source in SOURCES:
+        for source in data.names:
             recordings[f"{utt}-{source}"] = data.sources[source][utt]
             classes[f"{utt}-{source}"] = (source,)
     summary = {
@@ -62,10 +61,10 @@ def prepare_weak(
         "single_fraction": single_fraction,
         "seed": seed,
         "mixtures": len(utts) - len(single),
-        "single_class": {s: len(single) for s in SOURCES},
+        "single_class": {s: len(single) for s in data.names},
     }
     with replacing(out_dir) as tmp:
-        write_datadir(tmp, recordings, {})
+        write_datadir(tmp, recordings, {}, names=data.names)
         write_classes(tmp / CLASSES_FILE, classes)
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary

@@ -3,7 +3,7 @@
 Each source's complex STFT is modelled as ``y_n(f, t) ~ N_C(0, g_n · σ²(f, t; z_n, c_n))``: a
 gain ``g_n`` (the level) times the variance the decoder of one conditional VAE gives for a
 code ``z_n`` ``(T, Z)`` and a class label ``c_n`` ``(K,)`` (here the sources female/male,
-their ``SOURCES`` index; probabilities at separation). One network serves every source.
+their index among the sources; probabilities at separation). One network serves every source.
 
 **Inputs.** A power spectrogram ``p`` ``(B, T, F)`` is scaled per item to mean 1 over
 ``(T, F)``: ``p̃ = p / max(mean p, MEAN_FLOOR)``; the encoder and the classifier read
@@ -44,7 +44,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaesep.config import ModelSection, require
-from vaesep.data.datadir import SOURCES
 from vaesep.errors import VaesepError
 from vaesep.models.base import GradientModel
 from vaesep.models.vae import gaussian_kl
@@ -137,7 +136,7 @@ def _with_label(h: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
 class CVAE(GradientModel):
     """The shared conditional VAE of all sources (see the module docstring)."""
 
-    num_classes = len(SOURCES)
+    num_classes = 2  # the two sources (vaesep.data.datadir.check_source_names)
     receptive_field = 12  # encoder then decoder: 2 (layers + 1) (kernel // 2); set per instance
 
     def __init__(self, input_dim: int, output_dim: int, config: CVAEConfig):

@@ -231,7 +231,10 @@ def _evaluate(
     start = time.perf_counter()
     unknown = [s for s in sources if s not in data.sources]
     if unknown:
-        raise VaesepError(f"{data.root}: no references for source(s) {', '.join(unknown)}")
+        raise VaesepError(
+            f"{data.root}: holds the sources {', '.join(data.names)}, the model separates "
+            f"{', '.join(sources)}; score it on a data dir of those (named by its sources file)"
+        )
     optional("mir_eval", "eval", "vaesep evaluate")  # before any file is written
     _prepare_out_dir(out_dir, sources, force)
     jobs = min(jobs or workers.cpu_count(), len(data.utt_ids))

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from vaesep.config import Config
-from vaesep.data.datadir import SOURCES
 from vaesep.data.mixing import rms
 from vaesep.errors import VaesepError, optional
 from vaesep.expdir import Experiment
@@ -50,10 +49,10 @@ class Demixer:
 
     multichannel = True
     needs_references = False
-    sources = SOURCES
 
     def __init__(self, config: Config, models: dict[str, torch.nn.Module], name: str = "model"):
         self.config = config
+        self.sources = config.data.names
         self.spec = spec_of(config)
         self.demix = DEMIXERS[self.spec.estimate]
         optional("pyroomacoustics.bss", "rooms", "multichannel separation")  # before any input

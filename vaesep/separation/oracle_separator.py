@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from vaesep.config import Config
-from vaesep.data.datadir import SOURCES
 from vaesep.errors import VaesepError
 from vaesep.features import Stft
 from vaesep.io.audio import fit_length, resample
@@ -33,7 +32,7 @@ class OracleSeparator:
     def __init__(self, config: Config, name: str = "oracle"):
         self.config = config
         self.name = name
-        self.sources = SOURCES
+        self.sources = config.data.names
         self.stft = Stft(config.features)
 
     @property

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from vaesep.config import Config
-from vaesep.data.datadir import SOURCES
 from vaesep.errors import VaesepError, log
 from vaesep.expdir import Experiment, load, mismatch
 from vaesep.features import FeatureStats, Featurizer, Stft, spectrogram
@@ -366,7 +365,7 @@ def _on_onnxruntime(
 def build_models(experiment: Experiment) -> dict[str, torch.nn.Module]:
     """Each source's module of a loaded experiment, with its weights."""
     models = {}
-    for source in SOURCES:
+    for source in experiment.config.data.names:
         ckpt = experiment.checkpoints[source]
         model = build_model(experiment.config.model, ckpt.input_dim, ckpt.output_dim)
         try:

@@ -1,7 +1,7 @@
 """Training of the conditional VAE all sources share (MVAE / FastMVAE, :mod:`vaesep.models.cvae`).
 
 One CVAE learns every source's clean power spectrograms, each segment labelled with its
-source's ``SOURCES`` index; the training and validation segments are those of
+index among the sources; the training and validation segments are those of
 :func:`vaesep.training.segments.build_segment_sets` (validation: held-out training utterances),
 and the epochs, checkpoint (``checkpoints/cvae.last.pt``), exact ``--resume``, early stopping and
 ``train.log`` those of :func:`vaesep.training.gradient.train_model`.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from vaesep.config import FeatureConfig
-from vaesep.data.datadir import SOURCES, load_datadir
+from vaesep.data.datadir import load_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.features import Featurizer
 from vaesep.models.cvae import LabelledBatch
@@ -29,9 +29,9 @@ def labelled_batch(
     segments: SegmentSet, features: FeatureConfig, device: torch.device | str = "cpu"
 ) -> LabelledBatch:
     """Every source's target segments of ``segments`` as power ``(N, T, F)`` with their
-    ``SOURCES`` index as label, on ``device``; all-silent segments left out."""
+    index among the sources as label, on ``device``; all-silent segments left out."""
     powers, labels = [], []
-    for index, source in enumerate(SOURCES):
+    for index, source in enumerate(segments.targets):
         target = segments.targets[source]
         power = target.square() if features.spectrogram == "magnitude" else target
         keep = power.mean(dim=(1, 2)) > SILENCE
@@ -59,7 +59,7 @@ def fit_conditional(run: FitRun) -> dict[str, dict]:
     stfts = read_stfts(data, config)
     featurizer = Featurizer(config.features)
     frames = config.model.segment_frames
-    train_set, val_set = build_segment_sets(stfts, featurizer, t, frames)
+    train_set, val_set = build_segment_sets(stfts, featurizer, t, frames, names=data.names)
     run.exp.write_setup(config, featurizer.stats)
 
     def batches(segments: SegmentSet) -> LabelledBatch:
@@ -89,5 +89,5 @@ def fit_conditional(run: FitRun) -> dict[str, dict]:
         source: run.exp.save_source(
             source, config, best, {"source": source, "label": index, **summary}
         )
-        for index, source in enumerate(SOURCES)
+        for index, source in enumerate(data.names)
     }

@@ -8,6 +8,7 @@ a conditional VAE shared by the sources, or nothing; the files written are the e
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from functools import partial
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 
 from vaesep.config import Config
-from vaesep.data.datadir import SOURCES
+from vaesep.data.datadir import read_source_names
 from vaesep.errors import VaesepError, log, optional
 from vaesep.expdir import ExpDir
 from vaesep.io.device import resolve_device
@@ -41,13 +42,16 @@ def train(
     exp_dir: str | Path,
     resume: bool = False,
     force: bool = False,
-    sources: tuple[str, ...] = SOURCES,
+    sources: tuple[str, ...] | None = None,
     command: list[str] | None = None,
 ) -> dict:
     """Train every source's model on a data dir and write a self-contained experiment dir.
 
+    ``sources``: the ones to train (default all: the data dir's, see :func:`with_sources`);
     ``command``: the command line to record in ``command.txt`` (the CLI's).
     """
+    config = with_sources(config, data_dir)
+    sources = config.data.names if sources is None else sources
     check_together(config, sources)
     if config.training.loss == "si_sdr":  # before any work, not at the first batch
         optional("torchmetrics", "train", "training.loss: si_sdr")
@@ -99,13 +103,25 @@ def _fit(
     return {"sources": summaries, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def check_together(config: Config, sources: tuple[str, ...] = SOURCES) -> None:
+def with_sources(config: Config, data_dir: str | Path) -> Config:
+    """``config`` with ``data.sources`` set to the training dir's (its ``sources`` file, else
+    female, male), which the experiment then records; an error where the config names others."""
+    names = read_source_names(Path(data_dir))
+    if config.data.sources and tuple(config.data.sources) != names:
+        raise VaesepError(
+            f"data.sources: the config names {', '.join(config.data.sources)} but {data_dir} "
+            f"holds {', '.join(names)} (its sources file); drop the key or name those"
+        )
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, sources=list(names)))
+
+
+def check_together(config: Config, sources: tuple[str, ...]) -> None:
     """One-line errors for joint or weak training (:mod:`vaesep.training.joint`) that cannot run."""
     t = config.training
     if not t.trains_together:
         return
     key = "training.joint" if t.joint else "training.supervision"
-    if set(sources) != set(SOURCES):
+    if set(sources) != set(config.data.names):
         raise VaesepError(f"{key}: trains every source's model together; drop --sources")
     if not MODELS[config.model.type].module.trains_jointly():
         able = sorted(n for n, m in MODELS.items() if m.module.trains_jointly())

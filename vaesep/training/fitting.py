@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from vaesep.config import Config
-from vaesep.data.datadir import SOURCES, load_datadir
+from vaesep.data.datadir import load_datadir
 from vaesep.expdir import ExpDir
 from vaesep.features import FeatureStats, spectrogram
 from vaesep.models.nmf import learn_dictionary
@@ -42,8 +42,8 @@ class FitRun:
 
 def source_seed(config: Config, source: str) -> int:
     """The seed of one source's model: ``training.seed`` plus the source's index."""
-    seed = config.training.seed
-    return seed + SOURCES.index(source) if source in SOURCES else seed
+    seed, names = config.training.seed, config.data.names
+    return seed + names.index(source) if source in names else seed
 
 
 def fit_dictionaries(run: FitRun) -> dict[str, dict]:

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from vaesep.config import Config
-from vaesep.data.datadir import SOURCES, load_datadir
+from vaesep.data.datadir import load_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.features import Featurizer, Stft
 from vaesep.io import signals, workers
@@ -64,13 +64,13 @@ def fit_gradient(run: FitRun) -> dict[str, dict]:
     data = load_datadir(run.data_dir, require_references=not weak)
     stfts = read_stfts(data, config, references=not weak)
     classes = data.classes if weak else None
-    if weak and all(len(c) == len(SOURCES) for c in classes.values()):
+    if weak and all(len(c) == len(data.names) for c in classes.values()):
         log.warning(
             "%s: every mixture holds every source, so weak class supervision cannot tell them "
             "apart; add single-class recordings (vaesep prepare weak)",
             run.data_dir,
         )
-    train_set, val_set = build_segment_sets(stfts, featurizer, t, frames, classes)
+    train_set, val_set = build_segment_sets(stfts, featurizer, t, frames, classes, data.names)
     log.info(
         "%d utterances: %d training frames, %d validation frames (segments of %d), device %s",
         len(stfts),
@@ -169,7 +169,7 @@ def train_joint(
 ) -> dict:
     """Train all sources' models as one (:mod:`vaesep.training.joint`); ``{source: summary}``."""
     models = {}
-    for source in SOURCES:
+    for source in run.config.data.names:
         torch.manual_seed(source_seed(run.config, source))  # as if trained apart
         models[source] = run.build(input_dim, run.config.features.num_bins)
     model = JointModel(models, run.config.training)

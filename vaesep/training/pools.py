@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from vaesep.config import Config
-from vaesep.data.datadir import SOURCES, load_datadir, read_scp, read_utt2spk
+from vaesep.data.datadir import load_datadir, read_scp, read_utt2spk
 from vaesep.data.mixing import rms
 from vaesep.data.pool_dir import POOL_SCP
 from vaesep.errors import VaesepError, log
@@ -48,13 +48,14 @@ class Pair:
 
 
 def read_pools(data_dir: str | Path, fraction: float, seed: int) -> tuple[dict, dict]:
-    """(training, validation) pools ``{source: [paths]}`` of a pool or mixture dir."""
+    """(training, validation) pools ``{source: [paths]}`` of a pool or mixture dir (in the
+    order of its sources)."""
     root = Path(data_dir)
     if not (root / POOL_SCP["female"]).exists() and not (root / POOL_SCP["male"]).exists():
         data = load_datadir(root)
         train_ids, val_ids = split_utterances(data.utt_ids, fraction, seed)
         return tuple(
-            {s: sorted({data.sources[s][u] for u in ids}) for s in SOURCES}
+            {s: sorted({data.sources[s][u] for u in ids}) for s in data.names}
             for ids in (train_ids, val_ids)
         )
     train, val = {}, {}
@@ -78,12 +79,10 @@ def draw_pairs(pools: dict, n: int, config: Config, seed: list[int]) -> list[Pai
     """``n`` random pairs from ``pools``, seeded by ``seed``."""
     rng = np.random.default_rng(seed)
     gain, speeds = config.training.mixing_gain_db, config.data.speeds
+    first, second = pools.values()
     return [
         Pair(
-            (
-                pools["female"][rng.integers(len(pools["female"]))],
-                pools["male"][rng.integers(len(pools["male"]))],
-            ),
+            (first[rng.integers(len(first))], second[rng.integers(len(second))]),
             (float(rng.random()), float(rng.random())),
             (float(rng.choice(speeds)), float(rng.choice(speeds))),
             float(rng.uniform(-gain, gain)) if gain else 0.0,
@@ -112,19 +111,20 @@ def mix_pair(pair: Pair, config: Config, stft: Stft) -> tuple[torch.Tensor, dict
         log.warning("skipping a pair: %s", exc)
         return None
     length = min(len(c) for c in crops)
-    female, male = (c[:length] for c in crops)
-    levels = rms(female), rms(male)
+    first, second = (c[:length] for c in crops)
+    levels = rms(first), rms(second)
     if min(levels) < 1e-8:
         log.warning("skipping a pair: a silent crop of %s", pair.paths[int(levels[1] < 1e-8)])
         return None
-    male = male * np.float32(levels[0] / levels[1] * 10 ** (pair.gain_db / 20))
-    specs = {s: stft.stft(torch.from_numpy(x))[None] for s, x in zip(SOURCES, (female, male))}
+    second = second * np.float32(levels[0] / levels[1] * 10 ** (pair.gain_db / 20))
+    names = config.data.names
+    specs = {s: stft.stft(torch.from_numpy(x))[None] for s, x in zip(names, (first, second))}
     db = config.training.mixing_colouring_db
     if db:
         generator = torch.Generator().manual_seed(pair.seed)
         specs = {s: random_colouring(x, db, generator) for s, x in specs.items()}
     specs = {s: x[0] for s, x in specs.items()}
-    return specs["female"] + specs["male"], specs
+    return specs[names[0]] + specs[names[1]], specs
 
 
 def pool_sets(
@@ -159,5 +159,9 @@ def pool_sets(
 
     n_val = max(1, round(d.pairs * t.validation_fraction)) if t.validation_fraction else 0
     fixed = draw_pairs(val, n_val, config, [t.seed, _VAL]) if n_val and all(val.values()) else []
-    data = Streamed(train_plan, load, d.workers)
-    return data, Streamed(lambda epoch: groups(fixed, d.group), load, d.workers) if fixed else None
+
+    def fixed_groups(epoch: int) -> list[list[Pair]]:
+        return groups(fixed, d.group)
+
+    data = Streamed(train_plan, load, d.workers, d.names)
+    return data, Streamed(fixed_groups, load, d.workers, d.names) if fixed else None

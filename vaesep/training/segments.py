@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from vaesep.config import Config, TrainingConfig
-from vaesep.data.datadir import SOURCES, DataDir, load_datadir
+from vaesep.data.datadir import DEFAULT_SOURCES, DataDir, load_datadir
 from vaesep.errors import VaesepError
 from vaesep.features import Featurizer, Stft, spectrogram
 from vaesep.io.audio import load_audio
@@ -45,7 +45,7 @@ class SegmentSet:
     inputs: torch.Tensor
     targets: dict[str, torch.Tensor]  # empty under weak class supervision
     mixture: torch.Tensor
-    # Which sources each segment's mixture holds, (N, K) of 0/1 in SOURCES' order.
+    # Which sources each segment's mixture holds, (N, K) of 0/1 in the sources' order.
     present: torch.Tensor | None = None
     # A new view for an epoch, drawn with the generator (None: the same every epoch).
     redraw: Callable[[torch.Generator], SegmentSet] | None = None
@@ -161,10 +161,11 @@ def cut(
     frames: int,
     holds: list[tuple[str, ...]] | None = None,
     firsts: list[int] | None = None,
+    names: tuple[str, ...] = DEFAULT_SOURCES,
 ) -> dict[str, torch.Tensor]:
     """Complex segments ``(N, frames, F)`` of the utterances' mixtures and sources (those the
-    first utterance holds; see :func:`segment_index`) and ``present``, which sources each
-    segment's mixture holds (``holds[u]``, default: every source)."""
+    first utterance holds; see :func:`segment_index`) and ``present``, which of the sources
+    ``names`` each segment's mixture holds (``holds[u]``, default: every source)."""
     references = tuple(utterances[0][2]) if utterances else ()
     lengths = [len(mix) for _, mix, _ in utterances]
     index = segment_index(lengths, frames, firsts)
@@ -172,9 +173,9 @@ def cut(
     owner = torch.searchsorted(
         torch.tensor(lengths).cumsum(0), index[:, 0].contiguous(), right=True
     )
-    holds = holds or [SOURCES] * len(utterances)
-    table = torch.tensor([[float(s in held) for s in SOURCES] for held in holds])
-    present = table[owner] if utterances else torch.zeros(0, len(SOURCES))
+    holds = holds or [names] * len(utterances)
+    table = torch.tensor([[float(s in held) for s in names] for held in holds])
+    present = table[owner] if utterances else torch.zeros(0, len(names))
     return {
         "mixture": _segments([mix for _, mix, _ in utterances], index),
         "present": present,
@@ -194,21 +195,23 @@ def build_segment_sets(
     training: TrainingConfig,
     frames: int,
     classes: dict[str, tuple[str, ...]] | None = None,
+    names: tuple[str, ...] = DEFAULT_SOURCES,
 ) -> tuple[SegmentSet, SegmentSet | None]:
     """Fit the featurizer on the training utterances; the train/validation segment sets.
 
-    ``classes`` (``{utt_id: sources}``, default: all) sets each segment's ``present``.
+    ``names``: the sources; ``classes`` (``{utt_id: sources}``, default: all) sets each
+    segment's ``present``.
     """
     check_target(featurizer, training)
     kind = featurizer.config.spectrogram
     by_utt = {utt: (utt, mix, refs) for utt, mix, refs in stfts}
     train_ids, val_ids = split_utterances(list(by_utt), training.validation_fraction, training.seed)
     featurizer.fit([spectrogram(by_utt[u][1], kind) for u in train_ids])
-    references = tuple(SOURCES if stfts and stfts[0][2] else ())
+    references = tuple(names if stfts and stfts[0][2] else ())
 
     def cut_ids(ids: list[str], firsts: list[int] | None = None) -> dict[str, torch.Tensor]:
-        holds = [(classes or {}).get(u, SOURCES) for u in ids]
-        return cut([by_utt[u] for u in ids], frames, holds, firsts)
+        holds = [(classes or {}).get(u, names) for u in ids]
+        return cut([by_utt[u] for u in ids], frames, holds, firsts, names)
 
     def as_set(segs: dict[str, torch.Tensor]) -> SegmentSet:
         sources = {s: segs[s] for s in references}
@@ -219,29 +222,29 @@ def build_segment_sets(
             return as_set(segs)
         if not references:
             return remix_weak(segs, generator)
-        female, male = segs["female"], segs["male"]
-        offset = int(torch.randint(1, len(female), (1,), generator=generator))
-        shifted = torch.roll(male, offset, dims=0)
+        first, second = segs[names[0]], segs[names[1]]
+        offset = int(torch.randint(1, len(first), (1,), generator=generator))
+        shifted = torch.roll(second, offset, dims=0)
         if training.mixing_colouring_db:
-            female = random_colouring(female, training.mixing_colouring_db, generator)
+            first = random_colouring(first, training.mixing_colouring_db, generator)
             shifted = random_colouring(shifted, training.mixing_colouring_db, generator)
         if training.mixing_gain_db:
             shifted = random_gains(shifted, training.mixing_gain_db, generator)
-        sources = {"female": female, "male": shifted}
-        return featurize(female + shifted, sources, segs["present"], featurizer, training)
+        sources = {names[0]: first, names[1]: shifted}
+        return featurize(first + shifted, sources, segs["present"], featurizer, training)
 
     def remix_weak(segs: dict[str, torch.Tensor], generator: torch.Generator) -> SegmentSet:
         """Weak data: every recording, plus its one-class recordings of different classes mixed
         anew, labelled with both classes (their parts are never targets)."""
         present = segs["present"]
-        alone = [(present[:, k] == 1) & (present.sum(1) == 1) for k in range(len(SOURCES))]
+        alone = [(present[:, k] == 1) & (present.sum(1) == 1) for k in range(len(names))]
         parts = [segs["mixture"][a] for a in alone]
         n = min(len(p) for p in parts)
         if n == 0:
             return as_set(segs)
         picks = [p[torch.randperm(len(p), generator=generator)[:n]] for p in parts]
         mixture = torch.cat([segs["mixture"], sum(picks)])
-        present = torch.cat([present, torch.ones(n, len(SOURCES))])
+        present = torch.cat([present, torch.ones(n, len(names))])
         return featurize(mixture, {}, present, featurizer, training)
 
     train = cut_ids(train_ids)

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vaesep.config import Config
-from vaesep.data.datadir import SOURCES, load_datadir
+from vaesep.data.datadir import load_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.features import Featurizer, SpectrumSums, Stft, spectrogram
 from vaesep.io import workers as processes
@@ -83,7 +83,7 @@ class Streamed:
     # nothing of the group could be read
     load: Callable[[Any, tuple[str, ...]], SegmentSet | None]
     workers: int
-    sources: tuple[str, ...] = SOURCES
+    sources: tuple[str, ...]  # the targets read (all sources, or those of one process)
     frames: int = 0  # of the last epoch streamed
     position: int = 0  # groups of the epoch handed out so far (skipped ones included)
 
@@ -247,7 +247,7 @@ def streamed_sets(
         if jitter and epoch >= 0:
             rng = np.random.default_rng([t.seed, 2, epoch, index])
             firsts = rng.integers(0, frames, len(utterances)).tolist()
-        segs = cut(utterances, frames, None, firsts)
+        segs = cut(utterances, frames, None, firsts, d.names)
         sources = {s: v for s, v in segs.items() if s not in ("mixture", "present")}
         return featurize(segs["mixture"], sources, segs["present"], featurizer, t)
 
@@ -259,5 +259,5 @@ def streamed_sets(
     def val_plan(epoch: int) -> list[tuple[int, int, list[str]]]:
         return [(-1, g, group) for g, group in enumerate(groups(val_ids, d.group))]
 
-    train = Streamed(train_plan, load, d.workers)
-    return train, Streamed(val_plan, load, d.workers) if val_ids else None
+    train = Streamed(train_plan, load, d.workers, d.names)
+    return train, Streamed(val_plan, load, d.workers, d.names) if val_ids else None

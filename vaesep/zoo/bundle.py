@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from vaesep.config import read_yaml
-from vaesep.data.datadir import SOURCES, check_replaceable, replacing
+from vaesep.data.datadir import DEFAULT_SOURCES, check_replaceable, replacing
 from vaesep.errors import VaesepError
 from vaesep.expdir import COMMAND_FILE, CONFIG_FILE, STATS_FILE, atomic_save
 from vaesep.io.atomic import write_text_atomic
@@ -41,7 +41,8 @@ def export(exp_dir: str | Path, out_dir: str | Path, force: bool = False) -> Pat
     """Copy an experiment dir's config, statistics and models into ``out_dir``, float weights
     in float16; nothing half-written is left. Returns ``out_dir``."""
     exp_dir, out_dir = Path(exp_dir), Path(out_dir)
-    files = [CONFIG_FILE, STATS_FILE, *(f"{s}{ext}" for s in SOURCES for ext in (".pt", ".json"))]
+    names = _names(exp_dir) if (exp_dir / CONFIG_FILE).is_file() else DEFAULT_SOURCES
+    files = [CONFIG_FILE, STATS_FILE, *(f"{s}{ext}" for s in names for ext in (".pt", ".json"))]
     for file in files:
         if not (exp_dir / file).is_file():
             raise VaesepError(f"{exp_dir / file}: missing; pass a finished experiment dir")
@@ -57,6 +58,12 @@ def export(exp_dir: str | Path, out_dir: str | Path, force: bool = False) -> Pat
         marker = {"exported_from": str(exp_dir), "weights": "float16"}
         (tmp / EXPORT_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     return out_dir
+
+
+def _names(folder: Path) -> tuple[str, ...]:
+    """The sources an experiment or bundle dir's config names (female, male where none)."""
+    data = read_yaml(folder / CONFIG_FILE).get("data") or {}
+    return tuple(data.get("sources") or DEFAULT_SOURCES)
 
 
 def _halved(path: Path) -> dict:
@@ -83,7 +90,8 @@ def write_card(
     if missing:
         raise VaesepError(f"{about_path}: missing {', '.join(missing)}; add them")
     checkpoints = [
-        torch.load(bundle_dir / f"{s}.pt", map_location="cpu", weights_only=True) for s in SOURCES
+        torch.load(bundle_dir / f"{s}.pt", map_location="cpu", weights_only=True)
+        for s in _names(bundle_dir)
     ]
     card = {
         "name": bundle_dir.name,
