@@ -3,10 +3,11 @@
 Each entry says everything the rest of vaesep needs to know about a model type: its config
 section, the module of one source, how it is fitted and how the mixture's per-source estimates
 are made. The last two are named, not imported: the training stage owns the fits
-(:data:`vaesep.training.experiment.FITS`: gradient steps, a dictionary, a conditional VAE, or
-nothing) and the separation stage the estimates (:data:`vaesep.separation.estimators.ESTIMATORS`:
-per source, jointly as NMF does, or by fitting generative priors' inputs to the mixture at test
-time; :data:`vaesep.separation.demixer.DEMIXERS` for a multichannel entry, which demixes the
+(:data:`vaesep.training.experiment.FITS`: gradient steps, a dictionary, a fixed filter, a
+conditional VAE, or nothing) and the separation stage the estimates
+(:data:`vaesep.separation.estimators.ESTIMATORS`: per source, jointly as NMF does, or by
+fitting generative priors' inputs to the mixture at test time;
+:data:`vaesep.separation.demixer.DEMIXERS` for a multichannel entry, which demixes the
 recording's channels). ``estimate=None`` marks an oracle: only the true sources make its
 estimates, so only ``evaluate`` can run it. The registry thus sits below both stages, which
 look their entry's names up; nothing switches on a type name.
@@ -22,6 +23,7 @@ from torch import nn
 from vaesep.config import Config, ModelSection
 from vaesep.config import load_config as _load_config
 from vaesep.models.adversarial import AEWGAN, GAN, WGAN, AdversarialConfig
+from vaesep.models.bandpass import Bandpass, BandpassConfig
 from vaesep.models.base import SourceModel
 from vaesep.models.blind import Blind, BSSConfig
 from vaesep.models.cdae import CDAE, CDAEConfig
@@ -74,6 +76,7 @@ MODELS: dict[str, ModelSpec] = {
     "ae_wgan": ModelSpec(AdversarialConfig, AEWGAN, "gradient", "priors"),
     "class_vae": ModelSpec(ClassVAEConfig, ClassVAE, "gradient"),
     "cdae": ModelSpec(CDAEConfig, CDAE, "gradient"),
+    "bandpass": ModelSpec(BandpassConfig, Bandpass, "filter"),
     "auxiva": ModelSpec(BSSConfig, Blind, "nothing", "auxiva", multichannel=True, permute=True),
     "ilrma": ModelSpec(BSSConfig, Blind, "nothing", "ilrma", multichannel=True, permute=True),
     "mvae": ModelSpec(CVAEConfig, CVAE, "conditional", "mvae", multichannel=True, permute=True),

@@ -24,13 +24,14 @@ from vaesep.io.device import resolve_device
 from vaesep.registry import MODELS, SECTIONS, build_model, spec_of
 from vaesep.training.conditional import fit_conditional
 from vaesep.training.distributed import Ranks, ReaderDir, barrier, joined, ranks_from_env
-from vaesep.training.fitting import FitRun, fit_dictionaries, fit_nothing
+from vaesep.training.fitting import FitRun, fit_dictionaries, fit_filter, fit_nothing
 from vaesep.training.gradient import fit_gradient
 
 # How a registry entry is fitted, by its ``fit`` name: FitRun -> {source: summary}.
 FITS: dict[str, Callable[[FitRun], dict[str, dict]]] = {
     "gradient": fit_gradient,
     "dictionaries": fit_dictionaries,
+    "filter": fit_filter,
     "conditional": fit_conditional,
     "nothing": fit_nothing,
 }

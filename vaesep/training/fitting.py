@@ -2,8 +2,9 @@
 
 Every fit takes a :class:`FitRun` and returns ``{source: summary}``, each summary with an
 ``outcome`` line for the CLI. NMF learns one dictionary per source from that source's training
-spectrograms (``train.log``: the loss every 10 iterations); an oracle learns nothing. Both
-store identity feature statistics.
+spectrograms (``train.log``: the loss every 10 iterations); a fixed filter (the band-pass of
+[116]) stores each source's per-bin gain; an oracle learns nothing. All store identity feature
+statistics.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from vaesep.config import Config
 from vaesep.data.datadir import load_datadir
 from vaesep.expdir import ExpDir
 from vaesep.features import FeatureStats, spectrogram
+from vaesep.models.bandpass import band_gains
 from vaesep.models.nmf import learn_dictionary
 from vaesep.training.distributed import Ranks
 from vaesep.training.segments import load_stfts
@@ -77,6 +79,29 @@ def fit_dictionaries(run: FitRun) -> dict[str, dict]:
             f"{seconds:.1f} s",
         }
         state = {"dictionary": dictionary}
+        summaries[source] = run.exp.save_source(source, config, state, summary)
+    return summaries
+
+
+def fit_filter(run: FitRun) -> dict[str, dict]:
+    """The band-pass of [116]: the first source keeps ``|H|²`` of each bin, the second the
+    rest (nothing is learned; the data dir is checked)."""
+    load_datadir(run.data_dir)
+    config = run.config
+    m, first = config.model, config.data.names[0]
+    run.exp.write_setup(config, FeatureStats.identity(config.features.num_bins))
+    gain = band_gains(m, config.features)
+    summaries = {}
+    for source in run.sources:
+        kept = "the pass band" if source == first else "the stop bands"
+        summary = {
+            "source": source,
+            "model": m.type,
+            "band_hz": [m.low_hz, m.high_hz],
+            "seconds": 0.0,
+            "outcome": f"{kept} of a Chebyshev I band-pass, {m.low_hz:g}-{m.high_hz:g} Hz",
+        }
+        state = {"gain": gain if source == first else 1 - gain}
         summaries[source] = run.exp.save_source(source, config, state, summary)
     return summaries
 
