@@ -9,6 +9,7 @@ import typer
 
 from vaesep.cli._common import Force, OutDir, user_errors
 from vaesep.cli._help import Typer
+from vaesep.cli.background import register as register_background
 from vaesep.cli.corpora import register as register_corpora
 
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed, the same output.")]
@@ -79,6 +80,7 @@ def register(app: typer.Typer) -> None:
     prepare.command("rooms")(prepare_rooms)
     prepare.command("perturb")(prepare_perturb)
     register_corpora(prepare)
+    register_background(prepare)
     app.add_typer(prepare, name="prepare")
 
 
