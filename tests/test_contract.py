@@ -27,6 +27,7 @@ from vaesep.separation.loading import load_separator
 from vaesep.separation.onnx_runtime import refusal
 from vaesep.separation.oracle_separator import OracleSeparator
 from vaesep.separation.separator import Separator, soft_masks
+from vaesep.separation.spectra import rejoined
 from vaesep.training.experiment import FITS, train
 
 RATE = 8000
@@ -120,14 +121,21 @@ def test_model_keeps_the_contract(model_type, data, mixture, tmp_path):
     assert all(x.shape == mix.shape and np.isfinite(x).all() for x in signals.values())
     assert np.allclose(sum(signals.values()), mix, atol=1e-4)
 
-    # Finite, non-negative estimates; masks summing to one.
-    spec = spectrogram(separator.stft.stft(torch.from_numpy(mix)), "magnitude")
+    # Finite, non-negative estimates whose masks sum to one; complex estimates rejoined into
+    # sources' STFTs that sum to the mixture's.
+    stft = separator.stft.stft(torch.from_numpy(mix))
+    complex_spectra = separator.config.features.spectrogram == "complex"
+    spec = spectrogram(stft, "complex" if complex_spectra else "magnitude")
     estimates = separator.estimate_spectrograms(spec)
     for estimate in estimates.values():
-        assert estimate.shape == spec.shape
-        assert torch.isfinite(estimate).all() and (estimate >= 0).all()
-    total = sum(soft_masks(estimates).values())
-    assert torch.allclose(total, torch.ones_like(total), atol=1e-6)
+        assert estimate.shape == spec.shape and torch.isfinite(estimate).all()
+        assert complex_spectra or (estimate >= 0).all()
+    if complex_spectra:
+        total = rejoined(estimates, stft, separator.band).sum(0)
+        assert torch.allclose(total, stft, atol=1e-5)
+    else:
+        total = sum(soft_masks(estimates).values())
+        assert torch.allclose(total, torch.ones_like(total), atol=1e-6)
 
     # Chunked against whole, as the receptive field declares.
     whole = Separator.from_dir(exp, chunk_seconds=1000).separate(mix, RATE)

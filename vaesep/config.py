@@ -34,7 +34,7 @@ class FeatureConfig:
     window_ms: float = 16.0
     overlap_ms: float = 8.0
     window: Literal["hann", "hamming"] = "hann"
-    spectrogram: Literal["magnitude", "power"] = "magnitude"
+    spectrogram: Literal["magnitude", "power", "complex"] = "magnitude"  # complex: re | im
     # Input compression: "log" feeds log(1 + x) of the mixture spectrogram to the network.
     compression: Literal["none", "log"] = "none"
     # Per-frequency standardization of the network input ("mean_std") or a global scale ("max").

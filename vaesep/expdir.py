@@ -23,7 +23,7 @@ import torch
 
 from vaesep.config import Config, config_from_dict, read_yaml, save_config
 from vaesep.errors import VaesepError
-from vaesep.features import FeatureStats, Featurizer
+from vaesep.features import FeatureStats, Featurizer, spectrum_dim
 from vaesep.io.atomic import atomic_path, write_text_atomic
 from vaesep.version import __version__
 
@@ -103,7 +103,7 @@ class ExpDir:
             {
                 "model_type": config.model.type,
                 "input_dim": Featurizer(config.features).input_dim,
-                "output_dim": config.features.num_bins,
+                "output_dim": spectrum_dim(config.features),
                 "state_dict": {k: v.cpu() for k, v in state_dict.items()},
                 "versions": versions(),
             },
@@ -265,7 +265,7 @@ def _read_checkpoint(path: Path, config: Config, stats: FeatureStats) -> Checkpo
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:
         reason = " ".join(str(exc).split())
         raise VaesepError(f"{path}: unreadable checkpoint ({reason}); retrain") from None
-    expected = (Featurizer(config.features).input_dim, config.features.num_bins)
+    expected = (Featurizer(config.features).input_dim, spectrum_dim(config.features))
     try:
         sizes = (ckpt["input_dim"], ckpt["output_dim"])
         if sizes != expected or len(stats.mean) != expected[1]:

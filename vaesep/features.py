@@ -1,6 +1,8 @@
-"""STFT/iSTFT with torch.stft, magnitude or power spectrograms, and network-input normalization.
+"""STFT/iSTFT with torch.stft, magnitude, power or complex spectrograms, and network-input
+normalization.
 
-Spectrogram matrices are laid out ``(frames, bins)``: one row per frame, as the models see them.
+Spectrogram matrices are laid out ``(frames, bins)``: one row per frame, as the models see them;
+a complex one as the real parts then the imaginary parts, ``(frames, 2 bins)``.
 """
 
 from __future__ import annotations
@@ -64,9 +66,17 @@ class Stft:
 
 
 def spectrogram(spec: torch.Tensor, kind: str) -> torch.Tensor:
-    """Magnitude ``|X|`` or power ``|X|²`` of a complex spectrogram."""
+    """Magnitude ``|X|``, power ``|X|²`` or (``complex``) ``[Re X, Im X]`` of a complex
+    spectrogram."""
+    if kind == "complex":
+        return torch.cat([spec.real, spec.imag], dim=-1)
     mag = spec.abs()
     return mag.square() if kind == "power" else mag
+
+
+def spectrum_dim(config: FeatureConfig) -> int:
+    """Values per frame of a spectrogram of the ``features.spectrogram`` kind."""
+    return config.num_bins * (2 if config.spectrogram == "complex" else 1)
 
 
 def stack_context(frames: torch.Tensor, context: int) -> torch.Tensor:
@@ -109,7 +119,8 @@ class FeatureStats:
 @dataclass
 class SpectrumSums:
     """Sums over training mixtures' spectrogram frames (float64), added group by group: frame
-    count, sum of all values, and per bin the compressed values' sum, sum of squares, peak."""
+    count, sum of all absolute values, and per bin the compressed values' sum, sum of squares,
+    peak."""
 
     count: int
     total: float
@@ -136,7 +147,7 @@ class Featurizer:
 
     @property
     def input_dim(self) -> int:
-        return self.config.num_bins * (2 * self.config.context_frames + 1)
+        return spectrum_dim(self.config) * (2 * self.config.context_frames + 1)
 
     def _compress(self, spec: torch.Tensor) -> torch.Tensor:
         return torch.log1p(spec) if self.config.compression == "log" else spec
@@ -159,7 +170,7 @@ class Featurizer:
                 torch.ones(bins, dtype=torch.float64),
             )
         # Targets are divided by one scalar so that outputs are O(1) and keep their ratios.
-        target_scale = float(frames.mean().clamp_min(_EPS))
+        target_scale = float(frames.abs().mean().clamp_min(_EPS))
         self.stats = FeatureStats(mean.float().numpy(), std.float().numpy(), target_scale)
         return self.stats
 
@@ -169,7 +180,7 @@ class Featurizer:
         compressed = self._compress(frames)
         return SpectrumSums(
             len(frames),
-            float(frames.sum()),
+            float(frames.abs().sum()),
             compressed.sum(0),
             compressed.square().sum(0),
             float(compressed.max()) if len(frames) else 0.0,
@@ -178,7 +189,7 @@ class Featurizer:
     def fit_sums(self, sums: SpectrumSums) -> FeatureStats:
         """The statistics of :meth:`fit` from sums added up over the training mixtures, for data
         read a group at a time (equal to :meth:`fit`'s up to float64 rounding)."""
-        n, bins = sums.count, self.config.num_bins
+        n, bins = sums.count, spectrum_dim(self.config)
         if n < 2:
             raise VaesepError("the training data hold fewer than 2 frames; add utterances")
         mean = torch.zeros(bins, dtype=torch.float64)

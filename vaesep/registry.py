@@ -28,6 +28,7 @@ from vaesep.models.base import SourceModel
 from vaesep.models.blind import Blind, BSSConfig
 from vaesep.models.cdae import CDAE, CDAEConfig
 from vaesep.models.class_vae import ClassVAE, ClassVAEConfig
+from vaesep.models.complex_vae import ComplexVAE, ComplexVAEConfig
 from vaesep.models.cvae import CVAE, CVAEConfig
 from vaesep.models.itl_ae import ITLAE, ITLAEConfig
 from vaesep.models.nmf import NMF, NMFConfig
@@ -77,6 +78,7 @@ MODELS: dict[str, ModelSpec] = {
     "class_vae": ModelSpec(ClassVAEConfig, ClassVAE, "gradient"),
     "cdae": ModelSpec(CDAEConfig, CDAE, "gradient"),
     "bandpass": ModelSpec(BandpassConfig, Bandpass, "filter"),
+    "complex_vae": ModelSpec(ComplexVAEConfig, ComplexVAE, "gradient"),
     "auxiva": ModelSpec(BSSConfig, Blind, "nothing", "auxiva", multichannel=True, permute=True),
     "ilrma": ModelSpec(BSSConfig, Blind, "nothing", "ilrma", multichannel=True, permute=True),
     "mvae": ModelSpec(CVAEConfig, CVAE, "conditional", "mvae", multichannel=True, permute=True),

@@ -4,7 +4,7 @@ Built-in kinds need no download: ``white`` (Gaussian white noise, as in Do et al
 ``pink`` and ``brown`` (white noise shaped in the frequency domain to a power spectrum ∝ 1/f
 and 1/f²: amplitude ∝ 1/√f and 1/f, no DC, flat below 20 Hz so that sub-audio drift does not
 take the level), ``speech-shaped`` (white noise shaped by a long-term average spectrum,
-Welch's average of Hann-windowed periodograms, :func:`welch_sum`) and ``babble`` (a sum of
+Welch's estimate, :func:`welch_sum`) and ``babble`` (a sum of
 talkers at equal level, :func:`babble`). Recordings come from a folder (searched recursively),
 a text manifest (one path per line, relative to its folder) or one audio file; ``part`` keeps
 80 % (``train``) or the other 20 % (``test``) of them by a hash of their path, so that the
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vaesep.data.mixing import rms
-from vaesep.errors import VaesepError, log
+from vaesep.errors import VaesepError, log, optional
 from vaesep.io.audio import (
     AUDIO_EXTENSIONS,
     FOREIGN_AUDIO,
@@ -203,15 +203,18 @@ def coloured(kind: str, length: int, rate: int, rng: np.random.Generator) -> np.
 
 
 def welch_sum(signal: np.ndarray) -> tuple[np.ndarray, int]:
-    """The sum of the Hann-windowed periodograms of ``signal``'s half-overlapping frames of
-    WELCH_FRAME samples (one zero-padded frame where it is shorter), and how many: their
-    quotient is Welch's estimate of its power spectrum."""
+    """Welch's power spectrum of ``signal`` (``scipy.signal.welch``: half-overlapping Hann
+    frames of WELCH_FRAME samples, one zero-padded frame where it is shorter) times its frame
+    count, and the count: sums of these over utterances average them by frames."""
+    signal_module = optional("scipy.signal", "train", "--noise speech-shaped")
     x = np.asarray(signal, dtype=np.float64)
     x = np.pad(x, (0, max(WELCH_FRAME - len(x), 0)))
-    frames = np.lib.stride_tricks.sliding_window_view(x, WELCH_FRAME)[:: WELCH_FRAME // 2]
-    window = np.hanning(WELCH_FRAME + 1)[:-1]
-    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
-    return power.sum(axis=0), len(frames)
+    hop = WELCH_FRAME // 2
+    count = 1 + (len(x) - WELCH_FRAME) // hop
+    _, psd = signal_module.welch(
+        x, window="hann", nperseg=WELCH_FRAME, noverlap=WELCH_FRAME - hop, detrend=False
+    )
+    return psd * count, count
 
 
 def shaped(psd: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:

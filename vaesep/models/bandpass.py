@@ -38,17 +38,21 @@ class BandpassConfig(ModelSection):
         require(self.high_hz > self.low_hz, "model.high_hz", "must be above model.low_hz")
 
 
-def band_gains(config: BandpassConfig, features: FeatureConfig) -> torch.Tensor:
-    """``|H(f)|²`` of the filter at every STFT bin, ``(bins,)`` in [0, 1]."""
-    optional("scipy.signal", "train", "model.type: bandpass")
-    from scipy import signal
-
+def check_band(config: BandpassConfig, features: FeatureConfig) -> None:
+    """The band's upper edge below the Nyquist frequency, or a one-line error."""
     rate = features.sample_rate
     if config.high_hz >= rate / 2:
         raise VaesepError(
             f"model.high_hz: {config.high_hz:g} Hz is not below the Nyquist frequency of "
             f"features.sample_rate {rate} ({rate / 2:g} Hz); lower it"
         )
+
+
+def band_gains(config: BandpassConfig, features: FeatureConfig) -> torch.Tensor:
+    """``|H(f)|²`` of the filter at every STFT bin, ``(bins,)`` in [0, 1]."""
+    signal = optional("scipy.signal", "train", f"model.type: {config.type}")
+    check_band(config, features)
+    rate = features.sample_rate
     sos = signal.cheby1(
         config.order,
         config.ripple_db,

@@ -77,6 +77,9 @@ class SourceModel(nn.Module):
     receptive_field: ClassVar[int | None] = 0
     # Why the module cannot be traced into one ONNX graph for every length (None: it can).
     onnx_refusal: ClassVar[str | None] = None
+    # Whether it estimates complex spectra [Re, Im] (features.spectrogram: complex), which
+    # separation rejoins instead of masking the mixture.
+    complex_spectra: ClassVar[bool] = False
 
     def forward(self, x: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
         """Non-negative spectrum estimate ``(B, T, F)`` of inputs ``(B, T, D)``."""

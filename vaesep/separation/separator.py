@@ -35,6 +35,7 @@ from vaesep.models.masks import soft_masks
 from vaesep.registry import SECTIONS, ModelSpec, build_model, spec_of
 from vaesep.separation.arrays import array_rate, batch_items, mono_input
 from vaesep.separation.estimators import ESTIMATORS
+from vaesep.separation.spectra import band_of, rejoined
 from vaesep.zoo.pretrained import DEFAULT, verified_dir
 
 # The networks' arithmetic at separation, and what runs them (the STFT and masks stay fp32):
@@ -89,6 +90,7 @@ class Separator(torch.nn.Module):
         self.estimator = ESTIMATORS[self.spec.estimate]
         self.featurizer = Featurizer(config.features, stats)
         self.stft = Stft(config.features)
+        self.band = band_of(config)
         if self.backend == "onnxruntime":
             models = _on_onnxruntime(config, self.spec, models, self.featurizer, precision, name)
         self.models = torch.nn.ModuleDict(models)
@@ -165,9 +167,12 @@ class Separator(torch.nn.Module):
         spec = self.stft.stft(signal)
         kind = self.config.features.spectrogram
         estimates = self.estimate_spectrograms(spectrogram(spec, kind))
-        masks = soft_masks(estimates, self.config.model.mask_power)
-        masked = torch.stack([masks[s] * spec for s in self.sources])
-        return self.stft.istft(masked, len(signal))  # one batched call: the same samples
+        if kind == "complex":
+            parts = rejoined(estimates, spec, self.band)
+        else:
+            masks = soft_masks(estimates, self.config.model.mask_power)
+            parts = torch.stack([masks[s] * spec for s in self.sources])
+        return self.stft.istft(parts, len(signal))  # one batched call: the same samples
 
     def _chunking(self) -> tuple[int, int]:
         """(chunk, margin) in samples at the model's rate; both multiples of the hop.

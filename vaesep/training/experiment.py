@@ -17,10 +17,11 @@ from pathlib import Path
 import torch
 
 from vaesep.config import Config
-from vaesep.data.datadir import read_source_names
+from vaesep.data.datadir import DEFAULT_SOURCES, read_source_names
 from vaesep.errors import VaesepError, log, optional
 from vaesep.expdir import ExpDir
 from vaesep.io.device import resolve_device
+from vaesep.models.bandpass import BandpassConfig, check_band
 from vaesep.registry import MODELS, SECTIONS, build_model, spec_of
 from vaesep.training.conditional import fit_conditional
 from vaesep.training.distributed import Ranks, ReaderDir, barrier, joined, ranks_from_env
@@ -53,6 +54,7 @@ def train(
     """
     config = with_sources(config, data_dir)
     sources = config.data.names if sources is None else sources
+    check_features(config)
     check_together(config, sources)
     if config.training.loss == "si_sdr":  # before any work, not at the first batch
         optional("torchmetrics", "train", "training.loss: si_sdr")
@@ -105,15 +107,35 @@ def _fit(
 
 
 def with_sources(config: Config, data_dir: str | Path) -> Config:
-    """``config`` with ``data.sources`` set to the training dir's (its ``sources`` file, else
-    female, male), which the experiment then records; an error where the config names others."""
+    """``config`` with ``data.sources`` set to the training dir's sources (its ``sources``
+    file), which the experiment then records (female, male: as the config has it, so a
+    female+male experiment's config is as before); an error where the config names others."""
     names = read_source_names(Path(data_dir))
     if config.data.sources and tuple(config.data.sources) != names:
         raise VaesepError(
             f"data.sources: the config names {', '.join(config.data.sources)} but {data_dir} "
             f"holds {', '.join(names)} (its sources file); drop the key or name those"
         )
+    if names == DEFAULT_SOURCES:
+        return config
     return dataclasses.replace(config, data=dataclasses.replace(config.data, sources=list(names)))
+
+
+def check_features(config: Config) -> None:
+    """Complex spectrograms and a model of complex spectra go together, uncompressed; a
+    band-pass's band lies below the Nyquist frequency."""
+    f = config.features
+    complex_model = MODELS[config.model.type].module.complex_spectra
+    if complex_model != (f.spectrogram == "complex"):
+        need = "complex" if complex_model else "magnitude or power"
+        raise VaesepError(
+            f"features.spectrogram: model.type {config.model.type} needs {need}, got "
+            f"{f.spectrogram}"
+        )
+    if complex_model and f.compression != "none":
+        raise VaesepError("features.compression: complex spectrograms need none (signed values)")
+    if isinstance(config.model, BandpassConfig):
+        check_band(config.model, f)
 
 
 def check_together(config: Config, sources: tuple[str, ...]) -> None:

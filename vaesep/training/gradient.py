@@ -26,7 +26,7 @@ from tqdm import tqdm
 from vaesep.config import Config
 from vaesep.data.datadir import load_datadir
 from vaesep.errors import VaesepError, log
-from vaesep.features import Featurizer, Stft
+from vaesep.features import Featurizer, Stft, spectrum_dim
 from vaesep.io import signals, workers
 from vaesep.models.base import Batch, GradientModel, NonFiniteLoss
 from vaesep.training.batches import Batches, Cached, joint_on_device, on_device
@@ -143,7 +143,7 @@ def train_source(
     ``position`` is the line of its progress bar when several sources train at once.
     """
     torch.manual_seed(source_seed(run.config, source))
-    model = run.build(input_dim, run.config.features.num_bins)
+    model = run.build(input_dim, spectrum_dim(run.config.features))
     device = run.device
     stft = None
     if run.config.training.loss == "si_sdr":
@@ -171,7 +171,7 @@ def train_joint(
     models = {}
     for source in run.config.data.names:
         torch.manual_seed(source_seed(run.config, source))  # as if trained apart
-        models[source] = run.build(input_dim, run.config.features.num_bins)
+        models[source] = run.build(input_dim, spectrum_dim(run.config.features))
     model = JointModel(models, run.config.training)
     device = run.device
 

@@ -139,11 +139,12 @@ def featurize(
     shape = mixture.shape
     mixture_spec = spectrogram(mixture.reshape(-1, shape[-1]), kind)
     inputs = featurizer.network_input(mixture_spec).float()
+    values = (*shape[:2], -1)  # (N, T, bins), or 2 bins of a complex spectrogram
     targets = {
-        s: featurizer.target(_target_of(x, mixture, training.target, kind)).float().reshape(shape)
+        s: featurizer.target(_target_of(x, mixture, training.target, kind)).float().reshape(values)
         for s, x in sources.items()
     }
-    mix = featurizer.target(mixture_spec).float().reshape(shape)
+    mix = featurizer.target(mixture_spec).float().reshape(values)
     stfts = {"mixture": mixture, **sources} if training.loss == "si_sdr" else None
     return SegmentSet(inputs.reshape(*shape[:2], -1), targets, mix, present, stfts=stfts)
 
