@@ -40,7 +40,7 @@ class ComplexVAEConfig(BandpassConfig):
     decoder_layers: list[int] = field(default_factory=lambda: [128, 256])
     latent_dim: int = 64
     activation: Literal["relu", "tanh", "leaky_relu", "elu"] = "relu"
-    epsilon_std: float = 1.0  # z = mu + sigma * eps, eps ~ N(0, epsilon_std^2 I)
+    epsilon_std: float = 0.01  # z = mu + sigma * eps, eps ~ N(0, epsilon_std^2 I)
     beta: float = 1.0
     bandpass: bool = True  # filter the first source's estimate (VAE + band-pass)
 
