@@ -75,3 +75,20 @@ def test_the_precision_table_scores_each_way_and_shows_refusals(tmp_path, one_to
     refused = dict(row, int8="x: a class_vae model cannot be exported to ONNX ...")
     text = markdown_precision({"s/vae": row, "s/class_vae": refused})
     assert "| s | vae | " in text and "refused" in text and "class_vae model cannot" in text
+
+
+def test_the_spread_of_a_generator_is_measured_against_its_real_frames(tmp_path):
+    from benchmarks.adversarial_spread import log_spread, spreads
+    from vaesep.registry import load_config
+    from vaesep.training.experiment import train
+
+    data = make_datadir(tmp_path / "d", n_utts=3, seconds=0.5, rate=8000)
+    sets = ["features.sample_rate=8000", "training.epochs=2", "training.progress=false"]
+    train(load_config("wgan", sets), data, tmp_path / "wgan")
+    train(load_config("mlae", sets), data, tmp_path / "mlae")
+    for name in ("wgan", "mlae"):
+        values = spreads(str(tmp_path / name), str(data))
+        assert set(values) == {"female", "male"} and all(v > 0 for v in values.values())
+    frames = torch.rand(50, 7)
+    assert log_spread(frames[:1].repeat(9, 1)) == 0.0  # one spectrum: collapsed
+    assert log_spread(frames) > 0
