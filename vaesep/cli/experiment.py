@@ -32,7 +32,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted training."),
     force: bool = typer.Option(False, "--force", help="Train again over an existing experiment."),
 ) -> None:
-    """Train one model per source (female, male) and write a self-contained experiment dir."""
+    """Train one model per source (female, male, or those the data dir's sources file names)
+    and write a self-contained experiment dir."""
     from vaesep.expdir import CONFIG_FILE
     from vaesep.registry import load_config
     from vaesep.training.distributed import ranks_from_env
@@ -101,7 +102,8 @@ def separate(
         False, "--quiet", "-q", help="No progress bar and no line per file (errors still)."
     ),
 ) -> None:
-    """Write <stem>_female.<ext> and <stem>_male.<ext> for every input, at its rate and length.
+    """Write <stem>_female.<ext> and <stem>_male.<ext> (the model's sources) for every input,
+    at its rate and length.
 
     A mono model downmixes multichannel inputs; a multichannel model (auxiva, ilrma, mvae,
     fast_mvae) demixes their channels and writes each source's image at its reference mic.

@@ -73,9 +73,9 @@ def evaluate_command(
     """Score the separations of a test data dir with BSS Eval and SI-SDR.
 
     With --model, every mixture is separated first; with --separated, the files that
-    'vaesep separate' wrote (<utt_id>_female.wav, <utt_id>_male.wav) are scored. A
-    multichannel data dir (vaesep prepare rooms) is scored against the source images at the
-    reference mic, with that mic's channel as the mixture baseline.
+    'vaesep separate' wrote (<utt_id>_female.wav, <utt_id>_male.wav: one per source) are
+    scored. A multichannel data dir (vaesep prepare rooms) is scored against the source
+    images at the reference mic, with that mic's channel as the mixture baseline.
     """
     from vaesep.errors import log
     from vaesep.scoring.evaluation import Reading, evaluate, evaluate_separated
