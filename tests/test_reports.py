@@ -383,6 +383,23 @@ def test_claims_pair_only_the_shared_mixtures(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "claims.csv").exists(), "no stale claims beside the report"
 
 
+def test_a_claim_can_judge_one_source(tmp_path: Path) -> None:
+    a = write_eval(tmp_path / "a" / "eval", "a", {"u0": 3.0, "u1": 5.0, "u2": 9.0})
+    b = write_eval(tmp_path / "b" / "eval", "b", {"u0": 1.0, "u1": 4.0, "u2": 7.0})
+    text = report([a, b], tmp_path / "out", claims=["a>b:sdr@female", "mixture<a:sdr@male"])
+    assert "a > b (SDR, female): +1.67 dB [" in text
+    assert "mixture < a (SDR, male): -5.17 dB [" in text
+    with (tmp_path / "out" / "claims.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["source"] for r in rows] == ["female", "male"]
+    # u0 male: the mixture scores -0.5, a 2.0 (every metric of write_eval is offset by -1).
+    male = np.array([-0.5 - 2.0, -0.5 - 4.0, -0.5 - 8.0])
+    assert float(rows[1]["mean_diff"]) == pytest.approx(male.mean(), abs=1e-4)
+    with pytest.raises(VaesepError, match="no estimates of source 'speech'; use one of female"):
+        report([a, b], tmp_path / "o2", claims=["a>b:sdr@speech"])
+    assert not (tmp_path / "o2").exists()
+
+
 @pytest.mark.parametrize(
     ("claim", "message"),
     [

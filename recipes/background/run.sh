@@ -122,11 +122,14 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   claims=()
   for m in "${names[@]}"; do claims+=(--claim "$m>mixture:sdr"); done
   has() { [[ " ${names[*]} " == *" $1 "* ]]; }
-  # [116]'s order (Table 2 of the review), then the complex VAE against our mask models.
+  # [116]'s order (Table 2 of the review: the speech estimate's SDR and SIR), on the speech
+  # and on both sources; then the complex VAE against our mask models.
   for pair in complex_vae\>complex_vae_alone complex_vae_alone\>bandpass complex_vae\>vae \
       complex_vae\>rnn_mask; do
     a=${pair%%>*}; b=${pair#*>}
-    if has "$a" && has "$b"; then claims+=(--claim "$a>$b:sdr" --claim "$a>$b:sir"); fi
+    if has "$a" && has "$b"; then
+      for metric in sdr sir; do claims+=(--claim "$a>$b:$metric@speech" --claim "$a>$b:$metric"); done
+    fi
   done
   vaesep report "${results[@]}" --out-dir "$exp" --force "${claims[@]}" \
     --title "Speech against background ($what, $snr dB; seeds $seeds)"

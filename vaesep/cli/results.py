@@ -178,8 +178,9 @@ def report_command(
         "--claim",
         metavar="A>B:METRIC",
         help="A claim to judge on the paired per-mixture differences (repeatable): A>B, A<B or "
-        "A=B (no difference) on a table metric, e.g. 'wgan>nmf:sdr'; verdicts in RESULTS.md "
-        "and claims.csv.",
+        "A=B (no difference) on a table metric, e.g. 'wgan>nmf:sdr', or on one source's "
+        "estimates with @SOURCE, e.g. 'complex_vae>bandpass:sdr@speech'; verdicts in "
+        "RESULTS.md and claims.csv.",
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing RESULTS.md."),
 ) -> None:

@@ -150,17 +150,21 @@ def mixture_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class Claim(NamedTuple):
-    """A claim "A relation B" on a metric; relation ``>``, ``<`` or ``=`` (no difference)."""
+    """A claim "A relation B" on a metric; relation ``>``, ``<`` or ``=`` (no difference);
+    ``source``: of that source's estimates only (empty: the mean over the sources)."""
 
     a: str
     relation: str
     b: str
     metric: str
+    source: str = ""
 
 
 def parse_claim(text: str, names: Sequence[str], metrics: Sequence[str]) -> Claim:
-    """``A>B:metric``, ``A<B:metric`` or ``A=B:metric``; A and B among ``names``."""
+    """``A>B:metric``, ``A<B:metric`` or ``A=B:metric``, with ``@source`` for one source's
+    estimates (e.g. ``A>B:sdr@speech``); A and B among ``names``."""
     pair, colon, metric = text.rpartition(":")
+    metric, _, source = metric.partition("@")
     splits = [
         (pair[:i].strip(), c, pair[i + 1 :].strip()) for i, c in enumerate(pair) if c in RELATIONS
     ]
@@ -179,19 +183,18 @@ def parse_claim(text: str, names: Sequence[str], metrics: Sequence[str]) -> Clai
         raise VaesepError(
             f"--claim {text!r}: unknown result {unknown!r}; use one of {', '.join(names)}"
         )
-    return Claim(a, relation, b, metric)
+    return Claim(a, relation, b, metric, source.strip())
 
 
 def evaluate_claims(claims: Sequence[Claim], results: list[Result]) -> list[dict[str, Any]]:
-    """Per claim: the paired A - B over the mixtures both have (each averaged over sources
-    and seeds), its mean, 95 % Student-t interval, number of mixtures and verdict."""
+    """Per claim: the paired A - B over the mixtures both have (each averaged over sources,
+    or of the claim's source only, and seeds), its mean, 95 % Student-t interval, number of
+    mixtures and verdict."""
     rows_of = {MIXTURE: mixture_rows(results[0].rows), **{r.name: r.rows for r in results}}
     evaluated = []
     for claim in claims:
-        diff = paired_differences(
-            *per_mixture(rows_of[claim.a], claim.metric),
-            *per_mixture(rows_of[claim.b], claim.metric),
-        )
+        a, b = (_of_source(rows_of[n], claim) for n in (claim.a, claim.b))
+        diff = paired_differences(*per_mixture(a, claim.metric), *per_mixture(b, claim.metric))
         mean, half = mean_ci(diff)
         low, high = mean - half, mean + half
         evaluated.append(
@@ -205,6 +208,20 @@ def evaluate_claims(claims: Sequence[Claim], results: list[Result]) -> list[dict
             }
         )
     return evaluated
+
+
+def _of_source(rows: list[dict[str, Any]], claim: Claim) -> list[dict[str, Any]]:
+    """The rows of the claim's source (all without one); an error where it has none."""
+    if not claim.source:
+        return rows
+    kept = [r for r in rows if r["source"] == claim.source]
+    if not kept:
+        known = ", ".join(sorted({r["source"] for r in rows}))
+        raise VaesepError(
+            f"--claim {claim.a}{claim.relation}{claim.b}:{claim.metric}@{claim.source}: no "
+            f"estimates of source {claim.source!r}; use one of {known}"
+        )
+    return kept
 
 
 # --- reading -------------------------------------------------------------------------------

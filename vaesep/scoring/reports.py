@@ -135,15 +135,17 @@ def table_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def claim_line(claim: dict[str, Any]) -> str:
-    """E.g. ``wgan > nmf (SDR): +1.23 dB [0.45, 2.01], n = 25 mixtures: supported``."""
+    """E.g. ``wgan > nmf (SDR): +1.23 dB [0.45, 2.01], n = 25 mixtures: supported`` (``(SDR,
+    speech)`` for a claim on one source)."""
     heading = {**TABLE_METRICS, **PERCEPTUAL_METRICS}[claim["metric"]]
+    of = f", {claim['source']}" if claim.get("source") else ""
     unit = UNITS.get(claim["metric"], " dB")
     mean = "n/a" if claim["mean_diff"] is None else f"{claim['mean_diff']:+.2f}{unit}"
     low, high = claim["ci95_low"], claim["ci95_high"]
     interval = "[n/a]" if low is None else f"[{low:.2f}, {high:.2f}]"
     return (
-        f"{claim['a']} {SYMBOLS[claim['relation']]} {claim['b']} ({heading}): {mean} {interval}, "
-        f"n = {claim['n']} mixtures: {claim['verdict']}"
+        f"{claim['a']} {SYMBOLS[claim['relation']]} {claim['b']} ({heading}{of}): {mean} "
+        f"{interval}, n = {claim['n']} mixtures: {claim['verdict']}"
     )
 
 
@@ -326,8 +328,9 @@ def _claims_section(claims: list[str]) -> list[str]:
     return [
         "## Claims",
         "",
-        "A − B per mixture (the mixtures both have, each averaged over sources and seeds): its",
-        "mean and 95 % Student-t interval. A > B is supported when the interval lies above 0,",
+        "A − B per mixture (the mixtures both have, each averaged over sources and seeds; over",
+        "one source's estimates where the claim names it, e.g. (SDR, speech)): its mean and",
+        "95 % Student-t interval. A > B is supported when the interval lies above 0,",
         "contradicted when below; A ≈ B (given as A=B) is supported when it lies within",
         f"±{margin} dB (equivalence margin {margin} dB), contradicted when it excludes 0;",
         "otherwise not resolved.",
