@@ -33,6 +33,7 @@ _API = {
     "load_corpus": "vaesep.data.corpora",
     "MixOptions": "vaesep.data.mixing",
     "prepare_mixtures": "vaesep.data.preparation",
+    "prepare_background": "vaesep.data.background",
     "load_datadir": "vaesep.data.datadir",
     "load_audio": "vaesep.io.audio",
     "save_audio": "vaesep.io.audio",
@@ -64,6 +65,7 @@ __all__ = [
     "load_corpus",
     "MixOptions",
     "prepare_mixtures",
+    "prepare_background",
     "load_datadir",
     "load_audio",
     "save_audio",
@@ -95,6 +97,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ does this
     from vaesep.config import Config
+    from vaesep.data.background import prepare_background
     from vaesep.data.corpora import load_corpus
     from vaesep.data.datadir import load_datadir
     from vaesep.data.mixing import MixOptions
