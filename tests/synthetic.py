@@ -70,3 +70,26 @@ def sdr_gains(separator, seed: int, seconds: float, rate: int, pairs: int = 3) -
         ours = sdr([female, male], [out["female"], out["male"]])
         gains.append(ours - sdr([female, male], [mix, mix]))
     return np.array(gains)
+
+
+def make_pool_dir(
+    root: Path, speakers: dict[str, str], per_speaker: int = 2, rate: int = 8000
+) -> Path:
+    """A pool dir: female.scp, male.scp, utt2spk over generated one-speaker recordings."""
+    rng = np.random.default_rng(0)
+    scp: dict[str, list[str]] = {"female": [], "male": []}
+    utt2spk = []
+    for speaker, source in speakers.items():
+        for k in range(per_speaker):
+            utt = f"{speaker}-{k}"
+            path = root / "wav" / f"{utt}.wav"
+            f0 = 220.0 if source == "female" else 110.0
+            t = np.arange(int(rate * (0.5 + 0.5 * k))) / rate
+            signal = 0.1 * np.sin(2 * np.pi * f0 * (1 + 0.1 * rng.random()) * t)
+            save_audio(path, signal.astype(np.float32), rate)
+            scp[source].append(f"{utt} {path}\n")
+            utt2spk.append(f"{utt} {speaker}\n")
+    for source, lines in scp.items():
+        (root / f"{source}.scp").write_text("".join(lines))
+    (root / "utt2spk").write_text("".join(utt2spk))
+    return root

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import assert_user_error, run
-from synthetic import make_datadir
+from synthetic import make_datadir, make_pool_dir
 
 from vaesep.data.datadir import DEFAULT_SOURCES as SOURCES
 from vaesep.data.datadir import load_datadir
 from vaesep.errors import VaesepError
 from vaesep.features import Featurizer, Stft
-from vaesep.io.audio import save_audio
 from vaesep.io.signals import Stopped, stopping
 from vaesep.registry import load_config
 from vaesep.training import streaming
@@ -126,33 +125,12 @@ def test_a_cache_keeps_the_weights_and_reads_each_kept_utterance_once(
         assert once < fewer < uncached
 
 
-def _pool_dir(root: Path, speakers: dict[str, str], per_speaker: int = 2) -> Path:
-    """A pool dir: female.scp, male.scp, utt2spk over generated one-speaker recordings."""
-    rng = np.random.default_rng(0)
-    scp: dict[str, list[str]] = {"female": [], "male": []}
-    utt2spk = []
-    for speaker, source in speakers.items():
-        for k in range(per_speaker):
-            utt = f"{speaker}-{k}"
-            path = root / "wav" / f"{utt}.wav"
-            f0 = 220.0 if source == "female" else 110.0
-            t = np.arange(int(RATE * (0.5 + 0.5 * k))) / RATE
-            signal = 0.1 * np.sin(2 * np.pi * f0 * (1 + 0.1 * rng.random()) * t)
-            save_audio(path, signal.astype(np.float32), RATE)
-            scp[source].append(f"{utt} {path}\n")
-            utt2spk.append(f"{utt} {speaker}\n")
-    for source, lines in scp.items():
-        (root / f"{source}.scp").write_text("".join(lines))
-    (root / "utt2spk").write_text("".join(utt2spk))
-    return root
-
-
 def test_pools_hold_out_speakers_and_draw_every_pairing(tmp_path):
     speakers = {f"f{i}": "female" for i in range(5)} | {f"m{i}": "male" for i in range(5)}
-    root = _pool_dir(tmp_path / "pool", speakers)
+    root = make_pool_dir(tmp_path / "pool", speakers)
     train_pools, val_pools = read_pools(root, 0.2, seed=0)
-    held = {Path(p).name.split("-")[0] for s in SOURCES for p in val_pools[s]}
-    kept = {Path(p).name.split("-")[0] for s in SOURCES for p in train_pools[s]}
+    held = {Path(p).name.split("-")[0] for s in SOURCES for p in val_pools[s].paths}
+    kept = {Path(p).name.split("-")[0] for s in SOURCES for p in train_pools[s].paths}
     assert held and not held & kept and held | kept == set(speakers)
     cfg = load_config(None, [*BASE, *POOLS, "training.mixing_gain_db=6", "data.speeds=[0.9,1.1]"])
     pairs = draw_pairs(train_pools, 400, cfg, [0, 4, 0])
@@ -164,7 +142,7 @@ def test_pools_hold_out_speakers_and_draw_every_pairing(tmp_path):
 
 
 def test_a_pair_is_mixed_at_its_level_ratio_and_speed(tmp_path):
-    root = _pool_dir(tmp_path / "pool", {"f0": "female", "m0": "male"}, per_speaker=2)
+    root = make_pool_dir(tmp_path / "pool", {"f0": "female", "m0": "male"}, per_speaker=2)
     cfg = load_config(None, [*BASE, *POOLS, "training.mixing_gain_db=10"])
     stft = Stft(cfg.features)
     paths = (str(root / "wav" / "f0-1.wav"), str(root / "wav" / "m0-1.wav"))  # 1 s each
@@ -185,7 +163,7 @@ def test_pools_from_a_mixture_dir_train(data, tmp_path):
 
 def test_an_unreadable_file_mid_epoch_is_skipped_with_a_warning(tmp_path, caplog):
     speakers = {f"f{i}": "female" for i in range(3)} | {f"m{i}": "male" for i in range(3)}
-    root = _pool_dir(tmp_path / "pool", speakers)
+    root = make_pool_dir(tmp_path / "pool", speakers)
     (root / "wav" / "f1-0.wav").write_bytes(b"not audio")
     cfg = load_config("configs/vae.yaml", [*BASE, *POOLS, "training.epochs=1", "data.workers=0"])
     train(cfg, root, tmp_path / "exp")
@@ -204,7 +182,7 @@ def test_stream_skips_an_unreadable_utterance(data, tmp_path, caplog):
 
 
 def test_a_pool_without_one_gender_is_a_one_line_error(tmp_path):
-    root = _pool_dir(tmp_path / "pool", {"f0": "female", "f1": "female"})
+    root = make_pool_dir(tmp_path / "pool", {"f0": "female", "f1": "female"})
     (root / "male.scp").write_text("")
     sets = ["--config", "configs/vae.yaml", "--set", "data.loading=pools"]
     sets += ["--set", f"features.sample_rate={RATE}"]
@@ -237,7 +215,7 @@ def test_models_fitted_otherwise_say_they_read_in_memory(data, tmp_path, caplog)
 
 def test_prepare_pool_from_a_manifest_then_train_on_it(tmp_path):
     speakers = {f"f{i}": "female" for i in range(3)} | {f"m{i}": "male" for i in range(3)}
-    made = _pool_dir(tmp_path / "made", speakers)
+    made = make_pool_dir(tmp_path / "made", speakers)
     rows = [
         f"{made / 'wav' / f'{spk}-{k}.wav'},{spk},{gender[0].upper()}"
         for spk, gender in speakers.items()

@@ -1,6 +1,7 @@
 """CLI commands for corpora as they are: ``prepare libri2mix`` and ``prepare wsj0-2mix`` (the
-standard two-speaker corpora's female+male mixtures as data dirs) and ``prepare pool`` (any
-corpus's female and male utterances as speaker pools); no audio is copied or mixed."""
+standard two-speaker corpora's female+male mixtures as data dirs), ``prepare pool`` (any
+corpus's female and male utterances as speaker pools) and ``prepare pool-merge`` (several pools
+as one); no audio is copied or mixed."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def register(prepare: typer.Typer) -> None:
     prepare.command("libri2mix")(prepare_libri2mix)
     prepare.command("wsj0-2mix")(prepare_wsj0_2mix)
     prepare.command("pool")(prepare_pool)
+    prepare.command("pool-merge")(prepare_pool_merge)
 
 
 @user_errors
@@ -146,6 +148,40 @@ def prepare_pool(
         for s in ("female", "male")
     )
     typer.echo(f"wrote {out_dir}: {', '.join(counts)}")
+
+
+@user_errors
+def prepare_pool_merge(
+    pool_dirs: Annotated[
+        list[Path],
+        typer.Argument(metavar="POOL_DIR...", help="Pool dirs of 'vaesep prepare pool' to merge."),
+    ],
+    out_dir: OutDir,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            help="One per POOL_DIR, e.g. 2,1: each drawn utterance first draws its pool dir in "
+            "these proportions (default: the utterances, or speakers with data.draw=speaker, "
+            "of all of them as one pool).",
+        ),
+    ] = None,
+    force: Force = False,
+) -> None:
+    """Several pool dirs (e.g. two corpora) as one, to train on all of them with
+    --set data.loading=pools; ids get the prefix c1-, c2-, ... so they never collide."""
+    from vaesep.data.pool_dir import merge_pools
+
+    try:
+        numbers = None if weights is None else [float(w) for w in _names(weights)]
+    except ValueError:
+        raise fail(f"--weights {weights!r}: give numbers, one per pool dir, e.g. 2,1") from None
+    summary = merge_pools(pool_dirs, out_dir, numbers, force)
+    counts = (
+        f"{summary[s]['utterances']} {s} utterances of {summary[s]['speakers']} speakers"
+        for s in ("female", "male")
+    )
+    typer.echo(f"wrote {out_dir} ({len(pool_dirs)} pools): {', '.join(counts)}")
 
 
 def _names(text: str) -> list[str]:

@@ -38,6 +38,11 @@ class DataConfig:
     pairs: int = 2000
     # pools: seconds of each source's crop (a shorter utterance is used whole).
     crop_seconds: float = 4.0
+    # pools: how each source's utterance of a pair is drawn: uniformly over the utterances
+    # (utterance), or over the speakers, then one of theirs (speaker: a speaker with many
+    # utterances, or a corpus of many, does not dominate). A merged pool dir with weights
+    # (vaesep prepare pool-merge --weights) first draws a part (corpus) by its weight.
+    draw: Literal["utterance", "speaker"] = "utterance"
     # pools: speed factors (sox speed: tempo and pitch), one drawn per source and pair.
     speeds: list[float] = field(default_factory=lambda: [1.0])
     # stream, pools: mixtures (utterances or pairs) the input normalization is estimated on.

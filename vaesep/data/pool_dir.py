@@ -2,7 +2,8 @@
 ``data.loading: pools`` (dynamic mixing: no fixed mixtures are made).
 
 A pool dir holds ``female.scp`` and ``male.scp`` (utterance id → audio path, absolute),
-``utt2spk``, ``spk2utt`` and ``pool.json`` (what was read). Nothing is copied or mixed.
+``utt2spk``, ``spk2utt`` and ``pool.json`` (what was read; for a merge of several pool dirs,
+its parts and their weights). Nothing is copied or mixed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ import json
 from pathlib import Path
 
 from vaesep.data.corpora import Corpus
-from vaesep.data.datadir import check_replaceable, replacing, write_scp, write_speakers
+from vaesep.data.datadir import (
+    check_replaceable,
+    read_scp,
+    read_utt2spk,
+    replacing,
+    write_scp,
+    write_speakers,
+)
 from vaesep.errors import VaesepError
 from vaesep.version import __version__
 
@@ -55,5 +63,69 @@ def prepare_pool(
         for source, utts in pools.items():
             write_scp(tmp / POOL_SCP[source], utts)
         write_speakers(tmp, {u: speakers[u] for utts in pools.values() for u in utts})
+        (tmp / POOL_JSON).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def read_pool_json(pool_dir: str | Path) -> dict:
+    """A pool dir's ``pool.json`` (a one-line error when the dir is not a pool dir)."""
+    path = Path(pool_dir) / POOL_JSON
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise VaesepError(
+            f"{path}: missing or unreadable; give pool dirs made by 'vaesep prepare pool'"
+        ) from None
+
+
+def merge_pools(
+    pool_dirs: list[Path], out_dir: str | Path, weights: list[float] | None = None,
+    force: bool = False,
+) -> dict:  # fmt: skip
+    """One pool dir of several (e.g. two corpora), each a *part* whose utterance and speaker
+    ids get the prefix ``c<k>-`` (so two corpora's ids never collide). With ``weights`` every
+    drawn utterance first draws its part in those proportions (then, within the part, an
+    utterance or a speaker as ``data.draw`` says); without, the parts are one pool."""
+    out_dir = Path(out_dir)
+    if len(pool_dirs) < 2:
+        raise VaesepError("give two or more pool dirs to merge (made by 'vaesep prepare pool')")
+    if len({Path(p).resolve() for p in pool_dirs}) < len(pool_dirs):
+        raise VaesepError("a pool dir is given twice; give each once (weights weigh them)")
+    if weights is not None and (
+        len(weights) != len(pool_dirs) or min(weights) < 0 or sum(weights) <= 0
+    ):
+        raise VaesepError(
+            f"--weights: give {len(pool_dirs)} non-negative numbers, not all 0, one per pool dir"
+        )
+    check_replaceable(out_dir, POOL_JSON, "vaesep prepare pool", force)
+    pools: dict[str, dict[str, str]] = {s: {} for s in POOL_SCP}
+    speakers: dict[str, str] = {}
+    parts = []
+    for k, pool_dir in enumerate(pool_dirs, 1):
+        summary, prefix = read_pool_json(pool_dir), f"c{k}-"
+        utts = {s: read_scp(Path(pool_dir) / scp) for s, scp in POOL_SCP.items()}
+        spk = read_utt2spk(Path(pool_dir), [u for us in utts.values() for u in us])
+        for source, entries in utts.items():
+            pools[source].update({prefix + u: p for u, p in entries.items()})
+        speakers.update({prefix + u: prefix + s for u, s in spk.items()})
+        part = {"dir": str(Path(pool_dir).resolve()), "corpus": summary.get("corpus"),
+                "prefix": prefix}  # fmt: skip
+        part |= {s: summary.get(s) for s in POOL_SCP}
+        if weights is not None:
+            part["weight"] = weights[k - 1]
+        parts.append(part)
+    summary = {
+        "corpus": "merged",
+        "parts": parts,
+        **{
+            s: {"utterances": len(u), "speakers": len({speakers[i] for i in u})}
+            for s, u in pools.items()
+        },
+        "vaesep_version": __version__,
+    }
+    with replacing(out_dir) as tmp:
+        for source, utts in pools.items():
+            write_scp(tmp / POOL_SCP[source], utts)
+        write_speakers(tmp, speakers)
         (tmp / POOL_JSON).write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -2,8 +2,10 @@
 training example is a fresh random female + male pair of crops read from disk.
 
 A pool is a data dir's sources: ``female.scp`` and ``male.scp`` (with ``utt2spk``) of a pool
-dir (:mod:`vaesep.data.pool_dir`, ``vaesep prepare pool``), or ``spk1.scp`` and ``spk2.scp`` of
-a mixture dir. Each pair takes a random utterance of each pool, a random ``data.crop_seconds``
+dir (:mod:`vaesep.data.pool_dir`, ``vaesep prepare pool``, several corpora merged by
+``vaesep prepare pool-merge``), or ``spk1.scp`` and ``spk2.scp`` of a mixture dir. Each pair
+takes a random utterance of each pool (``data.draw``: uniformly, or of a random speaker; of a
+merged pool with weights, of a part drawn by its weight first), a random ``data.crop_seconds``
 crop of each (only the crop is read), a speed factor for each from ``data.speeds`` (sox speed:
 tempo and pitch), the male crop scaled to a level ratio drawn uniformly within
 ``±training.mixing_gain_db`` dB of the female one's RMS, and, with
@@ -24,7 +26,7 @@ import torch
 from vaesep.config import Config
 from vaesep.data.datadir import load_datadir, read_scp, read_utt2spk
 from vaesep.data.mixing import rms
-from vaesep.data.pool_dir import POOL_SCP
+from vaesep.data.pool_dir import POOL_JSON, POOL_SCP, read_pool_json
 from vaesep.errors import VaesepError, log
 from vaesep.features import Featurizer, Stft
 from vaesep.io.audio import load_excerpt, resample
@@ -47,17 +49,49 @@ class Pair:
     seed: int
 
 
+class Pool:
+    """One source's utterances to draw from, grouped into parts (the corpora of a merged pool
+    dir, drawn in proportion to their weights) and, within a part, by speaker."""
+
+    def __init__(self, parts: list[dict[str, list[str]]], weights: list[float] | None = None):
+        kept = [(p, w) for p, w in zip(parts, weights or [1.0] * len(parts)) if p and w > 0]
+        self.parts = [{s: sorted(ps) for s, ps in sorted(p.items())} for p, _ in kept]
+        total = sum(w for _, w in kept) or 1.0
+        self.weights = [w / total for _, w in kept] if weights else None
+        self.flat = [sorted(q for s in p.values() for q in s) for p in self.parts]
+        self.paths = sorted(q for f in self.flat for q in f)
+        self.speakers = [list(p.values()) for p in self.parts]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def draw(self, rng: np.random.Generator, by: str) -> str:
+        """A random utterance: of a part drawn by weight (weighted pools), then uniformly
+        (``by`` utterance) or of a uniformly drawn speaker (``by`` speaker)."""
+        if self.weights is None and by == "utterance":
+            return self.paths[rng.integers(len(self.paths))]
+        part = int(rng.choice(len(self.parts), p=self.weights)) if self.weights else 0
+        if by == "utterance":
+            return self.flat[part][rng.integers(len(self.flat[part]))]
+        speakers = self.speakers[part] if self.weights else [s for p in self.speakers for s in p]
+        utts = speakers[rng.integers(len(speakers))]
+        return utts[rng.integers(len(utts))]
+
+
 def read_pools(data_dir: str | Path, fraction: float, seed: int) -> tuple[dict, dict]:
-    """(training, validation) pools ``{source: [paths]}`` of a pool or mixture dir (in the
-    order of its sources)."""
+    """(training, validation) pools ``{source: Pool}`` of a pool or mixture dir (in the order of
+    its sources); a pool dir holds out whole speakers."""
     root = Path(data_dir)
     if not (root / POOL_SCP["female"]).exists() and not (root / POOL_SCP["male"]).exists():
         data = load_datadir(root)
         train_ids, val_ids = split_utterances(data.utt_ids, fraction, seed)
         return tuple(
-            {s: sorted({data.sources[s][u] for u in ids}) for s in data.names}
+            # a mixture dir knows no speakers of its sources: each utterance is its own
+            {s: Pool([{p: [p] for p in {data.sources[s][u] for u in ids}}]) for s in data.names}
             for ids in (train_ids, val_ids)
         )
+    parts = ((root / POOL_JSON).is_file() and read_pool_json(root).get("parts")) or [{"prefix": ""}]
+    weights = [float(p["weight"]) for p in parts] if "weight" in parts[0] else None
     train, val = {}, {}
     for source, scp in POOL_SCP.items():
         path = root / scp
@@ -70,19 +104,32 @@ def read_pools(data_dir: str | Path, fraction: float, seed: int) -> tuple[dict, 
         kept, held = (
             set(s) for s in split_utterances(sorted(set(speakers.values())), fraction, seed)
         )
-        train[source] = sorted(p for u, p in utts.items() if speakers[u] in kept)
-        val[source] = sorted(p for u, p in utts.items() if speakers[u] in held)
+        for pools, chosen in ((train, kept), (val, held)):
+            grouped: list[dict[str, list[str]]] = [{} for _ in parts]
+            for utt, p in utts.items():
+                if speakers[utt] in chosen:
+                    k = _part_of(utt, parts)
+                    grouped[k].setdefault(speakers[utt], []).append(p)
+            pools[source] = Pool(grouped, weights)
     return train, val
+
+
+def _part_of(utt: str, parts: list[dict]) -> int:
+    """The index of the part whose prefix ``utt`` carries (the longest one)."""
+    matches = [(len(p["prefix"]), k) for k, p in enumerate(parts) if utt.startswith(p["prefix"])]
+    if not matches:
+        raise VaesepError(f"{utt}: carries no part's prefix of the pool dir's pool.json")
+    return max(matches)[1]
 
 
 def draw_pairs(pools: dict, n: int, config: Config, seed: list[int]) -> list[Pair]:
     """``n`` random pairs from ``pools``, seeded by ``seed``."""
     rng = np.random.default_rng(seed)
-    gain, speeds = config.training.mixing_gain_db, config.data.speeds
+    gain, speeds, by = config.training.mixing_gain_db, config.data.speeds, config.data.draw
     first, second = pools.values()
     return [
         Pair(
-            (first[rng.integers(len(first))], second[rng.integers(len(second))]),
+            (first.draw(rng, by), second.draw(rng, by)),
             (float(rng.random()), float(rng.random())),
             (float(rng.choice(speeds)), float(rng.choice(speeds))),
             float(rng.uniform(-gain, gain)) if gain else 0.0,
