@@ -7,6 +7,8 @@
 # checks the review's claims (WGAN > NMF ~ VAE in SDR and SIR, MLAE best SAR).
 #   ./run.sh                         # built-in synthesized corpus (24 speakers per gender)
 #   ./run.sh --timit /data/TIMIT     # your LDC TIMIT (its train split, SA sentences included)
+#   ./run.sh --manifest corpus.csv --data data_so --exp exp_so   # any corpus with speakers and
+#                                    # genders (path,speaker,gender), e.g. speechocean762's
 #   launcher=slurm ./run.sh          # one SLURM array task per (method, pair)
 # Stages: 0 corpus, 1 speaker pairs, 2 train + separate + score every (method, pair) for
 #         every seed, 3 RESULTS.md, violins and claims. Every stage skips work already done.
@@ -16,6 +18,7 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=3
 timit=""                 # path to an LDC TIMIT; empty = synthesize the built-in corpus
+manifest=""              # or a manifest CSV of a corpus (pairs of any female and male speaker)
 data=data
 exp=exp
 pairs=25                 # speaker pairs, as in the paper
@@ -31,7 +34,7 @@ utterances=10            # per speaker, as in TIMIT
 seed=0                   # corpus and pair draw
 train_set=""             # extra config overrides, e.g. "training.epochs=5"; a model.* key goes
                          # to the methods whose config has it
-__options="stage stop_stage timit data exp pairs seeds methods speakers_per_gender utterances
+__options="stage stop_stage timit manifest data exp pairs seeds methods speakers_per_gender utterances
 seed train_set"
 __options=$(echo $__options)
 
@@ -42,8 +45,8 @@ __options=$(echo $__options)
 log "$0 $*"
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
-  if [ -n "$timit" ]; then
-    log "Stage 0: using the TIMIT corpus at $timit"
+  if [ -n "$timit$manifest" ]; then
+    log "Stage 0: using the corpus at $timit$manifest"
   elif [ -f "$data/corpus/corpus.json" ]; then
     log "Stage 0: built-in corpus already in $data/corpus"
   else
@@ -52,15 +55,19 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
       --utterances "$utterances" --seed "$seed" --force
   fi
 fi
-corpus="${timit:-$data/corpus}"
+corpus="${timit:-$data/corpus}"; kind=timit; split=train
 corpus_name="TIMIT"; [ -n "$timit" ] || corpus_name="the built-in synthesized corpus"
+if [ -n "$manifest" ]; then
+  corpus=$manifest; kind=manifest; split=all; corpus_name=$(basename "$(dirname "$manifest")")
+fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   if [ -f "$data/pairs/pairs.json" ]; then
     log "Stage 1: speaker pairs already in $data/pairs"
   else
     log "Stage 1: drawing $pairs (dialect, female, male) speaker pairs into $data/pairs"
-    vaesep prepare pairs "$corpus" "$data/pairs" --pairs "$pairs" --seed "$seed" --force
+    vaesep prepare pairs "$corpus" "$data/pairs" --kind "$kind" --split "$split" \
+      --pairs "$pairs" --seed "$seed" --force
   fi
 fi
 pair_ids=$(cd "$data/pairs" && for d in */; do [ -f "$d/test/wav.scp" ] && echo "${d%/}"; done)
