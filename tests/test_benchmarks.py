@@ -92,3 +92,30 @@ def test_the_spread_of_a_generator_is_measured_against_its_real_frames(tmp_path)
     frames = torch.rand(50, 7)
     assert log_spread(frames[:1].repeat(9, 1)) == 0.0  # one spectrum: collapsed
     assert log_spread(frames) > 0
+
+
+def test_the_peers_batches_mix_a_female_and_a_male_crop_at_0_db(tmp_path):
+    import numpy as np
+
+    from benchmarks.openunmix_peer import draw_batch
+    from vaesep.io.audio import save_audio
+
+    t = np.arange(8000) / 8000
+    files = {}
+    for name, f0, level in (("female", 220, 0.5), ("male", 110, 0.05)):
+        save_audio(
+            tmp_path / f"{name}.wav", (level * np.sin(2 * np.pi * f0 * t)).astype("f4"), 8000
+        )
+        files[name] = [str(tmp_path / f"{name}.wav")]
+    mixture, targets = draw_batch(files, 3, 0.5, np.random.default_rng(0))
+    assert mixture.shape == targets["female"].shape == (3, 1, 4000)
+    torch.testing.assert_close(mixture, targets["female"] + targets["male"])
+    level = {k: v.square().mean(-1).sqrt() for k, v in targets.items()}
+    torch.testing.assert_close(level["female"], level["male"], rtol=1e-4, atol=0)
+
+
+def test_the_peers_benchmark_names_its_setup_when_the_venv_is_missing(tmp_path):
+    from benchmarks.peers import check_venv
+
+    with pytest.raises(SystemExit, match="peers_setup.sh"):
+        check_venv(tmp_path / "no-venv")

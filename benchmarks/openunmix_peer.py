@@ -1,0 +1,173 @@
+"""open-unmix 1.3.0 as vaesep's peer, trained and run as its own recipe does (the peer of
+``python -m benchmarks.peers``). Runs in the benchmark-only venv of ``peers_setup.sh``
+(torch, numpy, soundfile, openunmix), not vaesep's: it imports no vaesep.
+
+    python benchmarks/openunmix_peer.py train --female F.txt --male M.txt --cpu-minutes 25 --out DIR
+    python benchmarks/openunmix_peer.py separate --model DIR --scp wav.scp --out SEP_DIR
+
+Two targets, female and male, each an ``OpenUnmix`` (3 BLSTM layers, 256 units in all: 1.45 M
+weights) on the 512-point STFT (hop 256) magnitudes of mono 16 kHz audio; MSE on magnitudes
+and Adam (lr 1e-3, weight decay 1e-5) as its ``train.py``; the input statistics from the
+training mixtures as its ``get_statistics``. Every step is a fresh batch of random crops, one
+female and one male utterance each, mixed at 0 dB, until the CPU-time budget (of all the
+process's threads) is spent.
+Separation: its ``Separator`` with one Wiener iteration. Files: one path per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+
+RATE, N_FFT, HOP, HIDDEN, LAYERS = 16000, 512, 256, 256, 3
+TARGETS = ("female", "male")
+
+
+def crop(path: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """A random ``seconds`` crop of a mono file (a shorter file whole, zero-padded)."""
+    info = soundfile.info(path)
+    length = int(seconds * info.samplerate)
+    start = int(rng.integers(max(info.frames - length, 0) + 1))
+    signal, _ = soundfile.read(path, start=start, frames=length, dtype="float32", always_2d=True)
+    signal = signal.mean(1)
+    return np.pad(signal, (0, length - len(signal)))
+
+
+def draw_batch(
+    files: dict[str, list[str]], size: int, seconds: float, rng: np.random.Generator
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A batch of ``size`` female + male mixtures at 0 dB (the male crop scaled to the female
+    one's RMS): the mixtures and each target, ``(size, 1, samples)``."""
+    sources: dict[str, list[np.ndarray]] = {t: [] for t in TARGETS}
+    for _ in range(size):
+        female, male = (crop(files[t][rng.integers(len(files[t]))], seconds, rng) for t in TARGETS)
+        level = np.sqrt(np.mean(female**2)) / max(np.sqrt(np.mean(male**2)), 1e-8)
+        sources["female"].append(female)
+        sources["male"].append(male * np.float32(level))
+    targets = {t: torch.from_numpy(np.stack(s))[:, None] for t, s in sources.items()}
+    return targets["female"] + targets["male"], targets
+
+
+def _transforms():
+    from openunmix import transforms
+
+    encoder, _ = transforms.make_filterbanks(n_fft=N_FFT, n_hop=HOP, sample_rate=RATE)
+    return torch.nn.Sequential(encoder, transforms.ComplexNorm(mono=True))
+
+
+def _models(mean: np.ndarray | None = None, scale: np.ndarray | None = None) -> dict:
+    from openunmix.model import OpenUnmix
+
+    bins = N_FFT // 2 + 1
+    return {
+        t: OpenUnmix(bins, 1, HIDDEN, LAYERS, input_mean=mean, input_scale=scale) for t in TARGETS
+    }
+
+
+def train(args: argparse.Namespace) -> None:
+    """Train both targets until ``--cpu-minutes`` of CPU time are spent; save them and a log."""
+    started, cpu = time.perf_counter(), time.process_time()  # the statistics count too
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    files = {t: Path(getattr(args, t)).read_text().splitlines() for t in TARGETS}
+    spectra = _transforms()
+    with torch.no_grad():  # get_statistics: per-bin mean and std of the mixtures' magnitudes
+        frames = [
+            spectra(draw_batch(files, args.batch, args.seconds, rng)[0])[:, 0].permute(0, 2, 1)
+            for _ in range(args.stats_batches)
+        ]
+    frames = torch.cat([f.reshape(-1, f.shape[-1]) for f in frames]).double().numpy()
+    mean, scale = frames.mean(0), np.maximum(frames.std(0), 1e-4)
+    models = _models(mean, scale)
+    optimizers = {
+        t: torch.optim.Adam(m.parameters(), lr=1e-3, weight_decay=1e-5) for t, m in models.items()
+    }
+    steps, losses = 0, []
+    while time.process_time() - cpu < args.cpu_minutes * 60:
+        mixture, targets = draw_batch(files, args.batch, args.seconds, rng)
+        with torch.no_grad():
+            x = spectra(mixture)
+        step_loss = 0.0
+        for t, model in models.items():
+            model.train()
+            with torch.no_grad():
+                y = spectra(targets[t])
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            optimizers[t].zero_grad()
+            loss.backward()
+            optimizers[t].step()
+            step_loss += loss.item()
+        steps += 1
+        losses.append(step_loss)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for t, model in models.items():
+        torch.save(model.state_dict(), out / f"{t}.pth")
+    log = {"steps": steps, "wall_s": time.perf_counter() - started,
+           "cpu_s": time.process_time() - cpu, "batch": args.batch, "crop_s": args.seconds,
+           "mixture_hours": steps * args.batch * args.seconds / 3600,
+           "loss_first_100": float(np.mean(losses[:100])) if losses else None,
+           "loss_last_100": float(np.mean(losses[-100:])) if losses else None,
+           "parameters": sum(p.numel() for p in models["female"].parameters() if p.requires_grad),
+           "threads": torch.get_num_threads(), "torch": torch.__version__}  # fmt: skip
+    (out / "train.json").write_text(json.dumps(log, indent=2) + "\n")
+    print(json.dumps(log))
+
+
+def separate(args: argparse.Namespace) -> None:
+    """Separate every mixture of a wav.scp into ``<utt>_female.wav``, ``<utt>_male.wav``."""
+    from openunmix.model import Separator
+
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    models = _models()
+    for t, model in models.items():
+        model.load_state_dict(torch.load(Path(args.model) / f"{t}.pth"))
+        model.freeze()
+    separator = Separator(
+        models, niter=1, n_fft=N_FFT, n_hop=HOP, nb_channels=1, sample_rate=RATE
+    ).eval()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for line in Path(args.scp).read_text().splitlines():
+        utt, path = line.split(maxsplit=1)
+        signal, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        if rate != RATE:
+            raise SystemExit(f"{path}: {rate} Hz; the peer separates {RATE} Hz audio")
+        with torch.no_grad():
+            estimates = separator(torch.from_numpy(signal.mean(1))[None, None])[0, :, 0]
+        for t, estimate in zip(TARGETS, estimates):
+            soundfile.write(out / f"{utt}_{t}.wav", estimate.numpy(), RATE, subtype="FLOAT")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    fit = commands.add_parser("train")
+    fit.add_argument("--female", required=True, help="File of female utterance paths")
+    fit.add_argument("--male", required=True, help="File of male utterance paths")
+    fit.add_argument("--cpu-minutes", type=float, required=True, help="CPU time to train")
+    fit.add_argument("--out", required=True)
+    fit.add_argument("--batch", type=int, default=8)
+    fit.add_argument("--seconds", type=float, default=4.0, help="Crop length")
+    fit.add_argument("--stats-batches", type=int, default=64)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--threads", type=int, default=0, help="0: every core")
+    run = commands.add_parser("separate")
+    run.add_argument("--model", required=True)
+    run.add_argument("--scp", required=True, help="A data dir's wav.scp")
+    run.add_argument("--out", required=True)
+    run.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    {"train": train, "separate": separate}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
