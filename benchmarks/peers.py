@@ -132,12 +132,12 @@ def main() -> None:
     for test in TESTS:
         dirs = score(work, python, test)
         report = work / "report" / TESTS[test]
-        claims = ["--claim", "vaesep>open-unmix:sdr", "--claim", "vaesep>open-unmix:si_sdr"]
-        _run([*VAESEP, "report", *dirs, "--out-dir", report, "--force", *claims])
+        judge = ["--claim", "vaesep>open-unmix:sdr", "--claim", "vaesep>open-unmix:si_sdr"]
+        _run([*VAESEP, "report", *dirs, "--out-dir", report, "--force", *judge])
         text = (report / "RESULTS.md").read_text().splitlines()
         table = [r for r in text if r.startswith("|")]
-        claims = [r for r in text if r.startswith("- vaesep >")]
-        lines += [f"## {test}, female+male at 0 dB", "", *table, "", *claims, ""]
+        verdicts = [r for r in text if r.startswith("- vaesep >")]
+        lines += [f"## {test}, female+male at 0 dB", "", *table, "", *verdicts, ""]
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -143,11 +143,7 @@ def prepare_pool(
     if split not in ("train", "test", "all"):
         raise fail(f"--split {split!r}: use train, test or all")
     summary = run(load_corpus(kind, root), out_dir, None if split == "all" else split, force)
-    counts = (
-        f"{summary[s]['utterances']} {s} utterances of {summary[s]['speakers']} speakers"
-        for s in ("female", "male")
-    )
-    typer.echo(f"wrote {out_dir}: {', '.join(counts)}")
+    typer.echo(f"wrote {out_dir}: {_counts(summary)}")
 
 
 @user_errors
@@ -177,11 +173,15 @@ def prepare_pool_merge(
     except ValueError:
         raise fail(f"--weights {weights!r}: give numbers, one per pool dir, e.g. 2,1") from None
     summary = merge_pools(pool_dirs, out_dir, numbers, force)
-    counts = (
+    typer.echo(f"wrote {out_dir} ({len(pool_dirs)} pools): {_counts(summary)}")
+
+
+def _counts(summary: dict) -> str:
+    """A pool's utterances and speakers per source, as one phrase."""
+    return ", ".join(
         f"{summary[s]['utterances']} {s} utterances of {summary[s]['speakers']} speakers"
         for s in ("female", "male")
     )
-    typer.echo(f"wrote {out_dir} ({len(pool_dirs)} pools): {', '.join(counts)}")
 
 
 def _names(text: str) -> list[str]:

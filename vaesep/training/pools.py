@@ -61,6 +61,7 @@ class Pool:
         self.flat = [sorted(q for s in p.values() for q in s) for p in self.parts]
         self.paths = sorted(q for f in self.flat for q in f)
         self.speakers = [list(p.values()) for p in self.parts]
+        self.every_speaker = [s for p in self.speakers for s in p]
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -73,7 +74,7 @@ class Pool:
         part = int(rng.choice(len(self.parts), p=self.weights)) if self.weights else 0
         if by == "utterance":
             return self.flat[part][rng.integers(len(self.flat[part]))]
-        speakers = self.speakers[part] if self.weights else [s for p in self.speakers for s in p]
+        speakers = self.speakers[part] if self.weights else self.every_speaker
         utts = speakers[rng.integers(len(speakers))]
         return utts[rng.integers(len(utts))]
 
@@ -104,12 +105,12 @@ def read_pools(data_dir: str | Path, fraction: float, seed: int) -> tuple[dict, 
         kept, held = (
             set(s) for s in split_utterances(sorted(set(speakers.values())), fraction, seed)
         )
+        part = {utt: _part_of(utt, parts) for utt in utts}
         for pools, chosen in ((train, kept), (val, held)):
             grouped: list[dict[str, list[str]]] = [{} for _ in parts]
             for utt, p in utts.items():
                 if speakers[utt] in chosen:
-                    k = _part_of(utt, parts)
-                    grouped[k].setdefault(speakers[utt], []).append(p)
+                    grouped[part[utt]].setdefault(speakers[utt], []).append(p)
             pools[source] = Pool(grouped, weights)
     return train, val
 
