@@ -24,6 +24,7 @@ from pathlib import Path
 from vaesep.errors import VaesepError
 from vaesep.io.atomic import check_name, temp_beside
 from vaesep.io.audio import is_pipe
+from vaesep.io.signals import deferred, pending, stop
 
 DEFAULT_SOURCES = ("female", "male")
 MIXTURE_SCP = "wav.scp"
@@ -290,11 +291,14 @@ def replacing(out_dir: Path) -> Iterator[Path]:
     the block completes, removed when it raises (nothing half-written is left)."""
     check_name(out_dir)
     tmp = temp_beside(out_dir)
-    tmp.mkdir(parents=True)
     try:
+        tmp.mkdir(parents=True)
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+    with deferred():  # a stop signal waits until the new dir stands in the old one's place
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp.rename(out_dir)
+    if pending():
+        stop(pending())

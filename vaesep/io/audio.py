@@ -313,8 +313,11 @@ def audio_writers(
     complete, and none of them when the block raises or a write fails."""
     writers: dict[str, AudioWriter] = {}
     try:
-        for key, path in paths.items():
-            writers[key] = AudioWriter(path, sample_rate, fmt, subtype)
+        with deferred():  # a stop signal waits until every temporary is known, to be removed
+            for key, path in paths.items():
+                writers[key] = AudioWriter(path, sample_rate, fmt, subtype)
+        if pending():
+            stop(pending())
         yield writers
         for writer in writers.values():
             writer.close()
