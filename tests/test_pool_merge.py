@@ -114,3 +114,35 @@ def test_the_default_draw_is_the_uniform_utterance_draw_it_was(tmp_path):
         rng.random(), rng.random(), rng.choice([0.9, 1.1]), rng.choice([0.9, 1.1])
         rng.uniform(-6, 6), rng.integers(2**62)
     assert [p.paths for p in draw_pairs(train_pools, 50, cfg, [0, 4, 0])] == expected
+
+
+def test_held_out_speakers_leave_the_pool_as_a_dev_manifest(tmp_path):
+    """``prepare pool --hold-out N``: N speakers per gender (seeded) are out of the pool and in
+    held_out.csv, which ``prepare manifest --num-train 0`` mixes into a dev set of them."""
+    _pool(tmp_path, "a", 2)
+    manifest = tmp_path / "a.csv"
+
+    def pool(out: str, hold_out: int = 1):
+        return run("prepare", "pool", "manifest", manifest, tmp_path / out, "--split", "all",
+                   "--hold-out", hold_out, "--seed", 3)  # fmt: skip
+
+    result = pool("p")
+    assert result.exit_code == 0, result.output
+    assert "2 speakers held out in held_out.csv" in result.output
+    utts = [u for s in ("female", "male") for u in read_scp(tmp_path / "p" / f"{s}.scp")]
+    kept = set(read_utt2spk(tmp_path / "p", utts).values())
+    held = json.loads((tmp_path / "p" / "pool.json").read_text())["held_out"]["speakers"]
+    assert len(kept) == 2 and kept.isdisjoint(held) and kept | set(held) == set(SPEAKERS)
+    assert {SPEAKERS[s] for s in held} == {"female", "male"}
+    rows = (tmp_path / "p" / "held_out.csv").read_text().splitlines()
+    assert rows[0] == "path,speaker,gender,split" and len(rows) == 1 + 4
+    assert {r.split(",")[1] for r in rows[1:]} == set(held)
+    assert pool("q").exit_code == 0  # the same seed, the same speakers
+    assert (tmp_path / "q" / "held_out.csv").read_text() == "\n".join(rows) + "\n"
+    dev = tmp_path / "dev"
+    made = run("prepare", "manifest", tmp_path / "p" / "held_out.csv", dev, "--num-train", "0",
+               "--num-test", "2")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert set((dev / "test" / "utt2spk").read_text().split()[1::2]) <= set(held)
+    assert_user_error(pool("r", hold_out=2), "leaves no female speaker")
+    assert not (tmp_path / "r").exists()

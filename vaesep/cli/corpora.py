@@ -133,6 +133,16 @@ def prepare_pool(
     split: Annotated[
         str, typer.Option("--split", help="The corpus's train or test utterances, or all.")
     ] = "train",
+    hold_out: Annotated[
+        int,
+        typer.Option(
+            "--hold-out",
+            help="Leave this many female and as many male speakers out of the pool and list "
+            "their utterances in OUT_DIR/held_out.csv: a dev set of unseen speakers "
+            "(vaesep prepare manifest OUT_DIR/held_out.csv DEV --num-train 0).",
+        ),
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the held-out speakers.")] = 0,
     force: Force = False,
 ) -> None:
     """A corpus's female and male utterances as speaker pools, to train with
@@ -142,8 +152,11 @@ def prepare_pool(
 
     if split not in ("train", "test", "all"):
         raise fail(f"--split {split!r}: use train, test or all")
-    summary = run(load_corpus(kind, root), out_dir, None if split == "all" else split, force)
-    typer.echo(f"wrote {out_dir}: {_counts(summary)}")
+    which = None if split == "all" else split
+    summary = run(load_corpus(kind, root), out_dir, which, force, hold_out, seed)
+    held = summary.get("held_out")
+    kept = f"; {len(held['speakers'])} speakers held out in {held['file']}" if held else ""
+    typer.echo(f"wrote {out_dir}: {_counts(summary)}{kept}")
 
 
 @user_errors

@@ -8,10 +8,13 @@ its parts and their weights). Nothing is copied or mixed.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
-from vaesep.data.corpora import Corpus
+import numpy as np
+
+from vaesep.data.corpora import Corpus, Utterance
 from vaesep.data.datadir import (
     check_replaceable,
     read_scp,
@@ -25,17 +28,28 @@ from vaesep.version import __version__
 
 POOL_SCP = {"female": "female.scp", "male": "male.scp"}
 POOL_JSON = "pool.json"
+HELD_OUT_CSV = "held_out.csv"
 _GENDERS = {"female": "F", "male": "M"}
 
 
 def prepare_pool(
-    corpus: Corpus, out_dir: str | Path, split: str | None = "train", force: bool = False
-) -> dict:
+    corpus: Corpus, out_dir: str | Path, split: str | None = "train", force: bool = False,
+    hold_out: int = 0, seed: int = 0,
+) -> dict:  # fmt: skip
     """Write the pool dir of ``corpus``'s utterances of ``split`` (None: all of them);
-    returns the summary written to ``pool.json``."""
+    returns the summary written to ``pool.json``.
+
+    ``hold_out`` female and as many male speakers (a seeded draw) are left out of the pool
+    and listed in ``held_out.csv``, a manifest of test utterances: a dev set of unseen
+    speakers (``vaesep prepare manifest OUT/held_out.csv DEV --num-train 0``) that stays the
+    same whatever else a model is trained on.
+    """
     out_dir = Path(out_dir)
     check_replaceable(out_dir, POOL_JSON, "vaesep prepare pool", force)
     chosen = [u for u in corpus.utterances if split is None or u.split in (split, None)]
+    held = _held_out_speakers(corpus, chosen, hold_out, seed)
+    held_utts = [u for u in chosen if u.speaker in held]
+    chosen = [u for u in chosen if u.speaker not in held]
     pools = {
         s: {u.utt_id: str(Path(u.path).resolve()) for u in chosen if u.gender == g}
         for s, g in _GENDERS.items()
@@ -59,12 +73,47 @@ def prepare_pool(
         "skipped": len(corpus.skipped),
         "vaesep_version": __version__,
     }
+    if held:
+        summary |= {"held_out": {"speakers": sorted(held), "seed": seed, "file": HELD_OUT_CSV}}
     with replacing(out_dir) as tmp:
         for source, utts in pools.items():
             write_scp(tmp / POOL_SCP[source], utts)
         write_speakers(tmp, {u: speakers[u] for utts in pools.values() for u in utts})
         (tmp / POOL_JSON).write_text(json.dumps(summary, indent=2) + "\n")
+        if held:
+            _write_manifest(tmp / HELD_OUT_CSV, held_utts)
     return summary
+
+
+def _held_out_speakers(
+    corpus: Corpus, utterances: list[Utterance], count: int, seed: int
+) -> set[str]:
+    """``count`` female and ``count`` male speakers of ``utterances``, drawn with ``seed``;
+    each gender keeps at least one speaker for the pool."""
+    if count < 0:
+        raise VaesepError(f"--hold-out {count}: give a number of speakers per gender, 0 or more")
+    held: set[str] = set()
+    if count == 0:
+        return held
+    rng = np.random.default_rng([seed, 11])
+    for source, gender in _GENDERS.items():
+        speakers = sorted({u.speaker for u in utterances if u.gender == gender})
+        if count >= len(speakers):
+            raise VaesepError(
+                f"{corpus.root}: --hold-out {count} leaves no {source} speaker for the pool "
+                f"(it has {len(speakers)}); hold out fewer"
+            )
+        held.update(rng.permutation(speakers)[:count].tolist())
+    return held
+
+
+def _write_manifest(path: Path, utterances: list[Utterance]) -> None:
+    """A vaesep manifest (path, speaker, gender, split: test) of ``utterances``."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "speaker", "gender", "split"])
+        for u in sorted(utterances, key=lambda u: u.utt_id):
+            writer.writerow([str(Path(u.path).resolve()), u.speaker, u.gender, "test"])
 
 
 def read_pool_json(pool_dir: str | Path) -> dict:

@@ -25,7 +25,9 @@ def split_utterances(corpus: Corpus, options: MixOptions) -> tuple[dict[str, lis
     """
     utts = corpus.utterances
     labels = {u.split for u in utts}
-    if options.split == "corpus" and labels == set(SPLITS):
+    wanted = {s for s, n in zip(SPLITS, (options.num_train, options.num_test)) if n}
+    # the corpus's split, whole or (e.g. a held-out manifest of test utterances) the part asked
+    if options.split == "corpus" and labels in (set(SPLITS), wanted):
         pools = {s: [u for u in utts if u.split == s] for s in SPLITS}
         shared = {u.speaker for u in pools["train"]} & {u.speaker for u in pools["test"]}
         if shared and not options.allow_speaker_overlap:
