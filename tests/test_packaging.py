@@ -162,3 +162,12 @@ def test_si_sdr_training_without_the_train_extra(tmp_path):
     args = ["train", "--config", "rnn_mask", "--set", "training.loss=si_sdr"]
     done = without(("torchmetrics",), *args, "--data", "data", "--exp-dir", "exp", cwd=tmp_path)
     assert_needs(done, "training.loss: si_sdr needs torchmetrics: pip install 'vaesep[train]'")
+
+
+def test_every_recipe_config_loads():
+    """A recipe's conf/<name>.yaml (its own or a link to a shipped one) passes validation, so
+    a recipe never fails on its config after hours of data preparation."""
+    confs = [p for p in ROOT.glob("recipes/*/conf/*.yaml") if not p.name.endswith(".about.yaml")]
+    assert confs
+    for path in confs:
+        load_config(str(path))

@@ -9,7 +9,12 @@
 #   ./run.sh --bundled /tmp/bundled             # write the bundles elsewhere
 # Stages: 0 built-in corpus (for its test sets), 1 mixtures: LibriSpeech train + test-other
 # at 0, +5 and -5 dB (and speed-perturbed training copies for $perturbed), built-in test sets
-# at the same ratios; 2 train conf/<name>.yaml;
+# at the same ratios; speaker pools of both corpora (LibriSpeech train-clean-100 and
+# speechocean762-adults), each holding out $hold_out female and $hold_out male speakers whose
+# mixtures are the dev sets, and their merge; 2 train conf/<name>.yaml (on the merged pools
+# when it sets data.loading: pools, else on the LibriSpeech mixtures), then score each model
+# trained on the pools on both dev sets: exp/dev_<corpus>/RESULTS.md, what candidates are
+# chosen by;
 # 3 export each model (float16 weights) into $bundled/<name>, evaluate that export on the six
 # test sets and write its card (conf/<name>.about.yaml + the metrics + sha256 of every file);
 # 4 exp/RESULTS.md over the models on LibriSpeech test-other at 0 dB. Every stage skips work
@@ -20,6 +25,7 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=4
 librispeech=../../../shared/data/LibriSpeech-subset
+speechocean=../../../shared/data/speechocean762-adults  # its manifest.csv lists the utterances
 models="rnn_mask vae beta_vae itl_ae"   # conf/<name>.yaml and conf/<name>.about.yaml
 perturbed=""             # these train on speed-perturbed mixtures (0.9, 1.0, 1.1), the others
                          # on the mixtures as made
@@ -28,8 +34,14 @@ data=data
 exp=exp
 num_test=50              # LibriSpeech test-other mixtures (10 speakers, 5 female + 5 male)
 builtin_test=20          # built-in corpus test mixtures
+hold_out=8               # dev speakers per gender and corpus, never in a pool (LibriSpeech
+                         # has one utterance each: 8 x 8 pairs for $num_dev mixtures)
+pool=all                 # what models with data.loading: pools train on: all (both corpora's
+                         # pools merged), librispeech or speechocean
+num_dev=40               # dev mixtures per corpus
 seed=0
-__options="stage stop_stage librispeech models perturbed bundled data exp num_test builtin_test seed"
+__options="stage stop_stage librispeech speechocean models perturbed bundled data exp num_test
+  builtin_test hold_out pool num_dev seed"
 
 . ./path.sh
 . ./cmd.sh
@@ -38,6 +50,13 @@ __options="stage stop_stage librispeech models perturbed bundled data exp num_te
 log "$0 $*"
 ratios="0 5 -5"          # female-to-male level ratios of the test sets (dB)
 
+pooled() {  # whether conf/$1.yaml trains on speaker pools (data.loading: pools)
+  grep -Eq "^  loading: *pools" "conf/$1.yaml"
+}
+
+case $pool in all | librispeech | speechocean) ;; *)
+  echo "$0: error: --pool $pool: use all, librispeech or speechocean" >&2; exit 2 ;;
+esac
 for m in $models; do  # before any work: a missing file would only fail at stage 2 or 3
   for f in "conf/$m.yaml" "conf/$m.about.yaml"; do
     if [ ! -f "$f" ]; then
@@ -83,6 +102,29 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     vaesep prepare timit "$data/corpus" "$out" --num-train 80 --num-test "$builtin_test" \
       --snr "$r" --seed "$seed" --force
   done
+  for corpus in librispeech speechocean; do
+    out="$data/pool_$corpus"
+    if [ -f "$out/pool.json" ]; then log "Stage 1: $out already pooled"; else
+      log "Stage 1: $corpus speaker pools into $out ($hold_out + $hold_out speakers held out)"
+      if [ $corpus = librispeech ]; then
+        vaesep prepare pool librispeech "$librispeech" "$out" --split train \
+          --hold-out "$hold_out" --seed "$seed" --force
+      else
+        vaesep prepare pool manifest "$speechocean/manifest.csv" "$out" --split all \
+          --hold-out "$hold_out" --seed "$seed" --force
+      fi
+    fi
+    out="$data/dev_$corpus"
+    if [ -f "$out/prepare.json" ]; then log "Stage 1: $out already mixed"; continue; fi
+    log "Stage 1: $corpus dev mixtures of the held-out speakers at 0 dB into $out"
+    vaesep prepare manifest "$data/pool_$corpus/held_out.csv" "$out" --num-train 0 \
+      --num-test "$num_dev" --seed "$seed" --force
+  done
+  out="$data/pool_all"
+  if [ -f "$out/pool.json" ]; then log "Stage 1: $out already merged"; else
+    log "Stage 1: both corpora's pools as one into $out"
+    vaesep prepare pool-merge "$data/pool_librispeech" "$data/pool_speechocean" "$out" --force
+  fi
 fi
 
 mkdir -p "$exp/log"
@@ -95,12 +137,28 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     resume=""; [ -f "$exp/$m/config.yaml" ] && resume=" --resume"
     train=$data/librispeech_snr0/train
     [[ " $perturbed " != *" $m "* ]] || train=$data/librispeech_sp/train
+    ! pooled "$m" || train=$data/pool_$pool
     echo "$m utils/train.sh --config conf/$m.yaml --data $train --exp-dir $exp/$m" \
       "--set training.progress=false$resume" >> "$exp/log/train.jobs"
   done
   log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"
   utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log" --gpu true \
     --nodes "${train_nodes:-1}"
+  for corpus in librispeech speechocean; do
+    dirs=()
+    for m in $models; do
+      pooled "$m" || continue  # the others trained on speakers of the LibriSpeech dev set
+      dir="$exp/$m/eval_dev_$corpus"
+      [ "$exp/$m/male.pt" -ot "$dir/summary.json" ] ||
+        vaesep evaluate --model "$exp/$m" --data "$data/dev_$corpus/test" --out-dir "$dir" \
+          --label "$m" --examples 0 --force > /dev/null
+      dirs+=("$dir")
+    done
+    [ ${#dirs[@]} -gt 0 ] || continue
+    vaesep report "${dirs[@]}" --out-dir "$exp/dev_$corpus" --force \
+      --title "Candidates on the $corpus dev set (held-out training speakers, 0 dB)"
+    log "Stage 2: wrote $exp/dev_$corpus/RESULTS.md (choose candidates there, never on test-other)"
+  done
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
