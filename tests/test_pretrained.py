@@ -94,6 +94,11 @@ def test_card_holds_metrics_checksums_and_provenance(bundle):
         assert entry["sha256"] == pretrained.sha256(bundle["dir"] / name)
     text = (bundle["dir"] / "card.md").read_text()
     assert "| t, 0 dB | 2 |" in text and card["files"]["male.pt"]["sha256"] in text
+    for source in ("female", "male"):  # how long each network trained, on what
+        record = json.loads((bundle["exp"] / f"{source}.json").read_text())
+        assert card["training"][source]["seconds"] == record["seconds"] > 0
+        assert card["training"][source]["device"] == "cpu"
+        assert f"{source} {record['epochs_run']} epochs" in text
 
 
 def test_catalogue_lists_and_shows_cards(installed):
