@@ -24,7 +24,7 @@ from pathlib import Path
 from vaesep.errors import VaesepError
 from vaesep.io.atomic import check_name, temp_beside
 from vaesep.io.audio import is_pipe
-from vaesep.io.signals import deferred, pending, stop
+from vaesep.io.signals import uninterrupted
 
 DEFAULT_SOURCES = ("female", "male")
 MIXTURE_SCP = "wav.scp"
@@ -297,8 +297,6 @@ def replacing(out_dir: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    with deferred():  # a stop signal waits until the new dir stands in the old one's place
+    with uninterrupted():  # a stop waits until the new dir stands in the old one's place
         shutil.rmtree(out_dir, ignore_errors=True)
         tmp.rename(out_dir)
-    if pending():
-        stop(pending())

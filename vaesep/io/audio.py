@@ -20,7 +20,7 @@ import soundfile as sf
 
 from vaesep.errors import VaesepError, log
 from vaesep.io.atomic import WRITE_ERRORS, atomic_path, check_name, temp_beside, write_error
-from vaesep.io.signals import deferred, pending, stop
+from vaesep.io.signals import uninterrupted
 
 # What libsndfile reads: MP3 and Opus where this build of it has them.
 _FORMATS = sf.available_formats()
@@ -313,19 +313,15 @@ def audio_writers(
     complete, and none of them when the block raises or a write fails."""
     writers: dict[str, AudioWriter] = {}
     try:
-        with deferred():  # a stop signal waits until every temporary is known, to be removed
+        with uninterrupted():  # every temporary is known, to be removed, before a stop
             for key, path in paths.items():
                 writers[key] = AudioWriter(path, sample_rate, fmt, subtype)
-        if pending():
-            stop(pending())
         yield writers
         for writer in writers.values():
             writer.close()
-        with deferred():  # all of them or none: a stop signal waits for the last rename
+        with uninterrupted():  # all of them or none: a stop waits for the last rename
             for writer in writers.values():
                 writer.commit()
-        if pending():
-            stop(pending())
     finally:
         for writer in writers.values():
             writer.discard()  # nothing left of a committed one

@@ -95,6 +95,15 @@ def deferred() -> Iterator[None]:
         _deferring = False
 
 
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """The block runs whole: a stop signal within it waits, and is raised as it completes."""
+    with deferred():
+        yield
+    if pending():
+        stop(pending())
+
+
 def stop(signum: int) -> None:
     """At a safe point within :func:`deferred`: raise :class:`Stopped` for ``signum`` (later
     signals are then ignored, as after any stop)."""
