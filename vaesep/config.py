@@ -105,6 +105,10 @@ class TrainingConfig:
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
+    # The rate times lr_decay whenever the validation loss has not improved for lr_patience
+    # epochs (torch's ReduceLROnPlateau); 1: a constant rate (the study's).
+    lr_decay: float = 1.0
+    lr_patience: int = 5
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     validation_fraction: float = 0.1
@@ -152,6 +156,8 @@ class TrainingConfig:
             "batch_size": (self.batch_size >= 1, "must be at least 1"),
             "learning_rate": (self.learning_rate > 0, "must be positive"),
             "weight_decay": (self.weight_decay >= 0, "must be zero or positive"),
+            "lr_decay": (0 < self.lr_decay <= 1, "must be in (0, 1] (1: a constant rate)"),
+            "lr_patience": (self.lr_patience >= 0, "must be zero or positive"),
             "validation_fraction": (0 <= self.validation_fraction < 1, "must be in [0, 1)"),
             "early_stopping_patience": (
                 self.early_stopping_patience >= 0,

@@ -134,6 +134,15 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     if [ -f "$exp/$m/female.pt" ] && [ -f "$exp/$m/male.pt" ]; then
       log "Stage 2: $exp/$m already trained"; continue
     fi
+    from=$(sed -n 's/^# continues: \([A-Za-z0-9_]*\).*/\1/p' "conf/$m.yaml")
+    if [ -n "$from" ] && [ ! -f "$exp/$m/config.yaml" ]; then  # goes on from $from's last epoch
+      if [ ! -f "$exp/$from/male.pt" ]; then
+        echo "$0: error: conf/$m.yaml continues $from, which is not trained in $exp;" \
+          "run ./run.sh --models $from --stop-stage 2 first" >&2; exit 2
+      fi
+      mkdir -p "$exp/$m"
+      cp -r "$exp/$from"/{config.yaml,stats.npz,train.log,checkpoints} "$exp/$m/"
+    fi
     resume=""; [ -f "$exp/$m/config.yaml" ] && resume=" --resume"
     train=$data/librispeech_snr0/train
     [[ " $perturbed " != *" $m "* ]] || train=$data/librispeech_sp/train

@@ -36,6 +36,7 @@ from vaesep.training.fitting import FitRun, source_seed
 from vaesep.training.joint import NAME as JOINT
 from vaesep.training.joint import JointBatch, JointModel
 from vaesep.training.pools import pool_sets
+from vaesep.training.schedule import plateaus, rate, restore_plateaus
 from vaesep.training.segments import SegmentSet, build_segment_sets, read_stfts
 from vaesep.training.streaming import InMemory, TrainingData, streamed_sets
 
@@ -206,6 +207,7 @@ def train_model(
         seed = source_seed(config, name)
         model.to(device)
         optimizers = model.optimizers(t)
+        schedulers = plateaus(optimizers, t)
         ranks = run.ranks
         sync = GradientSync(optimizers, ranks) if ranks.active else None
         generator = torch.Generator().manual_seed(seed)
@@ -215,6 +217,7 @@ def train_model(
         ckpt_path = run.exp.checkpoint_path(name)
         if run.resume and ckpt_path.exists():
             best_weights, state = restore(ckpt_path, model, optimizers, generator)
+            restore_plateaus(schedulers, optimizers, state)
             run.exp.complete_log(name, state["history"])
             log.info("%s: resuming after epoch %d", name, state["epoch"])
         ckpt_path.parent.mkdir(exist_ok=True)
@@ -275,6 +278,11 @@ def train_model(
                 **{k: v / n for k, v in sums.items()},
                 "seconds": round(spent + time.perf_counter() - started, 3),
             }
+            if schedulers:
+                record["learning_rate"] = rate(optimizers)
+                for scheduler in schedulers.values():
+                    scheduler.step(val_loss)
+                state["plateaus"] = {k: v.state_dict() for k, v in schedulers.items()}
             state["history"].append(record)
             state["epoch"] = epoch + 1
             if val_loss < state["best_loss"] or not model.selects_best:
