@@ -188,3 +188,16 @@ def test_multichannel_recipe_rejects_unknown_option():
     result = run_multichannel("--no-such-option", "1")
     assert result.returncode == 2
     assert "unknown option --no-such-option" in result.stderr
+
+
+def test_pretrained_recipe_continues_only_a_trained_model(tmp_path):
+    recipe = RECIPE.parents[1] / "pretrained" / "run.sh"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    args = ["--stage", "2", "--stop-stage", "2", "--models", "rnn_mask_pools_long"]
+    args += ["--exp", str(tmp_path / "exp"), "--data", str(tmp_path / "data")]
+    result = subprocess.run(["bash", str(recipe), *args], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "conf/rnn_mask_pools_long.yaml continues rnn_mask_pools, which is not trained" in (
+        result.stderr
+    )
+    assert not (tmp_path / "exp" / "rnn_mask_pools_long").exists()

@@ -14,7 +14,8 @@
 # mixtures are the dev sets, and their merge; 2 train conf/<name>.yaml (on the merged pools
 # when it sets data.loading: pools, else on the LibriSpeech mixtures), then score each model
 # trained on the pools on both dev sets: exp/dev_<corpus>/RESULTS.md, what candidates are
-# chosen by;
+# chosen by (a conf whose first line is '# continues: <model>' goes on from that model's last
+# epoch: its experiment copied and resumed with this conf, where only training.* may differ);
 # 3 export each model (float16 weights) into $bundled/<name>, evaluate that export on the six
 # test sets and write its card (conf/<name>.about.yaml + the metrics + sha256 of every file);
 # 4 exp/RESULTS.md over the models on LibriSpeech test-other at 0 dB. Every stage skips work
