@@ -1,5 +1,6 @@
 """The timit_mf recipe, run for real on a tiny built-in corpus (SpeechBrain-style recipe test)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from synthetic import make_datadir
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "timit_mf" / "run.sh"
 TINY = [
@@ -190,14 +192,62 @@ def test_multichannel_recipe_rejects_unknown_option():
     assert "unknown option --no-such-option" in result.stderr
 
 
-def test_pretrained_recipe_continues_only_a_trained_model(tmp_path):
-    recipe = RECIPE.parents[1] / "pretrained" / "run.sh"
+TINY_CONF = """features:
+  sample_rate: 8000
+training:
+  epochs: {epochs}
+  num_threads: 1
+  parallel_sources: false
+  progress: false
+"""
+
+
+def _pretrained_recipe(tmp_path: Path, confs: dict[str, str]) -> Path:
+    """A copy of recipes/pretrained with these conf/<name>.yaml (and an about file each)."""
+    src, dst = RECIPE.parents[1] / "pretrained", tmp_path / "pretrained"
+    dst.mkdir()
+    for name in ("run.sh", "cmd.sh", "path.sh"):
+        shutil.copy(src / name, dst / name)
+    shutil.copytree(src / "utils", dst / "utils")
+    (dst / "conf").mkdir()
+    for name, text in confs.items():
+        (dst / "conf" / f"{name}.yaml").write_text(text)
+        (dst / "conf" / f"{name}.about.yaml").write_text("summary: a test model\n")
+    return dst / "run.sh"
+
+
+def _train_log(exp: Path) -> list[dict]:
+    lines = (exp / "train.log").read_text().split("\n")
+    return [r for r in map(json.loads, filter(None, lines)) if r["source"] == "female"]
+
+
+def test_pretrained_recipe_continues_a_model_from_its_last_epoch(tmp_path):
+    make_datadir(tmp_path / "data" / "librispeech_snr0" / "train", n_utts=4, seconds=0.5, rate=8000)
+    child = "# continues: parent\n" + TINY_CONF.format(epochs=2) + "  lr_decay: 0.5\n"
+    recipe = _pretrained_recipe(tmp_path, {"parent": TINY_CONF.format(epochs=1), "child": child})
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    args = ["--stage", "2", "--stop-stage", "2", "--models", "rnn_mask_pools_long"]
+    args = ["--stage", "2", "--stop-stage", "2", "--models", "child"]
     args += ["--exp", str(tmp_path / "exp"), "--data", str(tmp_path / "data")]
     result = subprocess.run(["bash", str(recipe), *args], env=env, capture_output=True, text=True)
-    assert result.returncode == 2
-    assert "conf/rnn_mask_pools_long.yaml continues rnn_mask_pools, which is not trained" in (
-        result.stderr
+    assert result.returncode == 0, result.stderr
+    parent, child_log = (
+        _train_log(tmp_path / "exp" / "parent"),
+        _train_log(tmp_path / "exp" / "child"),
     )
-    assert not (tmp_path / "exp" / "rnn_mask_pools_long").exists()
+    assert [r["epoch"] for r in parent] == [1]  # trained first, though not listed
+    assert [r["epoch"] for r in child_log] == [1, 2]
+    assert child_log[0] == parent[0]  # the child went on from the parent's epoch
+    assert "learning_rate" in child_log[1]  # with its own training.*
+    assert (tmp_path / "exp" / "child" / "male.pt").is_file()
+
+
+def test_pretrained_recipe_refuses_a_continuation_of_no_model(tmp_path):
+    recipe = _pretrained_recipe(
+        tmp_path, {"child": "# continues: nothing\n" + TINY_CONF.format(epochs=1)}
+    )
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    args = ["--stage", "2", "--models", "child", "--exp", str(tmp_path / "exp")]
+    result = subprocess.run(["bash", str(recipe), *args], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "conf/child.yaml continues nothing, which has no conf/nothing.yaml" in result.stderr
+    assert not (tmp_path / "exp").exists()

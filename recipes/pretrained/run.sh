@@ -15,7 +15,8 @@
 # when it sets data.loading: pools, else on the LibriSpeech mixtures), then score each model
 # trained on the pools on both dev sets: exp/dev_<corpus>/RESULTS.md, what candidates are
 # chosen by (a conf whose first line is '# continues: <model>' goes on from that model's last
-# epoch: its experiment copied and resumed with this conf, where only training.* may differ);
+# epoch, trained first if need be: its experiment copied and resumed with this conf, in which
+# only training.* may differ);
 # 3 export each model (float16 weights) into $bundled/<name>, evaluate that export on the six
 # test sets and write its card (conf/<name>.about.yaml + the metrics + sha256 of every file);
 # 4 exp/RESULTS.md over the models on LibriSpeech test-other at 0 dB. Every stage skips work
@@ -54,6 +55,9 @@ ratios="0 5 -5"          # female-to-male level ratios of the test sets (dB)
 pooled() {  # whether conf/$1.yaml trains on speaker pools (data.loading: pools)
   grep -Eq "^  loading: *pools" "conf/$1.yaml"
 }
+continues() {  # the model conf/$1.yaml goes on from ('# continues: <model>'), or nothing
+  sed -n 's/^# continues: \([A-Za-z0-9_]*\).*/\1/p' "conf/$1.yaml"
+}
 
 case $pool in all | librispeech | speechocean) ;; *)
   echo "$0: error: --pool $pool: use all, librispeech or speechocean" >&2; exit 2 ;;
@@ -66,6 +70,14 @@ for m in $models; do  # before any work: a missing file would only fail at stage
       exit 2
     fi
   done
+done
+for m in $models; do
+  from=$(continues "$m")
+  if [ -n "$from" ] && { [ ! -f "conf/$from.yaml" ] || [ -n "$(continues "$from")" ]; }; then
+    echo "$0: error: conf/$m.yaml continues $from, which has no conf/$from.yaml or continues" \
+      "another model itself; name a model trained from scratch" >&2
+    exit 2
+  fi
 done
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
@@ -130,30 +142,38 @@ fi
 
 mkdir -p "$exp/log"
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  : > "$exp/log/train.jobs"
+  # Two waves: every model that starts from scratch (and every model another one continues,
+  # listed or not), then those that continue one: a copy of its experiment, resumed.
+  parents=""
   for m in $models; do
-    if [ -f "$exp/$m/female.pt" ] && [ -f "$exp/$m/male.pt" ]; then
-      log "Stage 2: $exp/$m already trained"; continue
-    fi
-    from=$(sed -n 's/^# continues: \([A-Za-z0-9_]*\).*/\1/p' "conf/$m.yaml")
-    if [ -n "$from" ] && [ ! -f "$exp/$m/config.yaml" ]; then  # goes on from $from's last epoch
-      if [ ! -f "$exp/$from/male.pt" ]; then
-        echo "$0: error: conf/$m.yaml continues $from, which is not trained in $exp;" \
-          "run ./run.sh --models $from --stop-stage 2 first" >&2; exit 2
-      fi
-      mkdir -p "$exp/$m"
-      cp -r "$exp/$from"/{config.yaml,stats.npz,train.log,checkpoints} "$exp/$m/"
-    fi
-    resume=""; [ -f "$exp/$m/config.yaml" ] && resume=" --resume"
-    train=$data/librispeech_snr0/train
-    [[ " $perturbed " != *" $m "* ]] || train=$data/librispeech_sp/train
-    ! pooled "$m" || train=$data/pool_$pool
-    echo "$m utils/train.sh --config conf/$m.yaml --data $train --exp-dir $exp/$m" \
-      "--set training.progress=false$resume" >> "$exp/log/train.jobs"
+    from=$(continues "$m")
+    [ -z "$from" ] || [[ " $models $parents " == *" $from "* ]] || parents+=" $from"
   done
-  log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"
-  utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log" --gpu true \
-    --nodes "${train_nodes:-1}"
+  for wave in 1 2; do
+    : > "$exp/log/train.jobs"
+    for m in $parents $models; do
+      from=$(continues "$m")
+      want=1; [ -z "$from" ] || want=2
+      [ "$wave" = "$want" ] || continue
+      if [ -f "$exp/$m/female.pt" ] && [ -f "$exp/$m/male.pt" ]; then
+        log "Stage 2: $exp/$m already trained"; continue
+      fi
+      if [ -n "$from" ] && [ ! -f "$exp/$m/config.yaml" ]; then  # from $from's last epoch
+        mkdir -p "$exp/$m"
+        cp -r "$exp/$from"/{config.yaml,stats.npz,train.log,checkpoints} "$exp/$m/"
+      fi
+      resume=""; [ -f "$exp/$m/config.yaml" ] && resume=" --resume"
+      train=$data/librispeech_snr0/train
+      [[ " $perturbed " != *" $m "* ]] || train=$data/librispeech_sp/train
+      ! pooled "$m" || train=$data/pool_$pool
+      echo "$m utils/train.sh --config conf/$m.yaml --data $train --exp-dir $exp/$m" \
+        "--set training.progress=false$resume" >> "$exp/log/train.jobs"
+    done
+    [ -s "$exp/log/train.jobs" ] || continue
+    log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"
+    utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log" \
+      --gpu true --nodes "${train_nodes:-1}"
+  done
   for corpus in librispeech speechocean; do
     dirs=()
     for m in $models; do
