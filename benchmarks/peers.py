@@ -1,21 +1,21 @@
-"""vaesep's default recipe against a peer, open-unmix 1.3.0, on the same data and CPU time.
+"""vaesep's LibriSpeech-only recipe against a peer, open-unmix 1.3.0, same data and CPU.
 
     bash benchmarks/peers_setup.sh               # once: the peer's own venv, .venv-peers
-    python -m benchmarks.peers [--config recipes/pretrained/conf/rnn_mask.yaml] [--set K=V ...]
-                               [--cpu-minutes M] [--work DIR] [--out FILE]
+    python -m benchmarks.peers [--config recipes/pretrained/conf/rnn_mask_librispeech.yaml]
+                               [--set K=V ...] [--cpu-minutes M] [--work DIR] [--out FILE]
 
 The data are the bundled models' (``recipes/pretrained/run.sh`` stages 0-1 into ``--work``):
 LibriSpeech train-clean-100's 251 utterances to train on; LibriSpeech test-other and the
 built-in corpus's test set, female+male at 0 dB, to score on. vaesep trains ``--config`` on
-the training mixtures (the default's recipe); its CPU time (all its processes and threads)
-is the peer's budget unless ``--cpu-minutes`` is given. The peer (``openunmix_peer.py``, in
-``.venv-peers``: PyPI's torchaudio is a CUDA build, so that venv holds its pure-Python parts
-next to the CPU torch) trains on random 4 s crops of the same female and male utterances,
-mixed anew at 0 dB every step, as its own recipe does. Both are scored by ``vaesep
-evaluate`` and compared by ``vaesep report --claim`` on the paired per-mixture differences.
-Writes a Markdown summary (with the command) to ``--out`` and everything else under
-``--work``; a finished step (training, separation, scoring) is not run again.
-"""
+the training mixtures (the default's recipe until the default learned from both corpora);
+its CPU time (all its processes and threads) is the peer's budget unless ``--cpu-minutes``
+is given. The peer (``openunmix_peer.py``, in ``.venv-peers``: PyPI's torchaudio is a CUDA
+build, so that venv holds its pure-Python parts next to the CPU torch) trains on random 4 s
+crops of the same female and male utterances, mixed anew at 0 dB every step, as its own
+recipe does. Both are scored by ``vaesep evaluate`` and compared by ``vaesep report
+--claim`` on the paired per-mixture differences. Writes a Markdown summary (with the
+command) to ``--out`` and everything else under ``--work``; a finished step (training,
+separation, scoring) is not run again."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def score(work: Path, python: Path, test: str) -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="recipes/pretrained/conf/rnn_mask.yaml")
+    parser.add_argument("--config", default="recipes/pretrained/conf/rnn_mask_librispeech.yaml")
     parser.add_argument("--set", action="append", default=[], help="vaesep config override")
     parser.add_argument("--cpu-minutes", type=float, help="the peer's budget (default: ours)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/vaesep-peers"))

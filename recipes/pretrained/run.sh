@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The bundled pretrained models (vaesep/zoo/bundled/<name>/): trained on real read speech that may
-# be redistributed, LibriSpeech train-clean-100 (CC BY 4.0; 251 speakers, one utterance each
+# be redistributed: LibriSpeech train-clean-100 (CC BY 4.0; 251 speakers, one utterance each
 # in ../shared/data/LibriSpeech-subset), every utterance at full length, female+male pairs
-# mixed anew every epoch (dynamic mixing). Never TIMIT (LDC licence) and never the
-# test-other speakers: they are the test set.
+# mixed anew every epoch (dynamic mixing); the default (conf/rnn_mask.yaml, data.loading:
+# pools) on speaker pools of those and speechocean762-adults (Apache-2.0; 128 speakers), minus
+# the dev speakers. Never TIMIT (LDC licence) and never the test-other speakers: they are the
+# test set.
 #   ./run.sh                                    # every model of $models, stages 0-4
 #   ./run.sh --models rnn_mask                  # one model again (a better config: one rerun)
 #   ./run.sh --bundled /tmp/bundled             # write the bundles elsewhere
