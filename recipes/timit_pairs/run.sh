@@ -24,11 +24,12 @@ exp=exp
 pairs=25                 # speaker pairs, as in the paper
 seeds=0,1,2              # training seeds per method and pair
 # The paper's six methods (nmf_1024: NMF at its settings; gen_vae: the VAE as a prior; wgan:
-# weight clipping as in the paper), a WGAN with a gradient penalty instead (wgan_gp), then the
-# study's discriminative VAE on the same pairs (the other reading of "a VAE per source").
-# Add wgan_paper and gan_paper for the WGAN and GAN trained as the authors' code does (about
-# 3 min per run on one core, 6-15x the shipped configs; their claims are judged when present).
-methods="nmf_1024 mlae gen_vae gan wgan wgan_gp ae_wgan vae"
+# weight clipping as in the paper), a WGAN with a gradient penalty instead (wgan_gp), the
+# study's discriminative VAE on the same pairs (the other reading of "a VAE per source"), and
+# wgan_paper and gan_paper: the WGAN and GAN trained as the authors' code does (about 4.5 min
+# per run on one core, 15x the shipped configs: 11 of the recipe's 14 core-hours, about 7 h on
+# 2 cores in all; drop them from --methods for a run of about 80 min on 2 cores).
+methods="nmf_1024 mlae gen_vae gan wgan wgan_gp ae_wgan vae gan_paper wgan_paper"
 speakers_per_gender=24   # built-in corpus size (18 train speakers per gender)
 utterances=10            # per speaker, as in TIMIT
 seed=0                   # corpus and pair draw
