@@ -105,29 +105,22 @@ class TrainingConfig:
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
-    # The rate times lr_decay whenever the validation loss has not improved for lr_patience
-    # epochs (torch's ReduceLROnPlateau); 1: a constant rate (the study's).
+    # The rate times lr_decay after lr_patience epochs without a lower validation loss (1: none).
     lr_decay: float = 1.0
     lr_patience: int = 5
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     validation_fraction: float = 0.1
     early_stopping_patience: int = 8
-    # Pair the training sources anew every epoch (complex STFT sum) instead of the fixed
-    # mixtures (not in the study). Under weak class supervision: one-class recordings of
-    # different classes mixed anew into two-class mixtures, beside every recording.
+    # Pair the training sources anew every epoch (complex STFT sum; not in the study). Under weak
+    # class supervision: one-class recordings mixed anew into two-class mixtures, beside them.
     dynamic_mixing: bool = False
-    # With dynamic_mixing: each new male segment scaled by a level ratio drawn uniformly from
-    # +-mixing_gain_db dB (0: the data's ratios), so the models meet other ratios than 0 dB.
+    # With dynamic_mixing: each new male segment scaled by a random ratio within +-this many dB.
     mixing_gain_db: float = 0.0
-    # With dynamic_mixing: each new segment of each source coloured by a smooth random
-    # frequency response (a tilt and a bend of up to +-this many dB at the band edges), as
-    # other microphones and rooms would colour it (0: as recorded).
+    # With dynamic_mixing: each new source segment coloured by a smooth random response (+-dB).
     mixing_colouring_db: float = 0.0
-    # What a source's estimate is trained towards: its magnitude |S|, or the phase-sensitive
-    # target |S| cos(angle S - angle X) truncated to [0, |X|] (Erdogan et al. 2015), with
-    # which the masked mixture's error is its complex-STFT error up to a constant (magnitude
-    # spectrograms only).
+    # The training target: the magnitude |S|, or |S| cos(angle S - angle X) truncated to
+    # [0, |X|] (phase-sensitive, Erdogan et al. 2015; magnitude spectrograms only).
     target: Literal["magnitude", "phase_sensitive"] = "magnitude"
     # spectrum: the model's own loss on spectra (the study's); si_sdr: each segment's estimate
     # scored as a waveform, by negative SI-SDR (vaesep.models.objectives).
