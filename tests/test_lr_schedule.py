@@ -81,3 +81,17 @@ def test_a_constant_rate_checkpoint_resumed_with_a_decay_counts_its_plateau(tmp_
     assert schedulers["model"].best == ckpt["state"]["best_loss"]
     assert schedulers["model"].num_bad_epochs == ckpt["state"]["stale"]
     assert optimizer.param_groups[0]["lr"] == 0.01  # the config's rate until a plateau
+
+
+def test_a_resumed_decay_keeps_its_rate_but_takes_the_new_factor_and_patience():
+    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=0.01)
+    before = plateaus({"model": optimizer}, _config().training)["model"]
+    for loss in (1.0, 2.0):  # the second epoch is a plateau at patience 0: the rate halves
+        before.step(loss)
+    state = {"plateaus": {"model": before.state_dict()}, "best_loss": 1.0, "stale": 1}
+    fresh = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=0.01)
+    changed = _config("training.lr_decay=0.1", "training.lr_patience=3").training
+    after = plateaus({"model": fresh}, changed)
+    restore_plateaus(after, {"model": fresh}, state)
+    assert fresh.param_groups[0]["lr"] == pytest.approx(0.005)
+    assert (after["model"].factor, after["model"].patience) == (0.1, 3)

@@ -29,7 +29,8 @@ def restore_plateaus(
     optimizers: dict[str, torch.optim.Optimizer],
     state: dict,
 ) -> None:
-    """On resume the decay goes on where it was (its rate, not the config's). A checkpoint
+    """On resume the decay goes on where it was (its rate and plateau count; the factor and
+    patience are the config's, as every ``training.*`` may change on resume). A checkpoint
     written without one (a constant rate until then) starts it at the config's rate, counting
     the epochs since the best one as part of the plateau, as early stopping does."""
     saved = state.get("plateaus", {})
@@ -37,7 +38,9 @@ def restore_plateaus(
         if name not in saved:
             scheduler.best, scheduler.num_bad_epochs = state["best_loss"], state["stale"]
             continue
+        factor, patience = scheduler.factor, scheduler.patience  # the config's, now
         scheduler.load_state_dict(saved[name])
+        scheduler.factor, scheduler.patience = factor, patience
         for group, rate in zip(optimizers[name].param_groups, scheduler.get_last_lr()):
             group["lr"] = rate
 
