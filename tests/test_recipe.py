@@ -16,11 +16,16 @@ TINY = [
     "--train-set", "training.epochs=1 training.progress=false training.parallel_sources=false",
 ]  # fmt: skip
 
+# The recipes find this interpreter's vaesep first on PATH.
+RECIPE_ENV = {
+    **os.environ,
+    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+}
+
 
 def run_recipe(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(
-        ["bash", str(RECIPE), *args], env=env, capture_output=True, text=True, timeout=600
+        ["bash", str(RECIPE), *args], env=RECIPE_ENV, capture_output=True, text=True, timeout=600
     )
 
 
@@ -97,9 +102,12 @@ def test_pairs_recipe_pools_pairs_and_seeds_and_checks_claims(tmp_path):
         "--methods", "nmf_1024 mlae wgan",
         "--train-set", "training.epochs=2 model.inference_steps=10 model.critic_warmup=1",
     ]  # fmt: skip
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     run = subprocess.run(
-        ["bash", str(PAIRS_RECIPE), *args], env=env, capture_output=True, text=True, timeout=600
+        ["bash", str(PAIRS_RECIPE), *args],
+        env=RECIPE_ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     pairs = sorted(p.name for p in (data / "pairs").iterdir() if p.is_dir())
@@ -115,7 +123,7 @@ def test_pairs_recipe_pools_pairs_and_seeds_and_checks_claims(tmp_path):
 
     again = subprocess.run(
         ["bash", str(PAIRS_RECIPE), *args, "--stage", "2", "--stop-stage", "2"],
-        env=env, capture_output=True, text=True, timeout=600,
+        env=RECIPE_ENV, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert again.returncode == 0 and "0 (method, pair) task(s)" in again.stderr
 
@@ -125,10 +133,9 @@ CONFIGS = RECIPE.parents[2] / "configs"
 
 
 def run_multichannel(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(
         ["bash", str(MULTICHANNEL_RECIPE), *args],
-        env=env, capture_output=True, text=True, timeout=600,
+        env=RECIPE_ENV, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
 
 
@@ -225,10 +232,11 @@ def test_pretrained_recipe_continues_a_model_from_its_last_epoch(tmp_path):
     make_datadir(tmp_path / "data" / "librispeech_snr0" / "train", n_utts=4, seconds=0.5, rate=8000)
     child = "# continues: parent\n" + TINY_CONF.format(epochs=2) + "  lr_decay: 0.5\n"
     recipe = _pretrained_recipe(tmp_path, {"parent": TINY_CONF.format(epochs=1), "child": child})
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     args = ["--stage", "2", "--stop-stage", "2", "--models", "child"]
     args += ["--exp", str(tmp_path / "exp"), "--data", str(tmp_path / "data")]
-    result = subprocess.run(["bash", str(recipe), *args], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(recipe), *args], env=RECIPE_ENV, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     parent, child_log = (
         _train_log(tmp_path / "exp" / "parent"),
@@ -245,9 +253,10 @@ def test_pretrained_recipe_refuses_a_continuation_of_no_model(tmp_path):
     recipe = _pretrained_recipe(
         tmp_path, {"child": "# continues: nothing\n" + TINY_CONF.format(epochs=1)}
     )
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     args = ["--stage", "2", "--models", "child", "--exp", str(tmp_path / "exp")]
-    result = subprocess.run(["bash", str(recipe), *args], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(recipe), *args], env=RECIPE_ENV, capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert "conf/child.yaml continues nothing, which has no conf/nothing.yaml" in result.stderr
     assert not (tmp_path / "exp").exists()

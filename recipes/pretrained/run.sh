@@ -72,8 +72,6 @@ for m in $models; do  # before any work: a missing file would only fail at stage
       exit 2
     fi
   done
-done
-for m in $models; do
   from=$(continues "$m")
   if [ -n "$from" ] && { [ ! -f "conf/$from.yaml" ] || [ -n "$(continues "$from")" ]; }; then
     echo "$0: error: conf/$m.yaml continues $from, which has no conf/$from.yaml or continues" \
