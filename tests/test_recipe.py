@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from synthetic import make_datadir
+import yaml
+from synthetic import make_datadir, make_pool_dir
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "timit_mf" / "run.sh"
 TINY = [
@@ -260,3 +261,21 @@ def test_pretrained_recipe_refuses_a_continuation_of_no_model(tmp_path):
     assert result.returncode == 2
     assert "conf/child.yaml continues nothing, which has no conf/nothing.yaml" in result.stderr
     assert not (tmp_path / "exp").exists()
+
+
+def test_pretrained_recipe_trains_a_published_config_on_the_pools(tmp_path):
+    speakers = {f"f{i}": "female" for i in range(3)} | {f"m{i}": "male" for i in range(3)}
+    make_pool_dir(tmp_path / "data" / "pool_all", speakers)
+    for corpus in ("librispeech", "speechocean"):
+        make_datadir(tmp_path / "data" / f"dev_{corpus}" / "test", n_utts=2, rate=8000)
+    recipe = _pretrained_recipe(tmp_path, {"study": TINY_CONF.format(epochs=1)})
+    args = ["--stage", "2", "--stop-stage", "2", "--models", "study", "--on_pools", "study"]
+    args += ["--exp", str(tmp_path / "exp"), "--data", str(tmp_path / "data")]
+    result = subprocess.run(
+        ["bash", str(recipe), *args], env=RECIPE_ENV, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "exp" / "dev_speechocean" / "RESULTS.md").is_file()  # scored as pooled
+    data = yaml.safe_load((tmp_path / "exp" / "study" / "config.yaml").read_text())["data"]
+    assert data["loading"] == "pools" and data["draw"] == "speaker" and data["pairs"] == 1000
+    assert (tmp_path / "exp" / "study" / "male.pt").is_file()

@@ -36,7 +36,6 @@ seed=0
 train_set=""             # extra config overrides for the learned methods, e.g. "training.epochs=5"
 __options="stage stop_stage timit noise noise_dir snr data exp seeds methods speakers_per_gender
 utterances num_train num_test seed train_set"
-__options=$(echo $__options)
 
 . ./path.sh
 . ./cmd.sh

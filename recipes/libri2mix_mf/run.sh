@@ -31,7 +31,6 @@ sweeps="stft"
 sweep_seeds=0,1,2        # training seeds of every sweep setting
 __options="stage stop_stage loading libri2mix speakers rate mode mixture train_subsets test_subsets
 num_train seed data exp models baselines train_set sweeps sweep_seeds"
-__options=$(echo $__options)
 
 . ./path.sh
 . ./cmd.sh

@@ -25,7 +25,6 @@ sweeps="stft"
 sweep_seeds=0,1,2        # training seeds of every sweep setting
 __options="baselines stage stop_stage librispeech train_subsets test_subsets data exp models num_train
 num_test crop seed train_set sweeps sweep_seeds"
-__options=$(echo $__options)
 
 . ./path.sh
 . ./cmd.sh

@@ -42,7 +42,6 @@ train_set=""             # extra config overrides for the trained models (not au
                          # e.g. "training.epochs=5 model.iterations=20"
 __options="stage stop_stage timit librispeech train_subsets test_subsets crop data exp models rt60s
 mics spacing seeds speakers_per_gender utterances num_train num_test seed train_set"
-__options=$(echo $__options)
 command_line="./run.sh$(printf ' %q' "$@")"
 
 . ./path.sh

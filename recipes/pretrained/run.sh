@@ -33,6 +33,9 @@ speechocean=../../../shared/data/speechocean762-adults  # its manifest.csv lists
 models="rnn_mask vae beta_vae itl_ae"   # conf/<name>.yaml and conf/<name>.about.yaml
 perturbed=""             # these train on speed-perturbed mixtures (0.9, 1.0, 1.1), the others
                          # on the mixtures as made
+on_pools="vae beta_vae itl_ae"  # the study's published configs (conf/<name>.yaml links to
+                         # them) trained on the pools: data.* below, set on the command line
+pool_data="loading=pools draw=speaker pairs=1000 crop_seconds=4.0"  # conf/rnn_mask_pools.yaml's
 bundled=../../vaesep/zoo/bundled
 data=data
 exp=exp
@@ -44,8 +47,8 @@ pool=all                 # what models with data.loading: pools train on: all (b
                          # pools merged), librispeech or speechocean
 num_dev=40               # dev mixtures per corpus
 seed=0
-__options="stage stop_stage librispeech speechocean models perturbed bundled data exp num_test
-  builtin_test hold_out pool num_dev seed"
+__options="stage stop_stage librispeech speechocean models perturbed on_pools bundled data exp
+  num_test builtin_test hold_out pool num_dev seed"
 
 . ./path.sh
 . ./cmd.sh
@@ -54,8 +57,8 @@ __options="stage stop_stage librispeech speechocean models perturbed bundled dat
 log "$0 $*"
 ratios="0 5 -5"          # female-to-male level ratios of the test sets (dB)
 
-pooled() {  # whether conf/$1.yaml trains on speaker pools (data.loading: pools)
-  grep -Eq "^  loading: *pools" "conf/$1.yaml"
+pooled() {  # whether model $1 trains on speaker pools (data.loading: pools)
+  [[ " $on_pools " == *" $1 "* ]] || grep -Eq "^  loading: *pools" "conf/$1.yaml"
 }
 continues() {  # the model conf/$1.yaml goes on from ('# continues: <model>'), or nothing
   sed -n 's/^# continues: \([A-Za-z0-9_]*\).*/\1/p' "conf/$1.yaml"
@@ -166,8 +169,12 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       train=$data/librispeech_snr0/train
       [[ " $perturbed " != *" $m "* ]] || train=$data/librispeech_sp/train
       ! pooled "$m" || train=$data/pool_$pool
+      sets=""
+      if [[ " $on_pools " == *" $m "* ]]; then
+        for kv in $pool_data; do sets+=" --set data.$kv"; done
+      fi
       echo "$m utils/train.sh --config conf/$m.yaml --data $train --exp-dir $exp/$m" \
-        "--set training.progress=false$resume" >> "$exp/log/train.jobs"
+        "--set training.progress=false$sets$resume" >> "$exp/log/train.jobs"
     done
     [ -s "$exp/log/train.jobs" ] || continue
     log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"

@@ -25,7 +25,6 @@ sweeps="stft latent batch beta itl_latent models"
 sweep_seeds=0,1,2        # training seeds of every sweep setting
 __options="baselines stage stop_stage timit data exp models speakers_per_gender utterances num_train
 num_test seed train_set sweeps sweep_seeds"
-__options=$(echo $__options)
 
 . ./path.sh
 . ./cmd.sh

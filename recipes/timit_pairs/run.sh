@@ -37,7 +37,6 @@ train_set=""             # extra config overrides, e.g. "training.epochs=5"; a m
                          # to the methods whose config has it
 __options="stage stop_stage timit manifest data exp pairs seeds methods speakers_per_gender utterances
 seed train_set"
-__options=$(echo $__options)
 
 . ./path.sh
 . ./cmd.sh

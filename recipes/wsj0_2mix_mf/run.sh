@@ -30,7 +30,6 @@ sweeps="stft"
 sweep_seeds=0,1,2        # training seeds of every sweep setting
 __options="stage stop_stage loading wsj0_2mix genders lists rate mode num_train seed data exp models
 baselines train_set sweeps sweep_seeds"
-__options=$(echo $__options)
 
 . ./path.sh
 . ./cmd.sh

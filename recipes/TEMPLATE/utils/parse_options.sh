@@ -2,7 +2,9 @@
 # Parses "--key value" and "--key=value" options into shell variables that already exist
 # (dashes become underscores), Kaldi style. Source it after defining the defaults:
 #   stage=0; __options="stage"; . utils/parse_options.sh "$@"
-# "--help" prints the variables a script accepts with their current values.
+# "--help" prints the variables a script accepts with their current values. __options may span
+# lines.
+__options=$(echo ${__options:-})
 while [ $# -gt 0 ]; do
   case "$1" in
     --help|-h)
