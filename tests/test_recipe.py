@@ -263,7 +263,7 @@ def test_pretrained_recipe_refuses_a_continuation_of_no_model(tmp_path):
     assert not (tmp_path / "exp").exists()
 
 
-def test_pretrained_recipe_trains_a_published_config_on_the_pools(tmp_path):
+def test_pretrained_recipe_trains_a_published_config_on_the_pools_with_settings(tmp_path):
     speakers = {f"f{i}": "female" for i in range(3)} | {f"m{i}": "male" for i in range(3)}
     make_pool_dir(tmp_path / "data" / "pool_all", speakers)
     for corpus in ("librispeech", "speechocean"):
@@ -271,11 +271,14 @@ def test_pretrained_recipe_trains_a_published_config_on_the_pools(tmp_path):
     recipe = _pretrained_recipe(tmp_path, {"study": TINY_CONF.format(epochs=1)})
     args = ["--stage", "2", "--stop-stage", "2", "--models", "study", "--on_pools", "study"]
     args += ["--exp", str(tmp_path / "exp"), "--data", str(tmp_path / "data")]
+    args += ["--sets", "training.mixing_gain_db=3 training.seed=7"]  # an ablation's settings
     result = subprocess.run(
         ["bash", str(recipe), *args], env=RECIPE_ENV, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "exp" / "dev_speechocean" / "RESULTS.md").is_file()  # scored as pooled
-    data = yaml.safe_load((tmp_path / "exp" / "study" / "config.yaml").read_text())["data"]
+    config = yaml.safe_load((tmp_path / "exp" / "study" / "config.yaml").read_text())
+    data, training = config["data"], config["training"]
     assert data["loading"] == "pools" and data["draw"] == "speaker" and data["pairs"] == 1000
+    assert training["mixing_gain_db"] == 3 and training["seed"] == 7
     assert (tmp_path / "exp" / "study" / "male.pt").is_file()

@@ -36,6 +36,8 @@ perturbed=""             # these train on speed-perturbed mixtures (0.9, 1.0, 1.
 on_pools="vae beta_vae itl_ae"  # the study's published configs (conf/<name>.yaml links to
                          # them) trained on the pools: data.* below, set on the command line
 pool_data="loading=pools draw=speaker pairs=1000 crop_seconds=4.0"  # conf/rnn_mask_pools.yaml's
+sets=""                  # KEY=VALUE settings of every model stage 2 trains (an ablation, with
+                         # --exp elsewhere), e.g. --sets "training.mixing_gain_db=5"
 bundled=../../vaesep/zoo/bundled
 data=data
 exp=exp
@@ -48,7 +50,7 @@ pool=all                 # what models with data.loading: pools train on: all (b
 num_dev=40               # dev mixtures per corpus
 seed=0
 __options="stage stop_stage librispeech speechocean models perturbed on_pools bundled data exp
-  num_test builtin_test hold_out pool num_dev seed"
+  num_test builtin_test hold_out pool num_dev seed sets"
 
 . ./path.sh
 . ./cmd.sh
@@ -169,12 +171,13 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       train=$data/librispeech_snr0/train
       [[ " $perturbed " != *" $m "* ]] || train=$data/librispeech_sp/train
       ! pooled "$m" || train=$data/pool_$pool
-      sets=""
+      sets_m=""
       if [[ " $on_pools " == *" $m "* ]]; then
-        for kv in $pool_data; do sets+=" --set data.$kv"; done
+        for kv in $pool_data; do sets_m+=" --set data.$kv"; done
       fi
+      for kv in $sets; do sets_m+=" --set $kv"; done
       echo "$m utils/train.sh --config conf/$m.yaml --data $train --exp-dir $exp/$m" \
-        "--set training.progress=false$sets$resume" >> "$exp/log/train.jobs"
+        "--set training.progress=false$sets_m$resume" >> "$exp/log/train.jobs"
     done
     [ -s "$exp/log/train.jobs" ] || continue
     log "Stage 2: training $(wc -l < "$exp/log/train.jobs") model(s) ($launcher launcher)"
