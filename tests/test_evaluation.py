@@ -17,6 +17,7 @@ import soundfile as sf
 import synthetic
 import torch
 
+import vaesep
 from vaesep.data.datadir import load_datadir, write_datadir
 from vaesep.errors import VaesepError, log
 from vaesep.io.audio import audio_writers, load_audio, save_audio
@@ -424,6 +425,8 @@ def test_scores_of_separated_files_equal_those_of_evaluate(tmp_path: Path) -> No
     assert made["device"] == "cpu" and scored["device"] == "none (files scored)"
     assert made["data"] == scored["data"] and made["data"]["mixtures"] == direct["num_utterances"]
     assert made["data"]["seconds"] > 0 and made["torch"] == str(torch.__version__)
+    checkout = (Path(vaesep.__file__).parents[1] / ".git").exists()  # not an installed copy
+    assert (made["git_commit"] is not None) == checkout
     assert made["git_commit"] is None or len(made["git_commit"].split("+")[0]) == 40
     for example in ("utt000_female.wav", "utt000_male.wav"):
         expected = load_audio(tmp_path / "direct" / "examples" / example)[0]

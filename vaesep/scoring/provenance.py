@@ -15,7 +15,7 @@ from typing import Any
 from vaesep.data.datadir import DataDir, read_utt2spk
 from vaesep.version import __version__
 
-_CHECKOUT = Path(__file__).resolve().parents[1]
+_CHECKOUT = Path(__file__).resolve().parents[2]  # vaesep/scoring/ -> the repository
 
 
 def git_commit() -> str | None:
