@@ -271,7 +271,7 @@ def test_pretrained_recipe_trains_a_published_config_on_the_pools_with_settings(
     recipe = _pretrained_recipe(tmp_path, {"study": TINY_CONF.format(epochs=1)})
     args = ["--stage", "2", "--stop-stage", "2", "--models", "study", "--on_pools", "study"]
     args += ["--exp", str(tmp_path / "exp"), "--data", str(tmp_path / "data")]
-    args += ["--sets", "training.mixing_gain_db=3 training.seed=7"]  # an ablation's settings
+    args += ["--train-set", "training.mixing_gain_db=3 training.seed=7"]  # an ablation's settings
     result = subprocess.run(
         ["bash", str(recipe), *args], env=RECIPE_ENV, capture_output=True, text=True
     )

@@ -36,8 +36,8 @@ perturbed=""             # these train on speed-perturbed mixtures (0.9, 1.0, 1.
 on_pools="vae beta_vae itl_ae"  # the study's published configs (conf/<name>.yaml links to
                          # them) trained on the pools: data.* below, set on the command line
 pool_data="loading=pools draw=speaker pairs=1000 crop_seconds=4.0"  # conf/rnn_mask_pools.yaml's
-sets=""                  # KEY=VALUE settings of every model stage 2 trains (an ablation, with
-                         # --exp elsewhere), e.g. --sets "training.mixing_gain_db=5"
+train_set=""             # extra config overrides for every model stage 2 trains (an ablation,
+                         # with --exp elsewhere), e.g. "training.mixing_gain_db=5"
 bundled=../../vaesep/zoo/bundled
 data=data
 exp=exp
@@ -50,7 +50,7 @@ pool=all                 # what models with data.loading: pools train on: all (b
 num_dev=40               # dev mixtures per corpus
 seed=0
 __options="stage stop_stage librispeech speechocean models perturbed on_pools bundled data exp
-  num_test builtin_test hold_out pool num_dev seed sets"
+  num_test builtin_test hold_out pool num_dev seed train_set"
 
 . ./path.sh
 . ./cmd.sh
@@ -175,7 +175,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       if [[ " $on_pools " == *" $m "* ]]; then
         for kv in $pool_data; do sets_m+=" --set data.$kv"; done
       fi
-      for kv in $sets; do sets_m+=" --set $kv"; done
+      for kv in $train_set; do sets_m+=" --set $kv"; done
       echo "$m utils/train.sh --config conf/$m.yaml --data $train --exp-dir $exp/$m" \
         "--set training.progress=false$sets_m$resume" >> "$exp/log/train.jobs"
     done
