@@ -16,8 +16,9 @@ from vaesep.data.datadir import DEFAULT_SOURCES as SOURCES
 from vaesep.data.datadir import load_datadir
 from vaesep.data.weak import prepare_weak
 from vaesep.errors import VaesepError
-from vaesep.features import Featurizer
+from vaesep.features import Featurizer, Stft
 from vaesep.models.masks import soft_masks
+from vaesep.models.objectives import Waveforms
 from vaesep.models.vae import VAE, VAEConfig
 from vaesep.registry import load_config
 from vaesep.separation.separator import Separator
@@ -112,6 +113,37 @@ def test_the_direct_term_adds_each_models_own_error_against_its_source():
     assert parts["direct"] == pytest.approx(float(direct), rel=1e-6)
     kl = parts["kl_female"] + parts["kl_male"]
     assert float(loss) == pytest.approx(parts["rec"] + 0.5 * parts["direct"] + kl, rel=1e-6)
+
+
+def test_with_waveforms_each_error_is_the_negative_si_sdr_of_the_resynthesized_estimate():
+    stft = Stft(load_config(None, [f"features.sample_rate={RATE}"]).features)
+    gen = torch.Generator().manual_seed(2)
+    waves = {s: torch.randn(4, 2048, generator=gen) for s in SOURCES}
+    specs = {s: stft.stft(w) for s, w in waves.items()}  # (4, T, F)
+    mixture = specs["female"] + specs["male"]
+    frames, bins = mixture.shape[1:]
+    training = load_config(
+        CONFIGS / "vae.yaml", ["training.joint=true", "training.discriminative=0.25"]
+    )
+    vae = VAEConfig(latent_dim=3, encoder_layers=[7])
+    model = JointModel({s: VAE(6, bins, vae) for s in SOURCES}, training.training)
+    waveforms = {s: Waveforms(mixture, specs[s], stft) for s in SOURCES}
+    x = torch.randn(4, frames, 6, generator=gen)
+    batch = JointBatch(x, {}, mixture.abs(), torch.ones(4, 2), waveforms)
+    estimates = _estimates(model, batch, seed=3)
+    masks = soft_masks(estimates)
+    masked = {s: masks[s] * batch.mixture for s in SOURCES}
+    other = {"female": "male", "male": "female"}
+    rec = sum(waveforms[s].loss(masked[s]) for s in SOURCES)
+    disc = sum(waveforms[other[s]].loss(masked[s]) for s in SOURCES)
+    torch.manual_seed(3)
+    loss, parts = model.batch_loss(batch)
+    assert parts["rec"] == pytest.approx(float(rec), rel=1e-5)
+    assert parts["disc"] == pytest.approx(float(disc), rel=1e-5)
+    kl = parts["kl_female"] + parts["kl_male"]
+    assert float(loss) == pytest.approx(float(rec) - 0.25 * float(disc) + kl, rel=1e-5)
+    half = batch.select(slice(0, 2))
+    assert half.waveforms["male"].source.shape[0] == 2
 
 
 def test_weak_supervision_sums_only_the_classes_each_mixture_holds():

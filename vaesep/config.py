@@ -138,6 +138,9 @@ class TrainingConfig:
     # source: the references supervise each model; class (weak): only the mixtures and which
     # sources each holds, the estimates summed to the mixture (Karamatli et al. 2019), jointly.
     supervision: Literal["source", "class"] = "source"
+    # Fine-tuning: start every source's network from this trained model's weights (an
+    # experiment dir or a bundled model's name, of the same type, sizes and features).
+    init_from: str = ""
     # On a multi-core CPU, train the sources' models side by side, one process each.
     parallel_sources: bool = True
     num_threads: int = 0
@@ -209,10 +212,10 @@ class Config:
         )
         require(
             t.loss == "spectrum"
-            or (self.features.spectrogram == "magnitude" and not t.trains_together),
+            or (self.features.spectrogram == "magnitude" and t.supervision == "source"),
             "training.loss",
-            "si_sdr needs features.spectrogram: magnitude and sources trained apart "
-            "(training.joint: false, training.supervision: source)",
+            "si_sdr needs features.spectrogram: magnitude and references "
+            "(training.supervision: source)",
         )
         require(
             t.supervision == "source" or not streams,

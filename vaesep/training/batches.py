@@ -39,13 +39,23 @@ def on_device(
     )
 
 
-def joint_on_device(segments: SegmentSet, device: torch.device) -> JointBatch:
-    """All of ``segments`` for the sources' models together, on ``device``."""
+def joint_on_device(
+    segments: SegmentSet, device: torch.device, stft: Stft | None = None
+) -> JointBatch:
+    """All of ``segments`` for the sources' models together, on ``device`` (with ``stft``:
+    every source's waveforms for a time-domain loss)."""
+    waveforms = None
+    if stft is not None and segments.stfts is not None:
+        mixture = segments.stfts["mixture"]
+        waveforms = {
+            s: Waveforms(mixture, segments.stfts[s], stft).to(device) for s in segments.targets
+        }
     return JointBatch(
         segments.inputs.to(device),
         {s: t.to(device) for s, t in segments.targets.items()},
         segments.mixture.to(device),
         segments.present.to(device),
+        waveforms,
     )
 
 

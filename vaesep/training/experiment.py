@@ -27,6 +27,7 @@ from vaesep.training.conditional import fit_conditional
 from vaesep.training.distributed import Ranks, ReaderDir, barrier, joined, ranks_from_env
 from vaesep.training.fitting import FitRun, fit_dictionaries, fit_filter, fit_nothing
 from vaesep.training.gradient import fit_gradient
+from vaesep.training.initial import initial_weights
 
 # How a registry entry is fitted, by its ``fit`` name: FitRun -> {source: summary}.
 FITS: dict[str, Callable[[FitRun], dict[str, dict]]] = {
@@ -56,6 +57,12 @@ def train(
     sources = config.data.names if sources is None else sources
     check_features(config)
     check_together(config, sources)
+    if config.training.init_from and spec_of(config).fit != "gradient":
+        raise VaesepError(
+            f"training.init_from: {config.model.type} is not trained by gradient steps, so "
+            "there are no weights to start from; drop the key"
+        )
+    initial = initial_weights(config, sources)
     if config.training.loss == "si_sdr":  # before any work, not at the first batch
         optional("torchmetrics", "train", "training.loss: si_sdr")
     if config.data.streams and spec_of(config).fit != "gradient":
@@ -75,13 +82,15 @@ def train(
     with joined(ranks, device) as device:
         if not ranks.writes:  # reads the checkpoints rank 0 keeps; writes nothing
             barrier(ranks)
-            return _fit(config, data_dir, ReaderDir(exp_dir), device, resume, sources, ranks)
+            return _fit(
+                config, data_dir, ReaderDir(exp_dir), device, resume, sources, ranks, initial
+            )
         exp = ExpDir(exp_dir)
         exp.path.mkdir(parents=True, exist_ok=True)
         with exp.lock():  # before prepare, which --force lets delete files
             exp.prepare(config, SECTIONS, resume, force)
             barrier(ranks)
-            summary = _fit(config, data_dir, exp, device, resume, sources, ranks)
+            summary = _fit(config, data_dir, exp, device, resume, sources, ranks, initial)
             if command is not None:
                 exp.write_command(command)
             return summary
@@ -95,13 +104,14 @@ def _fit(
     resume: bool,
     sources: tuple[str, ...],
     ranks: Ranks,
+    initial: dict[str, dict],
 ) -> dict:
     """Run the registry entry's fit; ``{"sources": summaries, "seconds": ...}``."""
     if config.training.num_threads:
         torch.set_num_threads(config.training.num_threads)
     started = time.perf_counter()
     build = partial(build_model, config.model)
-    run = FitRun(config, Path(data_dir), exp, device, resume, tuple(sources), build, ranks)
+    run = FitRun(config, Path(data_dir), exp, device, resume, tuple(sources), build, ranks, initial)
     summaries = FITS[spec_of(config).fit](run)
     return {"sources": summaries, "seconds": round(time.perf_counter() - started, 3)}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -40,6 +40,8 @@ class FitRun:
     # Builds one source's module from (input_dim, output_dim): the registry entry's.
     build: Callable[[int, int], nn.Module]
     ranks: Ranks = Ranks()  # data-parallel processes (vaesep.training.distributed)
+    # {source: state dict} to start from (training.init_from, vaesep.training.initial).
+    initial: dict[str, dict] = field(default_factory=dict)
 
 
 def source_seed(config: Config, source: str) -> int:

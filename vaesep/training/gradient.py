@@ -33,6 +33,7 @@ from vaesep.training.batches import Batches, Cached, joint_on_device, on_device
 from vaesep.training.checkpoints import restore, save_checkpoint
 from vaesep.training.distributed import GradientSync, Ranks, sum_over_ranks
 from vaesep.training.fitting import FitRun, source_seed
+from vaesep.training.initial import initialize
 from vaesep.training.joint import NAME as JOINT
 from vaesep.training.joint import JointBatch, JointModel
 from vaesep.training.pools import pool_sets
@@ -145,16 +146,10 @@ def train_source(
     """
     torch.manual_seed(source_seed(run.config, source))
     model = run.build(input_dim, spectrum_dim(run.config.features))
+    if source in run.initial:
+        initialize(model, run.initial[source], source)
     device = run.device
-    stft = None
-    if run.config.training.loss == "si_sdr":
-        if not model.scores_waveforms():
-            raise VaesepError(
-                f"training.loss: si_sdr replaces a reconstruction error, and model.type "
-                f"{run.config.model.type} trains on its own objective; use training.loss: "
-                "spectrum"
-            )
-        stft = Stft(run.config.features)
+    stft = _waveform_stft(model, run.config)
 
     def batches(segments: SegmentSet) -> Batch:
         return on_device(segments, source, device, stft)
@@ -173,11 +168,15 @@ def train_joint(
     for source in run.config.data.names:
         torch.manual_seed(source_seed(run.config, source))  # as if trained apart
         models[source] = run.build(input_dim, spectrum_dim(run.config.features))
+        if source in run.initial:
+            initialize(models[source], run.initial[source], source)
     model = JointModel(models, run.config.training)
     device = run.device
+    # Joint training uses each model's estimate and penalties only, never its own loss.
+    stft = Stft(run.config.features) if run.config.training.loss == "si_sdr" else None
 
     def batches(segments: SegmentSet) -> JointBatch:
-        return joint_on_device(segments, device)
+        return joint_on_device(segments, device, stft)
 
     best, summary = train_model(JOINT, model, batches, train_data, val_data, run)
     extra = {"trained": JOINT, "supervision": run.config.training.supervision}
@@ -185,6 +184,18 @@ def train_joint(
         s: run.exp.save_source(s, run.config, weights, {"source": s, **summary, **extra})
         for s, weights in model.split(best).items()
     }
+
+
+def _waveform_stft(model: GradientModel, config: Config) -> Stft | None:
+    """The STFT that resynthesizes estimates under ``training.loss: si_sdr``, else None."""
+    if config.training.loss != "si_sdr":
+        return None
+    if not model.scores_waveforms():
+        raise VaesepError(
+            f"training.loss: si_sdr replaces a reconstruction error, and model.type "
+            f"{config.model.type} trains on its own objective; use training.loss: spectrum"
+        )
+    return Stft(config.features)
 
 
 def train_model(

@@ -11,7 +11,10 @@ optimizer, and the loss sees what separation will do (Huang et al. 2015)::
                 + penalties_k ]
 
 with γ = ``training.discriminative`` and α = ``training.joint_direct`` (each model's own,
-independent error kept as a regularizer; 0 by default). With ``training.supervision: class``
+independent error kept as a regularizer; 0 by default). With ``training.loss: si_sdr`` every
+``rec(Ŝ, S)`` is the negative SI-SDR of ``Ŝ`` resynthesized with the mixture's phase against the
+waveform of ``S`` (:mod:`vaesep.models.objectives`): the objective scores what the separator
+outputs. With ``training.supervision: class``
 there are no references: each mixture X only says which classes (sources) it holds, and the
 present classes' estimates are asked to add up to it (Karamatlı et al. 2019)::
 
@@ -32,6 +35,7 @@ from torch import nn
 from vaesep.config import TrainingConfig
 from vaesep.models.base import GradientModel, add_penalties
 from vaesep.models.masks import soft_masks
+from vaesep.models.objectives import Waveforms
 
 NAME = "joint"  # the checkpoint's name: checkpoints/joint.last.pt
 
@@ -40,12 +44,14 @@ NAME = "joint"  # the checkpoint's name: checkpoints/joint.last.pt
 class JointBatch:
     """A batch for all sources' models: network inputs ``(B, T, D)``, the sources' targets
     ``{source: (B, T, F)}`` (empty under weak supervision), the mixture ``(B, T, F)`` and which
-    sources each segment holds, ``(B, K)`` of 0/1 in the models' order."""
+    sources each segment holds, ``(B, K)`` of 0/1 in the models' order; with ``training.loss:
+    si_sdr`` each source's :class:`Waveforms`."""
 
     inputs: torch.Tensor
     targets: dict[str, torch.Tensor]
     mixture: torch.Tensor
     present: torch.Tensor
+    waveforms: dict[str, Waveforms] | None = None
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
@@ -53,7 +59,11 @@ class JointBatch:
     def select(self, index: torch.Tensor | slice) -> JointBatch:
         """The segments at ``index``."""
         targets = {s: t[index] for s, t in self.targets.items()}
-        return JointBatch(self.inputs[index], targets, self.mixture[index], self.present[index])
+        waves = self.waveforms
+        waves = {s: w.select(index) for s, w in waves.items()} if waves is not None else None
+        return JointBatch(
+            self.inputs[index], targets, self.mixture[index], self.present[index], waves
+        )
 
 
 class JointModel(GradientModel):
@@ -85,6 +95,13 @@ class JointModel(GradientModel):
             penalties.update({f"{name}_{source}": p for name, p in own.items()})
         first = next(iter(self.models.values()))
         parts: dict[str, torch.Tensor] = {}
+
+        def error(estimate: torch.Tensor, model: str, reference: str) -> torch.Tensor:
+            """``rec`` of model's ``estimate`` against source ``reference``."""
+            if batch.waveforms is not None:
+                return batch.waveforms[reference].loss(estimate)
+            return self.models[model].reconstruction(estimate, batch.targets[reference])
+
         if self.weak:
             present = batch.present.to(batch.mixture.dtype)
             total = sum(present[:, k, None, None] * e for k, e in enumerate(estimates.values()))
@@ -93,23 +110,14 @@ class JointModel(GradientModel):
         else:
             masks = soft_masks(estimates, self.config.mask_power)
             masked = {s: masks[s] * batch.mixture for s in self.models}
-            rec = sum(
-                self.models[s].reconstruction(masked[s], batch.targets[s]) for s in self.models
-            )
-            parts["rec"] = loss = rec
+            parts["rec"] = loss = sum(error(masked[s], s, s) for s in self.models)
             if self.discriminative:
                 parts["disc"] = disc = sum(
-                    self.models[s].reconstruction(masked[s], batch.targets[j])
-                    for s in self.models
-                    for j in self.models
-                    if j != s
+                    error(masked[s], s, j) for s in self.models for j in self.models if j != s
                 )
-                loss = rec - self.discriminative * disc
+                loss = loss - self.discriminative * disc
             if self.direct:
-                parts["direct"] = direct = sum(
-                    self.models[s].reconstruction(estimates[s], batch.targets[s])
-                    for s in self.models
-                )
+                parts["direct"] = direct = sum(error(estimates[s], s, s) for s in self.models)
                 loss = loss + self.direct * direct
         parts.update({k: v for k, (v, _) in penalties.items()})
         return add_penalties(loss, penalties), {k: v.item() for k, v in parts.items()}
