@@ -10,7 +10,9 @@ weights) on the 512-point STFT (hop 256) magnitudes of mono 16 kHz audio; MSE on
 and Adam (lr 1e-3, weight decay 1e-5) as its ``train.py``; the input statistics from the
 training mixtures as its ``get_statistics``. Every step is a fresh batch of random crops, one
 female and one male utterance each, mixed at 0 dB, until the CPU-time budget (of all the
-process's threads) is spent.
+process's threads) is spent. A line ``speaker<TAB>path`` groups a speaker's files: a crop
+then draws the speaker first, every speaker equally likely (as vaesep's ``data.draw:
+speaker``); ``--snapshot M`` also keeps the models as they are after M CPU minutes.
 Separation: its ``Separator`` with one Wiener iteration. Files: one path per line.
 """
 
@@ -40,14 +42,29 @@ def crop(path: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
     return np.pad(signal, (0, length - len(signal)))
 
 
+def read_groups(path: str) -> list[list[str]]:
+    """A list file's paths grouped by speaker (``speaker<TAB>path``), or one group per path."""
+    groups: dict[str, list[str]] = {}
+    for line in Path(path).read_text().splitlines():
+        speaker, _, file = line.rpartition("\t")
+        groups.setdefault(speaker or file, []).append(file)
+    return list(groups.values())
+
+
+def draw(groups: list[list[str]], rng: np.random.Generator) -> str:
+    """A file of a random group (one draw where the group holds one file)."""
+    group = groups[rng.integers(len(groups))]
+    return group[rng.integers(len(group))] if len(group) > 1 else group[0]
+
+
 def draw_batch(
-    files: dict[str, list[str]], size: int, seconds: float, rng: np.random.Generator
+    files: dict[str, list[list[str]]], size: int, seconds: float, rng: np.random.Generator
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """A batch of ``size`` female + male mixtures at 0 dB (the male crop scaled to the female
     one's RMS): the mixtures and each target, ``(size, 1, samples)``."""
     sources: dict[str, list[np.ndarray]] = {t: [] for t in TARGETS}
     for _ in range(size):
-        female, male = (crop(files[t][rng.integers(len(files[t]))], seconds, rng) for t in TARGETS)
+        female, male = (crop(draw(files[t], rng), seconds, rng) for t in TARGETS)
         level = np.sqrt(np.mean(female**2)) / max(np.sqrt(np.mean(male**2)), 1e-8)
         sources["female"].append(female)
         sources["male"].append(male * np.float32(level))
@@ -77,7 +94,7 @@ def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    files = {t: Path(getattr(args, t)).read_text().splitlines() for t in TARGETS}
+    files = {t: read_groups(getattr(args, t)) for t in TARGETS}
     spectra = _transforms()
     with torch.no_grad():  # get_statistics: per-bin mean and std of the mixtures' magnitudes
         frames = [
@@ -91,7 +108,11 @@ def train(args: argparse.Namespace) -> None:
         t: torch.optim.Adam(m.parameters(), lr=1e-3, weight_decay=1e-5) for t, m in models.items()
     }
     steps, losses = 0, []
+    snapshots = sorted(m for m in args.snapshot if m < args.cpu_minutes)
     while time.process_time() - cpu < args.cpu_minutes * 60:
+        if snapshots and time.process_time() - cpu >= snapshots[0] * 60:
+            at = Path(args.out) / f"cpu{snapshots.pop(0):g}min"
+            save(models, steps, losses, started, cpu, args, at)
         mixture, targets = draw_batch(files, args.batch, args.seconds, rng)
         with torch.no_grad():
             x = spectra(mixture)
@@ -107,7 +128,14 @@ def train(args: argparse.Namespace) -> None:
             step_loss += loss.item()
         steps += 1
         losses.append(step_loss)
-    out = Path(args.out)
+    save(models, steps, losses, started, cpu, args, Path(args.out))
+
+
+def save(
+    models: dict, steps: int, losses: list[float], started: float, cpu: float,
+    args: argparse.Namespace, out: Path,
+) -> None:  # fmt: skip
+    """Write the models and ``train.json`` (the steps, times and losses so far) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     for t, model in models.items():
         torch.save(model.state_dict(), out / f"{t}.pth")
@@ -151,8 +179,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     fit = commands.add_parser("train")
-    fit.add_argument("--female", required=True, help="File of female utterance paths")
-    fit.add_argument("--male", required=True, help="File of male utterance paths")
+    fit.add_argument("--female", required=True, help="File of female paths ([speaker<TAB>]path)")
+    fit.add_argument("--male", required=True, help="File of male paths ([speaker<TAB>]path)")
+    fit.add_argument(
+        "--snapshot",
+        type=float,
+        action="append",
+        default=[],
+        help="Also keep the models after this many CPU minutes (in DIR/cpu<M>min)",
+    )
     fit.add_argument("--cpu-minutes", type=float, required=True, help="CPU time to train")
     fit.add_argument("--out", required=True)
     fit.add_argument("--batch", type=int, default=8)

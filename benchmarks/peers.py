@@ -3,6 +3,8 @@
     bash benchmarks/peers_setup.sh               # once: the peer's own venv, .venv-peers
     python -m benchmarks.peers [--config recipes/pretrained/conf/rnn_mask_librispeech.yaml]
                                [--set K=V ...] [--cpu-minutes M] [--work DIR] [--out FILE]
+    python -m benchmarks.peers --pools --ours rnn_mask --ours-cpu-minutes M [--snapshot M2]
+    python -m benchmarks.peers --pools --ours EXP --ours-cpu-minutes M2 --peer DIR/cpu<M2>min
 
 The data are the bundled models' (``recipes/pretrained/run.sh`` stages 0-1 into ``--work``):
 LibriSpeech train-clean-100's 251 utterances to train on; LibriSpeech test-other and the
@@ -15,7 +17,13 @@ crops of the same female and male utterances, mixed anew at 0 dB every step, as 
 recipe does. Both are scored by ``vaesep evaluate`` and compared by ``vaesep report
 --claim`` on the paired per-mixture differences. Writes a Markdown summary (with the
 command) to ``--out`` and everything else under ``--work``; a finished step (training,
-separation, scoring) is not run again."""
+separation, scoring) is not run again.
+
+With ``--pools`` the peer learns from what the default learns from: the recipe's speaker
+pools of both corpora (``data/pool_all``, the dev speakers held out), a speaker drawn first as
+the default's ``data.draw: speaker`` does. ``--ours`` scores a model already trained (an
+experiment dir or a bundled name) whose CPU time ``--ours-cpu-minutes`` gives; ``--snapshot``
+keeps the peer as it is after fewer CPU minutes too, and ``--peer`` scores such a model."""
 
 from __future__ import annotations
 
@@ -69,32 +77,49 @@ def train_ours(work: Path, config: str, sets: list[str]) -> dict:
     return spent
 
 
-def train_peer(work: Path, python: Path, cpu_minutes: float) -> dict:
-    """Train the peer on the training mixtures' female and male utterances (once)."""
+def write_lists(work: Path, pools: bool) -> None:
+    """The peer's female.txt and male.txt: the training mixtures' utterances, or with
+    ``pools`` every pooled utterance as ``speaker<TAB>path``."""
+    if pools:
+        pool = work / "data/pool_all"
+        speaker = dict(line.split() for line in (pool / "utt2spk").read_text().splitlines())
+        for name in ("female", "male"):
+            lines = (
+                line.split(maxsplit=1) for line in (pool / f"{name}.scp").read_text().splitlines()
+            )
+            (work / f"{name}.txt").write_text("".join(f"{speaker[u]}\t{p}\n" for u, p in lines))
+        return
+    from vaesep.data.datadir import load_datadir
+
+    data = load_datadir(work / "data/librispeech_snr0/train")
+    for name, source in zip(("female", "male"), data.names):
+        (work / f"{name}.txt").write_text("\n".join(data.sources[source].values()) + "\n")
+
+
+def train_peer(
+    work: Path, python: Path, cpu_minutes: float, pools: bool, snapshots: list[float]
+) -> Path:
+    """Train the peer on the female and male utterances (once); its model dir."""
     out = work / "open-unmix"
     if not (out / "train.json").is_file():
-        from vaesep.data.datadir import load_datadir
-
-        data = load_datadir(work / "data/librispeech_snr0/train")
-        for name, source in zip(("female", "male"), data.names):
-            (work / f"{name}.txt").write_text("\n".join(data.sources[source].values()) + "\n")
+        write_lists(work, pools)
         _run([python, ROOT / "benchmarks/openunmix_peer.py", "train", "--female",
               work / "female.txt", "--male", work / "male.txt", "--cpu-minutes", cpu_minutes,
-              "--out", out])  # fmt: skip
-    return json.loads((out / "train.json").read_text())
+              "--out", out, *(x for m in snapshots for x in ("--snapshot", m))])  # fmt: skip
+    return out
 
 
-def score(work: Path, python: Path, test: str) -> list[Path]:
+def score(work: Path, python: Path, test: str, model: str, peer_dir: Path) -> list[Path]:
     """Both models' scores on one test set (once): their evaluation dirs."""
     data, evals = work / "data" / TESTS[test] / "test", work / "eval" / TESTS[test]
     ours, peer = evals / "vaesep", evals / "open-unmix"
     if not (ours / "summary.json").is_file():
-        _run([*VAESEP, "evaluate", "--model", work / "ours", "--data", data, "--out-dir", ours,
+        _run([*VAESEP, "evaluate", "--model", model, "--data", data, "--out-dir", ours,
               "--label", "vaesep", "--examples", "0", "--force"])  # fmt: skip
     if not (peer / "summary.json").is_file():
         separated = work / "separated" / TESTS[test]
         _run([python, ROOT / "benchmarks/openunmix_peer.py", "separate", "--model",
-              work / "open-unmix", "--scp", data / "wav.scp", "--out", separated])  # fmt: skip
+              peer_dir, "--scp", data / "wav.scp", "--out", separated])  # fmt: skip
         _run([*VAESEP, "evaluate", "--separated", separated, "--data", data, "--out-dir", peer,
               "--label", "open-unmix", "--examples", "0", "--force"])  # fmt: skip
     return [ours, peer]
@@ -105,32 +130,50 @@ def main() -> None:
     parser.add_argument("--config", default="recipes/pretrained/conf/rnn_mask_librispeech.yaml")
     parser.add_argument("--set", action="append", default=[], help="vaesep config override")
     parser.add_argument("--cpu-minutes", type=float, help="the peer's budget (default: ours)")
+    parser.add_argument("--pools", action="store_true", help="the peer learns from the pools")
+    parser.add_argument("--ours", help="a trained model to score instead of training --config")
+    parser.add_argument("--ours-cpu-minutes", type=float, help="--ours's training CPU time")
+    parser.add_argument("--peer", type=Path, help="a trained peer model dir to score")
+    parser.add_argument("--snapshot", type=float, action="append", default=[],
+                        help="also keep the peer after this many CPU minutes")  # fmt: skip
     parser.add_argument("--work", type=Path, default=Path("/tmp/vaesep-peers"))
     parser.add_argument("--venv", type=Path, default=ROOT / ".venv-peers")
     parser.add_argument(
         "--out", type=Path, default=ROOT / f"benchmarks/results/peers-{date.today()}.md"
     )
     args = parser.parse_args()
+    if args.ours and not args.ours_cpu_minutes:
+        parser.error("--ours needs --ours-cpu-minutes: the CPU time it was trained in")
     python = check_venv(args.venv)
     work = args.work.resolve()
     recipe = ROOT / "recipes/pretrained/run.sh"
     _run(["bash", recipe, "--stage", "0", "--stop_stage", "1", "--data", work / "data",
           "--exp", work / "exp"])  # fmt: skip
-    ours = train_ours(work, str(Path(args.config).resolve()), args.set)
+    if args.ours:
+        model, ours = args.ours, {"cpu_s": args.ours_cpu_minutes * 60}
+        trained = f"- vaesep `{args.ours}` (trained before): {args.ours_cpu_minutes:.1f} CPU min"
+    else:
+        model = work / "ours"
+        ours = train_ours(work, str(Path(args.config).resolve()), args.set)
+        trained = (
+            f"- vaesep `{args.config}` {' '.join(args.set)}: {ours['cpu_s'] / 60:.1f} CPU min "
+            f"({ours['wall_s'] / 60:.1f} min wall)"
+        )
     budget = args.cpu_minutes or ours["cpu_s"] / 60
-    peer = train_peer(work, python, budget)
+    peer_dir = args.peer or train_peer(work, python, budget, args.pools, args.snapshot)
+    peer = json.loads((peer_dir / "train.json").read_text())
+    data = "both corpora's speaker pools" if args.pools else "LibriSpeech's 251 utterances"
     lines = [
-        "# vaesep against open-unmix 1.3.0 (same data, same CPU time)", "",
+        f"# vaesep against open-unmix 1.3.0 (same data: {data}; same CPU time)", "",
         f"`python -m benchmarks.peers {' '.join(sys.argv[1:])}` ({date.today()})", "",
-        f"- vaesep `{args.config}` {' '.join(args.set)}: {ours['cpu_s'] / 60:.1f} CPU min "
-        f"({ours['wall_s'] / 60:.1f} min wall)",
+        trained,
         f"- open-unmix (2 targets, {peer['parameters'] / 1e6:.2f} M weights each): "
         f"{peer['cpu_s'] / 60:.1f} CPU min ({peer['wall_s'] / 60:.1f} min wall), "
         f"{peer['steps']} steps of {peer['batch']} x {peer['crop_s']:g} s "
         f"({peer['mixture_hours']:.1f} h of mixtures)", "",
     ]  # fmt: skip
     for test in TESTS:
-        dirs = score(work, python, test)
+        dirs = score(work, python, test, str(model), peer_dir)
         report = work / "report" / TESTS[test]
         judge = ["--claim", "vaesep>open-unmix:sdr", "--claim", "vaesep>open-unmix:si_sdr"]
         _run([*VAESEP, "report", *dirs, "--out-dir", report, "--force", *judge])

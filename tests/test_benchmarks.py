@@ -106,12 +106,28 @@ def test_the_peers_batches_mix_a_female_and_a_male_crop_at_0_db(tmp_path):
         save_audio(
             tmp_path / f"{name}.wav", (level * np.sin(2 * np.pi * f0 * t)).astype("f4"), 8000
         )
-        files[name] = [str(tmp_path / f"{name}.wav")]
+        files[name] = [[str(tmp_path / f"{name}.wav")]]
     mixture, targets = draw_batch(files, 3, 0.5, np.random.default_rng(0))
     assert mixture.shape == targets["female"].shape == (3, 1, 4000)
     torch.testing.assert_close(mixture, targets["female"] + targets["male"])
     level = {k: v.square().mean(-1).sqrt() for k, v in targets.items()}
     torch.testing.assert_close(level["female"], level["male"], rtol=1e-4, atol=0)
+
+
+def test_the_peers_lists_group_files_by_speaker_and_draw_speakers_equally(tmp_path):
+    import numpy as np
+
+    from benchmarks.openunmix_peer import draw, read_groups
+
+    lines = ["a\t/x/a1.flac", "a\t/x/a2.flac", "a\t/x/a3.flac", "b\t/x/b 1.flac"]
+    (tmp_path / "f.txt").write_text("\n".join(lines) + "\n")
+    groups = read_groups(str(tmp_path / "f.txt"))
+    assert groups == [["/x/a1.flac", "/x/a2.flac", "/x/a3.flac"], ["/x/b 1.flac"]]
+    rng = np.random.default_rng(0)
+    drawn = [draw(groups, rng) for _ in range(2000)]
+    assert 0.45 < drawn.count("/x/b 1.flac") / len(drawn) < 0.55  # 1 file of 4, half the draws
+    (tmp_path / "g.txt").write_text("/x/a1.flac\n/x/b 1.flac\n")  # no speakers: a file each
+    assert read_groups(str(tmp_path / "g.txt")) == [["/x/a1.flac"], ["/x/b 1.flac"]]
 
 
 def test_the_peers_benchmark_names_its_setup_when_the_venv_is_missing(tmp_path):
