@@ -111,6 +111,25 @@ def test_catalogue_lists_and_shows_cards(installed):
     assert_user_error(run("models", "nope"), "nope: no such bundled model")
 
 
+def test_a_bundled_models_config_fine_tunes_it_by_name(installed, tmp_path):
+    """``vaesep models NAME --config`` prints the config a run takes to start from the bundled
+    weights (``training.init_from=NAME``); at a learning rate of about 0 they stay."""
+    result = run("models", pretrained.DEFAULT, "--config")
+    assert result.exit_code == 0, result.output
+    (tmp_path / "c.yaml").write_text(result.output)
+    sets = ["training.epochs=1", "training.learning_rate=1e-30", "training.progress=false"]
+    sets.append(f"training.init_from={pretrained.DEFAULT}")
+    args = [x for kv in sets for x in ("--set", kv)]
+    data, exp = installed["root"] / "train", tmp_path / "tuned"
+    result = run("train", "--config", tmp_path / "c.yaml", "--data", data, "--exp-dir", exp, *args)
+    assert result.exit_code == 0, result.output
+    for source in ("female", "male"):
+        start = torch.load(installed["dir"] / f"{source}.pt", weights_only=True)["state_dict"]
+        tuned = torch.load(exp / f"{source}.pt", weights_only=True)["state_dict"]
+        assert all(torch.allclose(start[k].float(), tuned[k]) for k in start)
+    assert_user_error(run("models", "--config"), "--config prints a bundled model's config")
+
+
 def test_separate_without_model_uses_the_default(installed, tmp_path):
     mix = installed["root"] / "test" / "wav" / "utt000_mix.wav"
     result = run("separate", mix, "--out-dir", tmp_path / "a")

@@ -27,12 +27,22 @@ def register(app: typer.Typer) -> None:
 @user_errors
 def models(
     name: str | None = typer.Argument(None, help="A bundled model: print its model card."),
+    config: bool = typer.Option(
+        False,
+        "--config",
+        help="Print the bundled model's training config instead (to fine-tune it: "
+        "training.init_from=NAME, or to retrain it).",
+    ),
 ) -> None:
-    """List the bundled models (the default first), or print one model's card."""
+    """List the bundled models (the default first), or print one model's card or config."""
+    from vaesep.expdir import CONFIG_FILE
     from vaesep.zoo import pretrained
 
+    if config and name is None:
+        raise fail("--config prints a bundled model's config: name the model (vaesep models)")
     if name is not None:
-        typer.echo(pretrained.verified_dir(name).joinpath(pretrained.CARD_MD).read_text(), nl=False)
+        shown = CONFIG_FILE if config else pretrained.CARD_MD
+        typer.echo(pretrained.verified_dir(name).joinpath(shown).read_text(), nl=False)
         return
     listed = pretrained.names()
     if not listed:
