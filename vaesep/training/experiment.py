@@ -57,11 +57,6 @@ def train(
     sources = config.data.names if sources is None else sources
     check_features(config)
     check_together(config, sources)
-    if config.training.init_from and spec_of(config).fit != "gradient":
-        raise VaesepError(
-            f"training.init_from: {config.model.type} is not trained by gradient steps, so "
-            "there are no weights to start from; drop the key"
-        )
     initial = initial_weights(config, sources)
     if config.training.loss == "si_sdr":  # before any work, not at the first batch
         optional("torchmetrics", "train", "training.loss: si_sdr")

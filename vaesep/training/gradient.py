@@ -149,7 +149,15 @@ def train_source(
     if source in run.initial:
         initialize(model, run.initial[source], source)
     device = run.device
-    stft = _waveform_stft(model, run.config)
+    stft = None
+    if run.config.training.loss == "si_sdr":
+        if not model.scores_waveforms():
+            raise VaesepError(
+                f"training.loss: si_sdr replaces a reconstruction error, and model.type "
+                f"{run.config.model.type} trains on its own objective; use training.loss: "
+                "spectrum"
+            )
+        stft = Stft(run.config.features)
 
     def batches(segments: SegmentSet) -> Batch:
         return on_device(segments, source, device, stft)
@@ -184,18 +192,6 @@ def train_joint(
         s: run.exp.save_source(s, run.config, weights, {"source": s, **summary, **extra})
         for s, weights in model.split(best).items()
     }
-
-
-def _waveform_stft(model: GradientModel, config: Config) -> Stft | None:
-    """The STFT that resynthesizes estimates under ``training.loss: si_sdr``, else None."""
-    if config.training.loss != "si_sdr":
-        return None
-    if not model.scores_waveforms():
-        raise VaesepError(
-            f"training.loss: si_sdr replaces a reconstruction error, and model.type "
-            f"{config.model.type} trains on its own objective; use training.loss: spectrum"
-        )
-    return Stft(config.features)
 
 
 def train_model(

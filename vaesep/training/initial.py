@@ -16,7 +16,7 @@ from torch import nn
 from vaesep.config import Config
 from vaesep.errors import VaesepError
 from vaesep.expdir import load
-from vaesep.registry import SECTIONS
+from vaesep.registry import SECTIONS, spec_of
 from vaesep.zoo.pretrained import names, verified_dir
 
 KEY = "training.init_from"
@@ -28,6 +28,11 @@ def initial_weights(config: Config, sources: tuple[str, ...]) -> dict[str, dict]
     name = config.training.init_from
     if not name:
         return {}
+    if spec_of(config).fit != "gradient":
+        raise VaesepError(
+            f"{KEY}: {config.model.type} is not trained by gradient steps, so there are no "
+            "weights to start from; drop the key"
+        )
     if Path(name).exists():
         path = Path(name)
     elif name in names():
