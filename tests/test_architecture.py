@@ -25,6 +25,7 @@ LAYERS = (
     "vaesep.data",
     "vaesep.config",
     "vaesep.zoo.configs",  # the shipped configs, found by name before the registry reads one
+    "vaesep.zoo.pretrained",  # the bundled models, found by name before a run starts from one
     "vaesep.features",
     "vaesep.models",
     "vaesep.registry",

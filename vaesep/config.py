@@ -122,8 +122,7 @@ class TrainingConfig:
     # The training target: the magnitude |S|, or |S| cos(angle S - angle X) truncated to
     # [0, |X|] (phase-sensitive, Erdogan et al. 2015; magnitude spectrograms only).
     target: Literal["magnitude", "phase_sensitive"] = "magnitude"
-    # spectrum: the model's own loss on spectra (the study's); si_sdr: each segment's estimate
-    # scored as a waveform, by negative SI-SDR (vaesep.models.objectives).
+    # spectrum: the model's own loss (the study's); si_sdr: negative SI-SDR of the waveforms.
     loss: Literal["spectrum", "si_sdr"] = "spectrum"
     # Sequence models: cut the training utterances into segments from a new random first
     # frame every epoch (more distinct segments from the same recordings).
@@ -138,8 +137,7 @@ class TrainingConfig:
     # source: the references supervise each model; class (weak): only the mixtures and which
     # sources each holds, the estimates summed to the mixture (Karamatli et al. 2019), jointly.
     supervision: Literal["source", "class"] = "source"
-    # Fine-tuning: start every source's network from this trained model's weights (an
-    # experiment dir or a bundled model's name, of the same type, sizes and features).
+    # Fine-tuning: start from a trained model's weights (experiment dir or bundled name).
     init_from: str = ""
     # On a multi-core CPU, train the sources' models side by side, one process each.
     parallel_sources: bool = True
