@@ -80,16 +80,16 @@ def train_ours(work: Path, config: str, sets: list[str]) -> dict:
 def write_lists(work: Path, pools: bool) -> None:
     """The peer's female.txt and male.txt: the training mixtures' utterances, or with
     ``pools`` every pooled utterance as ``speaker<TAB>path``."""
+    from vaesep.data.datadir import load_datadir, read_scp, read_utt2spk
+
     if pools:
         pool = work / "data/pool_all"
-        speaker = dict(line.split() for line in (pool / "utt2spk").read_text().splitlines())
         for name in ("female", "male"):
-            lines = (
-                line.split(maxsplit=1) for line in (pool / f"{name}.scp").read_text().splitlines()
-            )
-            (work / f"{name}.txt").write_text("".join(f"{speaker[u]}\t{p}\n" for u, p in lines))
+            utts = read_scp(pool / f"{name}.scp")
+            speaker = read_utt2spk(pool, list(utts))
+            lines = (f"{speaker[u]}\t{p}\n" for u, p in utts.items())
+            (work / f"{name}.txt").write_text("".join(lines))
         return
-    from vaesep.data.datadir import load_datadir
 
     data = load_datadir(work / "data/librispeech_snr0/train")
     for name, source in zip(("female", "male"), data.names):

@@ -72,16 +72,19 @@ def test_fine_tuning_lowers_the_loss_it_starts_from(trained, tmp_path):
 @pytest.mark.parametrize(
     ("sets", "says"),
     [
-        (["training.init_from=nowhere"], "neither an experiment dir nor a bundled model"),
-        (["model.type=vrnn"], "holds a rnn_mask model and this config trains vrnn"),
-        (["features.window_ms=64"], "other features.* than this config's"),
-        (["model.hidden_size=16"], "the female network there has other sizes"),
+        (["training.init_from=nowhere"], "training.init_from nowhere: neither an experiment dir"),
+        (
+            ["model.type=vrnn"],
+            "training.init_from: .*holds a rnn_mask model and this config trains",
+        ),
+        (["features.window_ms=64"], "training.init_from: .*other features.* than this config's"),
+        (["model.hidden_size=16"], "training.init_from: the female network there has other sizes"),
     ],
 )
 def test_a_model_it_cannot_start_from_is_a_one_line_error(trained, tmp_path, sets, says):
     data, first = trained
     cfg = load_config(RNN, [*TINY, f"training.init_from={first}", *sets])
-    with pytest.raises(VaesepError, match=f"training.init_from: .*{says}"):
+    with pytest.raises(VaesepError, match=says):
         train(cfg, data, tmp_path / "e")
     if "sizes" not in says:  # checked before any work
         assert not (tmp_path / "e").exists()
@@ -99,5 +102,5 @@ def test_the_cli_names_the_key_in_one_line(trained, tmp_path):
     data, _ = trained
     sets = [x for s in [*TINY, "training.init_from=nowhere"] for x in ("--set", s)]
     result = run("train", "--config", RNN, "--data", data, "--exp-dir", tmp_path / "e", *sets)
-    assert_user_error(result, "training.init_from: nowhere is neither")
+    assert_user_error(result, "training.init_from nowhere: neither an experiment dir")
     assert not (tmp_path / "e").exists()

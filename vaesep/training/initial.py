@@ -8,8 +8,6 @@ the optimizer starts afresh). With ``--resume`` the run's own checkpoint wins.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
@@ -17,7 +15,7 @@ from vaesep.config import Config
 from vaesep.errors import VaesepError
 from vaesep.expdir import load
 from vaesep.registry import SECTIONS, spec_of
-from vaesep.zoo.pretrained import names, verified_dir
+from vaesep.zoo.pretrained import resolve_model
 
 KEY = "training.init_from"
 
@@ -33,15 +31,7 @@ def initial_weights(config: Config, sources: tuple[str, ...]) -> dict[str, dict]
             f"{KEY}: {config.model.type} is not trained by gradient steps, so there are no "
             "weights to start from; drop the key"
         )
-    if Path(name).exists():
-        path = Path(name)
-    elif name in names():
-        path = verified_dir(name)
-    else:
-        raise VaesepError(
-            f"{KEY}: {name} is neither an experiment dir nor a bundled model "
-            f"(bundled: {', '.join(names())}); name one of them"
-        )
+    path = resolve_model(name, KEY)
     trained = load(path, SECTIONS)
     if trained.config.model.type != config.model.type:
         raise VaesepError(

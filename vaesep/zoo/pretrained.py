@@ -62,10 +62,10 @@ def verified_dir(name: str) -> Path:
     return directory
 
 
-def resolve_model(model: str | Path | None) -> Path:
-    """The experiment dir ``--model`` names: an existing path as it is, a bundled name's
-    verified dir, the default bundled model for ``None``; anything else is a one-line error
-    listing the bundled names."""
+def resolve_model(model: str | Path | None, key: str = "--model") -> Path:
+    """The experiment dir ``--model`` (or the option/key ``key``) names: an existing path as
+    it is, a bundled name's verified dir, the default bundled model for ``None``; anything
+    else is a one-line error listing the bundled names."""
     if model is None:
         return verified_dir(DEFAULT)
     if Path(model).exists():
@@ -73,7 +73,7 @@ def resolve_model(model: str | Path | None) -> Path:
     if str(model) in names():
         return verified_dir(str(model))
     raise VaesepError(
-        f"--model {model}: neither an experiment dir nor a bundled model (bundled: {_listed()}; "
+        f"{key} {model}: neither an experiment dir nor a bundled model (bundled: {_listed()}; "
         "'vaesep models' describes them)"
     )
 
