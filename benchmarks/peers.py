@@ -21,9 +21,12 @@ separation, scoring) is not run again.
 
 With ``--pools`` the peer learns from what the default learns from: the recipe's speaker
 pools of both corpora (``data/pool_all``, the dev speakers held out), a speaker drawn first as
-the default's ``data.draw: speaker`` does. ``--ours`` scores a model already trained (an
-experiment dir or a bundled name) whose CPU time ``--ours-cpu-minutes`` gives; ``--snapshot``
-keeps the peer as it is after fewer CPU minutes too, and ``--peer`` scores such a model."""
+the default's ``data.draw: speaker`` does, without the speakers the default holds out for
+validation (``--hold-out``: its ``training.validation_fraction`` with seed 0; the runs of
+2026-12-03 in ``benchmarks/results`` predate it, ``--hold-out 0``). ``--ours`` scores a model
+already trained (an experiment dir or a bundled name) whose CPU time ``--ours-cpu-minutes``
+gives; ``--snapshot`` keeps the peer as it is after fewer CPU minutes too, and ``--peer``
+scores such a model."""
 
 from __future__ import annotations
 
@@ -77,17 +80,21 @@ def train_ours(work: Path, config: str, sets: list[str]) -> dict:
     return spent
 
 
-def write_lists(work: Path, pools: bool) -> None:
+def write_lists(work: Path, pools: bool, hold_out: float = 0.0) -> None:
     """The peer's female.txt and male.txt: the training mixtures' utterances, or with
-    ``pools`` every pooled utterance as ``speaker<TAB>path``."""
+    ``pools`` every pooled utterance as ``speaker<TAB>path`` but those of the speakers our
+    training holds out for validation at ``hold_out`` (seed 0)."""
     from vaesep.data.datadir import load_datadir, read_scp, read_utt2spk
+    from vaesep.training.pools import read_pools
 
     if pools:
         pool = work / "data/pool_all"
+        held = read_pools(pool, hold_out, 0)[1] if hold_out else {}
         for name in ("female", "male"):
             utts = read_scp(pool / f"{name}.scp")
             speaker = read_utt2spk(pool, list(utts))
-            lines = (f"{speaker[u]}\t{p}\n" for u, p in utts.items())
+            skip = {s for part in held[name].parts for s in part} if held else set()
+            lines = (f"{speaker[u]}\t{p}\n" for u, p in utts.items() if speaker[u] not in skip)
             (work / f"{name}.txt").write_text("".join(lines))
         return
 
@@ -97,12 +104,17 @@ def write_lists(work: Path, pools: bool) -> None:
 
 
 def train_peer(
-    work: Path, python: Path, cpu_minutes: float, pools: bool, snapshots: list[float]
+    work: Path,
+    python: Path,
+    cpu_minutes: float,
+    pools: bool,
+    snapshots: list[float],
+    hold_out: float,
 ) -> Path:
     """Train the peer on the female and male utterances (once); its model dir."""
     out = work / "open-unmix"
     if not (out / "train.json").is_file():
-        write_lists(work, pools)
+        write_lists(work, pools, hold_out)
         _run([python, ROOT / "benchmarks/openunmix_peer.py", "train", "--female",
               work / "female.txt", "--male", work / "male.txt", "--cpu-minutes", cpu_minutes,
               "--out", out, *(x for m in snapshots for x in ("--snapshot", m))])  # fmt: skip
@@ -131,6 +143,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="vaesep config override")
     parser.add_argument("--cpu-minutes", type=float, help="the peer's budget (default: ours)")
     parser.add_argument("--pools", action="store_true", help="the peer learns from the pools")
+    parser.add_argument("--hold-out", type=float, default=0.1,
+                        help="with --pools, leave out our validation speakers")  # fmt: skip
     parser.add_argument("--ours", help="a trained model to score instead of training --config")
     parser.add_argument("--ours-cpu-minutes", type=float, help="--ours's training CPU time")
     parser.add_argument("--peer", type=Path, help="a trained peer model dir to score")
@@ -160,7 +174,9 @@ def main() -> None:
             f"({ours['wall_s'] / 60:.1f} min wall)"
         )
     budget = args.cpu_minutes or ours["cpu_s"] / 60
-    peer_dir = args.peer or train_peer(work, python, budget, args.pools, args.snapshot)
+    peer_dir = args.peer or train_peer(
+        work, python, budget, args.pools, args.snapshot, args.hold_out
+    )
     peer = json.loads((peer_dir / "train.json").read_text())
     data = "both corpora's speaker pools" if args.pools else "LibriSpeech's 251 utterances"
     lines = [

@@ -130,6 +130,34 @@ def test_the_peers_lists_group_files_by_speaker_and_draw_speakers_equally(tmp_pa
     assert read_groups(str(tmp_path / "g.txt")) == [["/x/a1.flac"], ["/x/b 1.flac"]]
 
 
+def test_the_peers_pool_lists_leave_out_the_speakers_our_training_validates_on(tmp_path):
+    from benchmarks.peers import write_lists
+    from vaesep.training.pools import read_pools
+
+    pool = tmp_path / "data" / "pool_all"
+    pool.mkdir(parents=True)
+    speakers = {"female": ["fa", "fb", "fc", "fd"], "male": ["ma", "mb", "mc", "md"]}
+    audio, utt2spk = tmp_path / "x", []
+    audio.mkdir()
+    for name, spks in speakers.items():
+        utts = [(f"{s}-{k}", s) for s in spks for k in range(2)]
+        for u, _ in utts:
+            (audio / f"{u}.flac").touch()  # read_scp checks that each file exists
+        (pool / f"{name}.scp").write_text("".join(f"{u} {audio}/{u}.flac\n" for u, _ in utts))
+        utt2spk += [f"{u} {s}\n" for u, s in utts]
+    (pool / "utt2spk").write_text("".join(sorted(utt2spk)))
+    write_lists(tmp_path, True, 0.5)
+    held = read_pools(pool, 0.5, 0)[1]
+    for name, spks in speakers.items():
+        lines = (tmp_path / f"{name}.txt").read_text().splitlines()
+        out = {s for part in held[name].parts for s in part}
+        assert len(out) == 2 and out < set(spks)
+        kept = [f"{s}\t{audio}/{s}-{k}.flac" for s in spks if s not in out for k in range(2)]
+        assert lines == kept
+    write_lists(tmp_path, True, 0.0)  # every speaker: the lists of the runs before --hold-out
+    assert len((tmp_path / "female.txt").read_text().splitlines()) == 8
+
+
 def test_the_peers_benchmark_names_its_setup_when_the_venv_is_missing(tmp_path):
     from benchmarks.peers import check_venv
 
