@@ -89,11 +89,11 @@ def write_lists(work: Path, pools: bool, hold_out: float = 0.0) -> None:
 
     if pools:
         pool = work / "data/pool_all"
-        held = read_pools(pool, hold_out, 0)[1] if hold_out else {}
+        held = read_pools(pool, hold_out, 0)[1]  # no speaker at hold_out 0
         for name in ("female", "male"):
             utts = read_scp(pool / f"{name}.scp")
             speaker = read_utt2spk(pool, list(utts))
-            skip = {s for part in held[name].parts for s in part} if held else set()
+            skip = {s for part in held[name].parts for s in part}
             lines = (f"{speaker[u]}\t{p}\n" for u, p in utts.items() if speaker[u] not in skip)
             (work / f"{name}.txt").write_text("".join(lines))
         return
