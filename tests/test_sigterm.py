@@ -41,7 +41,15 @@ def _start(args: list[object], cwd: Path, module: str = "vaesep") -> subprocess.
         text=True,
         start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=_default_stop_signals,  # under nohup SIGHUP comes in ignored, and stays so
     )
+
+
+def _default_stop_signals() -> None:
+    """In the child before exec: SIGTERM and SIGHUP at their default, whatever the tests
+    inherited (``nohup`` ignores SIGHUP, and vaesep rightly leaves an ignored signal alone)."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def _wait_for(process: subprocess.Popen, ready: Callable[[], bool], timeout: float = 60) -> None:
