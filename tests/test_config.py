@@ -42,6 +42,7 @@ def _write(tmp_path, text):
         ("training:\n  epochs: many\n", [], "training.epochs: expected an integer"),
         ("features:\n  window_ms: -16\n", [], "features.window_ms: must be positive"),
         ("features:\n  overlap_ms: 16\n", [], "features.overlap_ms: must be smaller"),
+        ("", ["features.input_level_db=6"], "features.input_level_db: must be within -100 and 0"),
         ("model:\n  type: gann\n", [], "model.type: unknown model 'gann'"),
         (
             "model:\n  type: itl_ae\n  divergence: kl\n",

@@ -183,6 +183,32 @@ def test_export_and_card_refuse_bad_inputs(bundle, tmp_path):
     assert_user_error(result, "not made by 'vaesep bundle export'")
 
 
+def test_export_set_makes_separation_level_invariant(bundle, tmp_path):
+    out = tmp_path / "levelled"
+    result = run("bundle", "export", bundle["exp"], out, "--set", "features.input_level_db=-23")
+    assert result.exit_code == 0, result.output
+    assert "input_level_db: -23.0" in (out / "config.yaml").read_text()
+    rng = np.random.default_rng(0)
+    quiet = (0.001 * rng.standard_normal(4000)).astype(np.float32)  # -60 dBFS
+    for directory, invariant in ((out, True), (bundle["dir"], False)):
+        separator = Separator.from_dir(directory)
+        loud, soft = separator.separate(100 * quiet, 8000), separator.separate(quiet, 8000)
+        same = np.allclose(loud["female"], 100 * soft["female"], rtol=1e-3, atol=1e-5)
+        assert same is invariant, directory
+    wider = ["--set", "features.window_ms=64"]
+    result = run("bundle", "export", bundle["exp"], tmp_path / "x", *wider)
+    assert_user_error(result, "only features.input_level_db is a separation setting")
+    assert not (tmp_path / "x").exists()
+
+
+def test_level_gain_brings_a_signal_to_the_level_and_leaves_silence():
+    from vaesep.separation.separator import level_gain
+
+    signal = torch.full((100,), 0.5)
+    assert level_gain(signal, -20.0) == pytest.approx(0.1 / 0.5)
+    assert level_gain(signal, 0.0) == 1.0 and level_gain(torch.zeros(100), -23.0) == 1.0
+
+
 LABELS = [
     f"{corpus}, {db} dB"
     for corpus in ("librispeech test-other", "built-in test")
@@ -207,10 +233,13 @@ def test_the_shipped_models_verify_fit_the_size_limits_and_separate():
         for row in card["metrics"].values():
             assert {"sdr", "sir", "sar", "si_sdr", "pesq", "stoi"} <= set(row)
         separator = Separator.pretrained(name)
+        assert separator.config.features.input_level_db == -23, name  # run.sh's export_set
         rng = np.random.default_rng(0)
         mixture = (0.05 * rng.standard_normal(separator.sample_rate)).astype(np.float32)
         outputs = separator.separate(mixture, separator.sample_rate)
+        quiet = separator.separate(mixture / 100, separator.sample_rate)  # any level alike
         for source in ("female", "male"):
             assert outputs[source].shape == mixture.shape
             assert np.isfinite(outputs[source]).all()
+            assert np.allclose(quiet[source] * 100, outputs[source], rtol=1e-3, atol=1e-5)
     assert total <= 8 * 2**20

@@ -41,6 +41,9 @@ class FeatureConfig:
     normalization: Literal["mean_std", "max", "none"] = "mean_std"
     # Neighbouring mixture frames on each side stacked onto the input (0 = the study's setting).
     context_frames: int = 0
+    # Separation only: each mixture (each chunk of a long one) is scaled to this RMS level in
+    # dBFS before the networks see it; the masks apply to the mixture as it came. 0: as it comes.
+    input_level_db: float = 0.0
 
     @property
     def win_length(self) -> int:
@@ -70,6 +73,11 @@ class FeatureConfig:
         require(self.win_length >= 16, "features.window_ms", "gives fewer than 16 samples")
         require(self.hop_length >= 1, "features.overlap_ms", "leaves a hop below one sample")
         require(self.context_frames >= 0, "features.context_frames", "must be zero or positive")
+        require(
+            -100 <= self.input_level_db <= 0,
+            "features.input_level_db",
+            "must be within -100 and 0 dBFS (0: the mixture's own level), e.g. -23",
+        )
 
 
 @dataclass

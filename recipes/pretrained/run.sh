@@ -19,8 +19,8 @@
 # chosen by (a conf whose first line is '# continues: <model>' goes on from that model's last
 # epoch, trained first if need be: its experiment copied and resumed with this conf, in which
 # only training.* may differ);
-# 3 export each model (float16 weights) into $bundled/<name>, evaluate that export on the six
-# test sets and write its card (conf/<name>.about.yaml + the metrics + sha256 of every file);
+# 3 export each model (float16 weights, $export_set) into $bundled/<name>, evaluate that export
+# on the six test sets and write its card (conf/<name>.about.yaml + the metrics + sha256 of every file);
 # 4 exp/RESULTS.md over the models on LibriSpeech test-other at 0 dB. Every stage skips work
 # already done.
 set -euo pipefail
@@ -39,6 +39,9 @@ pool_data="loading=pools draw=speaker pairs=1000 crop_seconds=4.0"  # conf/rnn_m
 train_set=""             # extra config overrides for every model stage 2 trains (an ablation,
                          # with --exp elsewhere), e.g. "training.mixing_gain_db=5"
 bundled=../../vaesep/zoo/bundled
+export_set="features.input_level_db=-23"  # separation settings of every export (bundle export
+                         # --set): each mixture scaled to -23 dBFS RMS before the networks, the
+                         # level of vaesep's prepared mixtures (chosen on the dev sets)
 data=data
 exp=exp
 num_test=50              # LibriSpeech test-other mixtures (10 speakers, 5 female + 5 male)
@@ -50,7 +53,7 @@ pool=all                 # what models with data.loading: pools train on: all (b
 num_dev=40               # dev mixtures per corpus
 seed=0
 __options="stage stop_stage librispeech speechocean models perturbed on_pools bundled data exp
-  num_test builtin_test hold_out pool num_dev seed train_set"
+  num_test builtin_test hold_out pool num_dev seed train_set export_set"
 
 . ./path.sh
 . ./cmd.sh
@@ -208,7 +211,8 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
       log "Stage 3: $out already exported and carded"; continue
     fi
     log "Stage 3: exporting $exp/$m into $out, evaluating it, writing its card"
-    vaesep bundle export "$exp/$m" "$out" --force
+    sets=(); for kv in $export_set; do sets+=(--set "$kv"); done
+    vaesep bundle export "$exp/$m" "$out" --force "${sets[@]}"
     evals=()
     for corpus in librispeech builtin; do
       for r in $ratios; do

@@ -62,11 +62,16 @@ def export_command(
     exp_dir: Path = typer.Argument(..., help="Experiment dir written by 'vaesep train'."),
     out_dir: Path = typer.Argument(..., help="Bundle dir to write (e.g. vaesep/zoo/bundled/NAME)."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier export."),
+    overrides: list[str] = typer.Option(
+        [],
+        "--set",
+        help="A separation setting of the export, e.g. --set features.input_level_db=-23.",
+    ),
 ) -> None:
     """Copy what separation reads, weights in float16; then evaluate OUT_DIR as a --model."""
     from vaesep.zoo.bundle import export
 
-    export(exp_dir, out_dir, force=force)
+    export(exp_dir, out_dir, force=force, overrides=overrides)
     typer.echo(f"wrote {out_dir}")
 
 

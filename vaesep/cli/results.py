@@ -51,7 +51,8 @@ def evaluate_command(
         [],
         "--set",
         help="With --model: another separation setting than trained, e.g. "
-        "--set model.type=fast_mvae on an mvae experiment, --set model.iterations=80.",
+        "--set model.type=fast_mvae on an mvae experiment, --set model.iterations=80, "
+        "--set features.input_level_db=-23.",
     ),
     device: str = typer.Option(
         "auto",

@@ -55,14 +55,19 @@ def load_separator(
 def with_settings(experiment: Experiment, overrides: list[str]) -> Experiment:
     """The experiment with ``--set`` overrides of its model's separation settings, e.g.
     ``model.type=fast_mvae`` on an ``mvae`` experiment (the same network) or
-    ``model.iterations=80``. The features and the network stay as trained: a type of another
-    network, or a size its weights do not fit, is a one-line error."""
+    ``model.iterations=80``, or ``features.input_level_db``. The other features and the network
+    stay as trained: a type of another network, or a size its weights do not fit, is a
+    one-line error."""
     source = f"{experiment.path / CONFIG_FILE} with --set"
     data = apply_overrides(experiment.config.to_dict(), overrides)
     config = config_from_dict(data, SECTIONS, source=source)
     trained, wanted = experiment.config.model.type, config.model.type
-    if config.features != experiment.config.features:
-        raise VaesepError(f"--set features.*: {experiment.path} was trained with its features")
+    trained_level = experiment.config.features.input_level_db
+    if replace(config.features, input_level_db=trained_level) != experiment.config.features:
+        raise VaesepError(
+            f"--set features.*: {experiment.path} was trained with its features (of them only "
+            "features.input_level_db is a separation setting)"
+        )
     if MODELS[wanted].module is not MODELS[trained].module:
         raise VaesepError(
             f"--set model.type={wanted}: {experiment.path} holds a {trained} network and "

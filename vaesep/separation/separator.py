@@ -166,9 +166,10 @@ class Separator(torch.nn.Module):
         """(sources, samples) estimates of one block of the signal at the model's rate."""
         spec = self.stft.stft(signal)
         kind = self.config.features.spectrogram
-        estimates = self.estimate_spectrograms(spectrogram(spec, kind))
+        gain = level_gain(signal, self.config.features.input_level_db)
+        estimates = self.estimate_spectrograms(spectrogram(spec * gain, kind))
         if kind == "complex":
-            parts = rejoined(estimates, spec, self.band)
+            parts = rejoined(estimates, spec * gain, self.band) / gain
         else:
             masks = soft_masks(estimates, self.config.model.mask_power)
             parts = torch.stack([masks[s] * spec for s in self.sources])
@@ -337,6 +338,14 @@ class Separator(torch.nn.Module):
             for piece in self._separate_stream(blocks, rate, str(path)):
                 for source, samples in zip(self.sources, piece):
                     writers[source].write(samples)
+
+
+def level_gain(signal: torch.Tensor, level_db: float) -> float:
+    """The gain that brings ``signal``'s RMS to ``level_db`` dBFS (1: level 0, or silence)."""
+    power = float(torch.mean(signal.double() ** 2)) if len(signal) else 0.0
+    if level_db == 0 or power == 0:
+        return 1.0
+    return 10 ** (level_db / 20) / power**0.5
 
 
 def _reporting(

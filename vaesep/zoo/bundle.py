@@ -17,11 +17,13 @@ from typing import Any
 import torch
 import yaml
 
-from vaesep.config import read_yaml
+from vaesep.config import read_yaml, save_config
 from vaesep.data.datadir import DEFAULT_SOURCES, check_replaceable, replacing
 from vaesep.errors import VaesepError
-from vaesep.expdir import COMMAND_FILE, CONFIG_FILE, STATS_FILE, atomic_save
+from vaesep.expdir import COMMAND_FILE, CONFIG_FILE, STATS_FILE, atomic_save, load
 from vaesep.io.atomic import write_text_atomic
+from vaesep.registry import SECTIONS
+from vaesep.separation.loading import with_settings
 from vaesep.zoo.pretrained import CARD_JSON, CARD_MD, sha256
 
 EXPORT_MARKER = "export.json"  # written by export: the dir is one --force may replace
@@ -37,20 +39,30 @@ METRICS = {
 ABOUT_KEYS = ("summary", "training_data", "licence", "attribution", "command")
 
 
-def export(exp_dir: str | Path, out_dir: str | Path, force: bool = False) -> Path:
+def export(
+    exp_dir: str | Path,
+    out_dir: str | Path,
+    force: bool = False,
+    overrides: list[str] | None = None,
+) -> Path:
     """Copy an experiment dir's config, statistics and models into ``out_dir``, float weights
-    in float16; nothing half-written is left. Returns ``out_dir``."""
+    in float16; nothing half-written is left. ``overrides`` (``key=value``) change separation
+    settings in the exported config, as ``vaesep separate --set`` would (e.g.
+    ``features.input_level_db=-23``). Returns ``out_dir``."""
     exp_dir, out_dir = Path(exp_dir), Path(out_dir)
     names = _names(exp_dir) if (exp_dir / CONFIG_FILE).is_file() else DEFAULT_SOURCES
     files = [CONFIG_FILE, STATS_FILE, *(f"{s}{ext}" for s in names for ext in (".pt", ".json"))]
     for file in files:
         if not (exp_dir / file).is_file():
             raise VaesepError(f"{exp_dir / file}: missing; pass a finished experiment dir")
+    config = with_settings(load(exp_dir, SECTIONS), overrides).config if overrides else None
     check_replaceable(out_dir, EXPORT_MARKER, "vaesep bundle export", force)
     with replacing(out_dir) as tmp:
         for file in files:
             if file.endswith(".pt"):
                 atomic_save(_halved(exp_dir / file), tmp / file)
+            elif file == CONFIG_FILE and config is not None:
+                save_config(config, tmp / file)
             else:
                 shutil.copyfile(exp_dir / file, tmp / file)
         if (exp_dir / COMMAND_FILE).is_file():
