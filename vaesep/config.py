@@ -45,6 +45,10 @@ class FeatureConfig:
     # dBFS before the networks see it; the masks apply to the mixture as it came. 0: as it comes.
     input_level_db: float = 0.0
 
+    def as_trained(self) -> FeatureConfig:
+        """These features without the separation-only setting: what a network learned from."""
+        return dataclasses.replace(self, input_level_db=0.0)
+
     @property
     def win_length(self) -> int:
         return int(round(self.sample_rate * self.window_ms / 1000))

@@ -129,7 +129,7 @@ class ExpDir:
         if resume and existing.exists():
             previous = read_config(existing, sections)
             if (
-                previous.features != config.features
+                previous.features.as_trained() != config.features.as_trained()
                 or previous.model != config.model
                 or previous.data.names != config.data.names
             ):

@@ -62,8 +62,7 @@ def with_settings(experiment: Experiment, overrides: list[str]) -> Experiment:
     data = apply_overrides(experiment.config.to_dict(), overrides)
     config = config_from_dict(data, SECTIONS, source=source)
     trained, wanted = experiment.config.model.type, config.model.type
-    trained_level = experiment.config.features.input_level_db
-    if replace(config.features, input_level_db=trained_level) != experiment.config.features:
+    if config.features.as_trained() != experiment.config.features.as_trained():
         raise VaesepError(
             f"--set features.*: {experiment.path} was trained with its features (of them only "
             "features.input_level_db is a separation setting)"

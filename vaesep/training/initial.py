@@ -38,7 +38,7 @@ def initial_weights(config: Config, sources: tuple[str, ...]) -> dict[str, dict]
             f"{KEY}: {path} holds a {trained.config.model.type} model and this config trains "
             f"{config.model.type}; start from a model of the same type"
         )
-    if trained.config.features != config.features:
+    if trained.config.features.as_trained() != config.features.as_trained():
         raise VaesepError(
             f"{KEY}: {path} was trained with other features.* than this config's; copy its "
             "features section"
