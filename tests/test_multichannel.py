@@ -313,9 +313,8 @@ def test_set_changes_separation_settings_but_not_the_network(cvae_exp: Path, tmp
 
 
 def test_set_refuses_a_type_of_another_network():
-    from vaesep.expdir import Experiment
+    from vaesep.expdir import Experiment, with_settings
     from vaesep.features import FeatureStats
-    from vaesep.separation.loading import with_settings
 
     config = load_config(Path("configs") / "gan.yaml")
     experiment = Experiment(Path("exp"), config, FeatureStats.identity(257), {})

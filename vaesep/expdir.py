@@ -16,7 +16,7 @@ import platform
 import shlex
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -25,6 +25,8 @@ from vaesep.config import Config, config_from_dict, read_yaml, save_config
 from vaesep.errors import VaesepError
 from vaesep.features import FeatureStats, Featurizer, spectrum_dim
 from vaesep.io.atomic import atomic_path, write_text_atomic
+from vaesep.io.overrides import apply_overrides
+from vaesep.registry import MODELS, SECTIONS
 from vaesep.version import __version__
 
 CONFIG_FILE = "config.yaml"
@@ -284,3 +286,26 @@ def mismatch(path: Path) -> VaesepError:
         f"{CONFIG_FILE} now holds (e.g. another window or latent size); restore the "
         f"{CONFIG_FILE} it was trained with, or retrain"
     )
+
+
+def with_settings(experiment: Experiment, overrides: list[str]) -> Experiment:
+    """The experiment with ``--set`` overrides of its model's separation settings, e.g.
+    ``model.type=fast_mvae`` on an ``mvae`` experiment (the same network) or
+    ``model.iterations=80``, or ``features.input_level_db``. The other features and the network
+    stay as trained: a type of another network, or a size its weights do not fit, is a
+    one-line error."""
+    source = f"{experiment.path / CONFIG_FILE} with --set"
+    data = apply_overrides(experiment.config.to_dict(), overrides)
+    config = config_from_dict(data, SECTIONS, source=source)
+    trained, wanted = experiment.config.model.type, config.model.type
+    if config.features.as_trained() != experiment.config.features.as_trained():
+        raise VaesepError(
+            f"--set features.*: {experiment.path} was trained with its features (of them only "
+            "features.input_level_db is a separation setting)"
+        )
+    if MODELS[wanted].module is not MODELS[trained].module:
+        raise VaesepError(
+            f"--set model.type={wanted}: {experiment.path} holds a {trained} network and "
+            f"{wanted} uses another; choose a type of the same network or train one"
+        )
+    return replace(experiment, config=config)

@@ -3,14 +3,12 @@ other separation settings (``--set``) than it was trained with."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-from vaesep.config import apply_overrides, config_from_dict
 from vaesep.errors import VaesepError
-from vaesep.expdir import CONFIG_FILE, Experiment, load
+from vaesep.expdir import load, with_settings
 from vaesep.io.device import resolve_device
-from vaesep.registry import MODELS, SECTIONS, spec_of
+from vaesep.registry import SECTIONS, spec_of
 from vaesep.separation.demixer import Demixer
 from vaesep.separation.onnx_runtime import refusal
 from vaesep.separation.oracle_separator import OracleSeparator
@@ -50,26 +48,3 @@ def load_separator(
         resolve_device(device, "--device")  # an oracle runs on no device: the name is checked
         return OracleSeparator(experiment.config, name=experiment.path.name)
     return Separator.from_experiment(experiment, device=device, **kwargs)
-
-
-def with_settings(experiment: Experiment, overrides: list[str]) -> Experiment:
-    """The experiment with ``--set`` overrides of its model's separation settings, e.g.
-    ``model.type=fast_mvae`` on an ``mvae`` experiment (the same network) or
-    ``model.iterations=80``, or ``features.input_level_db``. The other features and the network
-    stay as trained: a type of another network, or a size its weights do not fit, is a
-    one-line error."""
-    source = f"{experiment.path / CONFIG_FILE} with --set"
-    data = apply_overrides(experiment.config.to_dict(), overrides)
-    config = config_from_dict(data, SECTIONS, source=source)
-    trained, wanted = experiment.config.model.type, config.model.type
-    if config.features.as_trained() != experiment.config.features.as_trained():
-        raise VaesepError(
-            f"--set features.*: {experiment.path} was trained with its features (of them only "
-            "features.input_level_db is a separation setting)"
-        )
-    if MODELS[wanted].module is not MODELS[trained].module:
-        raise VaesepError(
-            f"--set model.type={wanted}: {experiment.path} holds a {trained} network and "
-            f"{wanted} uses another; choose a type of the same network or train one"
-        )
-    return replace(experiment, config=config)

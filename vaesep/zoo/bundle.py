@@ -20,10 +20,9 @@ import yaml
 from vaesep.config import read_yaml, save_config
 from vaesep.data.datadir import DEFAULT_SOURCES, check_replaceable, replacing
 from vaesep.errors import VaesepError
-from vaesep.expdir import COMMAND_FILE, CONFIG_FILE, STATS_FILE, atomic_save, load
+from vaesep.expdir import COMMAND_FILE, CONFIG_FILE, STATS_FILE, atomic_save, load, with_settings
 from vaesep.io.atomic import write_text_atomic
 from vaesep.registry import SECTIONS
-from vaesep.separation.loading import with_settings
 from vaesep.zoo.pretrained import CARD_JSON, CARD_MD, sha256
 
 EXPORT_MARKER = "export.json"  # written by export: the dir is one --force may replace
