@@ -19,8 +19,9 @@
 # chosen by (a conf whose first line is '# continues: <model>' goes on from that model's last
 # epoch, trained first if need be: its experiment copied and resumed with this conf, in which
 # only training.* may differ);
-# 3 export each model (float16 weights, $export_set) into $bundled/<name>, evaluate that export
-# on the six test sets and write its card (conf/<name>.about.yaml + the metrics + sha256 of every file);
+# 3 export each model (float16 weights, $export_set) into $bundled/<name>, evaluate that
+# export on the six test sets and write its card (conf/<name>.about.yaml + the metrics + sha256
+# of every file);
 # 4 exp/RESULTS.md over the models on LibriSpeech test-other at 0 dB. Every stage skips work
 # already done.
 set -euo pipefail

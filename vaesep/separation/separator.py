@@ -167,9 +167,10 @@ class Separator(torch.nn.Module):
         spec = self.stft.stft(signal)
         kind = self.config.features.spectrogram
         gain = level_gain(signal, self.config.features.input_level_db)
-        estimates = self.estimate_spectrograms(spectrogram(spec * gain, kind))
+        levelled = spec * gain  # what the networks see; the masks apply to spec itself
+        estimates = self.estimate_spectrograms(spectrogram(levelled, kind))
         if kind == "complex":
-            parts = rejoined(estimates, spec * gain, self.band) / gain
+            parts = rejoined(estimates, levelled, self.band) / gain
         else:
             masks = soft_masks(estimates, self.config.model.mask_power)
             parts = torch.stack([masks[s] * spec for s in self.sources])
