@@ -145,6 +145,10 @@ class TrainingConfig:
     # the other source (Huang et al. 2015); not in the study, which trains them apart.
     joint: bool = False
     discriminative: float = 0.0
+    # Joint training: each segment scored under the assignment of outputs to references that
+    # fits it best (permutation-invariant training, Kolbæk et al. 2017): speaker-independent
+    # outputs, scored by the best permutation (with data.genders: any).
+    permutation_invariant: bool = False
     # Joint training: weight of each model's own error (the independent loss), 0: masks alone.
     joint_direct: float = 0.0
     # source: the references supervise each model; class (weak): only the mixtures and which
@@ -184,6 +188,13 @@ class TrainingConfig:
                 f"training.{key}",
                 "needs training.joint: true (it weighs a term of the joint loss)",
             )
+        require(
+            not self.permutation_invariant
+            or (self.joint and not self.discriminative and not self.joint_direct),
+            "training.permutation_invariant",
+            "needs training.joint: true, training.discriminative: 0 and training.joint_direct: "
+            "0 (it chooses which output is which source; those terms assume a fixed one)",
+        )
         require(
             self.supervision == "source" or not self.joint,
             "training.joint",

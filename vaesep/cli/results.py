@@ -62,8 +62,9 @@ def evaluate_command(
     best_permutation: bool = typer.Option(
         False,
         "--best-permutation",
-        help="With --separated: match the files to the sources by the best SI-SDR permutation "
-        "(for demixers such as auxiva/ilrma, whose outputs come in no order).",
+        help="Match the outputs to the sources by the best SI-SDR permutation (demixers such "
+        "as auxiva/ilrma and permutation-invariant models do it without; with --model it "
+        "scores any model so, e.g. to compare one with those).",
     ),
     precision: str = PRECISION,
     backend: str | None = BACKEND,
@@ -104,8 +105,6 @@ def evaluate_command(
         )
         typer.echo(_summary_text(summary, out_dir))
         return
-    if best_permutation:
-        raise fail("--best-permutation: only with --separated (a --model says it itself)")
     from vaesep.separation.loading import load_separator
     from vaesep.zoo.pretrained import resolve_model
 
@@ -117,7 +116,9 @@ def evaluate_command(
         backend=backend,
     )
     label = label or separator.name
-    summary = evaluate(separator, data, out_dir, jobs, force, examples, label, progress=not quiet)
+    summary = evaluate(
+        separator, data, out_dir, jobs, force, examples, label, not quiet, best_permutation
+    )
     typer.echo(_summary_text(summary, out_dir))
 
 

@@ -43,6 +43,11 @@ class DataConfig:
     # utterances, or a corpus of many, does not dominate). A merged pool dir with weights
     # (vaesep prepare pool-merge --weights) first draws a part (corpus) by its weight.
     draw: Literal["utterance", "speaker"] = "utterance"
+    # pools: whose voices a pair mixes: a female and a male speaker (opposite: the sources
+    # are female, male), or any two distinct speakers, each of either gender drawn in turn
+    # (any: F+F, M+M and F+M alike; for speaker-independent models,
+    # training.permutation_invariant).
+    genders: Literal["opposite", "any"] = "opposite"
     # pools: speed factors (sox speed: tempo and pitch), one drawn per source and pair.
     speeds: list[float] = field(default_factory=lambda: [1.0])
     # stream, pools: mixtures (utterances or pairs) the input normalization is estimated on.
@@ -65,6 +70,11 @@ class DataConfig:
                 "must be a non-empty list of factors in [0.5, 2], e.g. [0.9, 1.0, 1.1]",
             ),
         }
+        checks["genders"] = (
+            self.genders == "opposite" or self.loading == "pools",
+            f"any draws pairs from speaker pools; data.loading: {self.loading} reads fixed "
+            "mixtures: set data.loading: pools or data.genders: opposite",
+        )
         for key, (ok, message) in checks.items():
             if not ok:
                 raise VaesepError(f"data.{key}: {message}")

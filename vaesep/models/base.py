@@ -113,9 +113,12 @@ class GradientModel(SourceModel):
         """Whether the model defines :meth:`estimate_for_training`."""
         return cls.estimate_for_training is not GradientModel.estimate_for_training
 
-    def reconstruction(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The reconstruction error of an estimate (``model.reconstruction``), a scalar."""
-        return reconstruction_loss(estimate, target, self.config.reconstruction)
+    def reconstruction(
+        self, estimate: torch.Tensor, target: torch.Tensor, per_segment: bool = False
+    ) -> torch.Tensor:
+        """The reconstruction error of an estimate (``model.reconstruction``): a scalar, or
+        with ``per_segment`` one per segment ``(B,)``."""
+        return reconstruction_loss(estimate, target, self.config.reconstruction, per_segment)
 
     def loss(
         self, x: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor

@@ -65,13 +65,18 @@ def mlp(sizes: list[int], activation: str, dropout: float = 0.0) -> nn.Sequentia
     return nn.Sequential(*layers)
 
 
-def reconstruction_loss(estimate: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Per-frame error summed over bins, averaged over the frames of the batch."""
+def reconstruction_loss(
+    estimate: torch.Tensor, target: torch.Tensor, kind: str, per_segment: bool = False
+) -> torch.Tensor:
+    """Per-frame error summed over bins, averaged over the frames of the batch (a scalar), or
+    with ``per_segment`` over each segment's frames (``(B,)`` of ``(B, T, F)`` inputs)."""
     if kind == "poisson":
-        return poisson_loss(estimate, target)
-    diff = estimate - target
-    per_bin = diff.square() if kind == "mse" else diff.abs()
-    return per_bin.sum(dim=-1).mean()
+        per_bin = poisson_nll(estimate, target)
+    else:
+        diff = estimate - target
+        per_bin = diff.square() if kind == "mse" else diff.abs()
+    per_frame = per_bin.sum(dim=-1)
+    return per_frame.flatten(1).mean(1) if per_segment else per_frame.mean()
 
 
 def poisson_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,8 @@ Each training segment's estimate ``Ŝ`` (a magnitude, in any scale) takes the mi
 ``Ŝ · X/|X|``, and both it and the source's complex STFT segment ``S`` are resynthesized by the
 same inverse STFT, so the frames at a segment's edges are treated alike. The loss is the
 negative scale-invariant SDR (Le Roux et al. 2019) of the two waveforms, averaged over the
-batch: the objective the field's separators train on, and what the scores measure.
+batch (or kept per segment, for permutation-invariant training): the objective the field's
+separators train on, and what the scores measure.
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ class Waveforms:
     def to(self, device: torch.device) -> Waveforms:
         return Waveforms(self.mixture.to(device), self.source.to(device), self.stft)
 
-    def loss(self, estimate: torch.Tensor) -> torch.Tensor:
+    def loss(self, estimate: torch.Tensor, per_segment: bool = False) -> torch.Tensor:
         """Negative mean SI-SDR (dB) of the magnitude estimate ``(B, T, F)`` with the
-        mixture's phase against the source."""
+        mixture's phase against the source (with ``per_segment``: each segment's, ``(B,)``)."""
         phase = self.mixture / self.mixture.abs().clamp_min(1e-12)
         length = self.stft.hop_length * (estimate.shape[1] - 1)
         synth = self.stft.istft(torch.cat([estimate * phase, self.source]), length)
         estimated, reference = synth.split(len(estimate))
         audio = optional("torchmetrics.functional.audio", "train", "training.loss: si_sdr")
         si_sdr = audio.scale_invariant_signal_distortion_ratio
-        return -si_sdr(estimated, reference, zero_mean=True).mean()
+        negative = -si_sdr(estimated, reference, zero_mean=True)
+        return negative if per_segment else negative.mean()

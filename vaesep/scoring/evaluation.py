@@ -133,6 +133,7 @@ def evaluate(
     keep_examples: int = 3,
     model_name: str | None = None,
     progress: bool = False,
+    best_permutation: bool = False,
 ) -> dict[str, Any]:
     """Separate and score every utterance of a data dir; write the result files; return the summary.
 
@@ -141,7 +142,8 @@ def evaluate(
     results unless ``force``. An utterance whose separation fails is skipped and listed in the
     summary's ``failed``. ``model_name`` defaults to the separator's ``name`` attribute. PESQ
     and STOI are scored when their packages are installed. ``progress``: a bar over the
-    utterances on stderr when it is a terminal.
+    utterances on stderr when it is a terminal. ``best_permutation``: the outputs matched to
+    the sources by the best permutation even where the separator names them itself.
     """
     rate = int(separator.sample_rate)
     oracle = getattr(separator, "needs_references", False)
@@ -159,7 +161,7 @@ def evaluate(
     reading = Reading(
         multichannel=getattr(separator, "multichannel", False),
         reference_mic=getattr(separator, "reference_mic", 0),
-        permute=getattr(separator, "permute", False),
+        permute=best_permutation or getattr(separator, "permute", False),
     )
     out = Path(out_dir)
     device = device_of(separator)

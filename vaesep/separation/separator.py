@@ -108,6 +108,12 @@ class Separator(torch.nn.Module):
         return self.config.features.sample_rate
 
     @property
+    def permute(self) -> bool:
+        """Whether scoring matches the outputs to the sources by the best permutation: a
+        permutation-invariant model's outputs are named by the training assignment only."""
+        return self.spec.permute or self.config.training.permutation_invariant
+
+    @property
     def device(self) -> torch.device:
         """Where the networks run (the STFT, the masks and the iSTFT run on the CPU)."""
         weights = chain(self.models.parameters(), self.models.buffers())

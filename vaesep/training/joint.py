@@ -14,9 +14,17 @@ with γ = ``training.discriminative`` and α = ``training.joint_direct`` (each m
 independent error kept as a regularizer; 0 by default). With ``training.loss: si_sdr`` every
 ``rec(Ŝ, S)`` is the negative SI-SDR of ``Ŝ`` resynthesized with the mixture's phase against the
 waveform of ``S`` (:mod:`vaesep.models.objectives`): the objective scores what the separator
-outputs. With ``training.supervision: class``
-there are no references: each mixture X only says which classes (sources) it holds, and the
-present classes' estimates are asked to add up to it (Karamatlı et al. 2019)::
+outputs. With ``training.permutation_invariant`` (PIT, Kolbæk et al. 2017) each segment is
+scored under the assignment π of outputs to references that fits it best::
+
+    L = mean over segments of  min_π Σ_k rec(m_k ⊙ X, S_π(k))
+
+so the outputs need not be named by the sources (e.g. two voices of one gender,
+``data.genders: any``); ``in_order`` logs the share of segments whose best π is the identity.
+
+With ``training.supervision: class`` there are no references: each mixture X only says which
+classes (sources) it holds, and the present classes' estimates are asked to add up to it
+(Karamatlı et al. 2019)::
 
     L = rec(Σ_{k present} Ŝk, X) + Σ_k penalties_k
 
@@ -28,6 +36,7 @@ writes every source's best weights into ``<source>.pt`` as before.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import permutations
 
 import torch
 from torch import nn
@@ -75,6 +84,7 @@ class JointModel(GradientModel):
         self.weak = training.supervision == "class"
         self.discriminative = training.discriminative
         self.direct = training.joint_direct
+        self.permutation_invariant = training.permutation_invariant
         first = next(iter(models.values()))
         self.config = first.config
         self.selects_best = first.selects_best
@@ -96,11 +106,15 @@ class JointModel(GradientModel):
         first = next(iter(self.models.values()))
         parts: dict[str, torch.Tensor] = {}
 
-        def error(estimate: torch.Tensor, model: str, reference: str) -> torch.Tensor:
-            """``rec`` of model's ``estimate`` against source ``reference``."""
+        def error(
+            estimate: torch.Tensor, model: str, reference: str, per_segment: bool = False
+        ) -> torch.Tensor:
+            """``rec`` of model's ``estimate`` against source ``reference`` (or each
+            segment's)."""
             if batch.waveforms is not None:
-                return batch.waveforms[reference].loss(estimate)
-            return self.models[model].reconstruction(estimate, batch.targets[reference])
+                return batch.waveforms[reference].loss(estimate, per_segment)
+            target = batch.targets[reference]
+            return self.models[model].reconstruction(estimate, target, per_segment)
 
         if self.weak:
             present = batch.present.to(batch.mixture.dtype)
@@ -110,7 +124,17 @@ class JointModel(GradientModel):
         else:
             masks = soft_masks(estimates, self.config.mask_power)
             masked = {s: masks[s] * batch.mixture for s in self.models}
-            parts["rec"] = loss = sum(error(masked[s], s, s) for s in self.models)
+            if self.permutation_invariant:
+                names = list(self.models)
+                errors = {(s, r): error(masked[s], s, r, True) for s in names for r in names}
+                totals = torch.stack(
+                    [sum(errors[pair] for pair in zip(names, p)) for p in permutations(names)]
+                )  # (assignments, B); the first is the identity
+                best = totals.min(dim=0)
+                parts["rec"] = loss = best.values.mean()
+                parts["in_order"] = (best.indices == 0).to(loss.dtype).mean()
+            else:
+                parts["rec"] = loss = sum(error(masked[s], s, s) for s in self.models)
             if self.discriminative:
                 parts["disc"] = disc = sum(
                     error(masked[s], s, j) for s in self.models for j in self.models if j != s

@@ -12,7 +12,9 @@ tempo and pitch), the male crop scaled to a level ratio drawn uniformly within
 ``training.mixing_colouring_db``, a random colouring of each; the mixture is their sum. So N
 utterances give N² pairs. Validation holds out ``training.validation_fraction`` of the speakers
 of each pool (of the mixtures, for a mixture dir) and draws a fixed seeded set of pairs from
-them. A file that cannot be read is skipped with a warning naming it.
+them. With ``data.genders: any`` each voice of a pair is of a pool drawn at random, two
+distinct speakers (F+F, M+M and F+M pairs alike, for permutation-invariant training). A file
+that cannot be read is skipped with a warning naming it.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class Pool:
         self.paths = sorted(q for f in self.flat for q in f)
         self.speakers = [list(p.values()) for p in self.parts]
         self.every_speaker = [s for p in self.speakers for s in p]
+        self.speaker = {q: (k, s) for k, p in enumerate(self.parts) for s, ps in p.items()
+                        for q in ps}  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -128,9 +132,15 @@ def draw_pairs(pools: dict, n: int, config: Config, seed: list[int]) -> list[Pai
     rng = np.random.default_rng(seed)
     gain, speeds, by = config.training.mixing_gain_db, config.data.speeds, config.data.draw
     first, second = pools.values()
+
+    def voices() -> tuple[str, str]:
+        if config.data.genders == "opposite":
+            return first.draw(rng, by), second.draw(rng, by)
+        return _two_speakers(list(pools.values()), rng, by)
+
     return [
         Pair(
-            (first.draw(rng, by), second.draw(rng, by)),
+            voices(),
             (float(rng.random()), float(rng.random())),
             (float(rng.choice(speeds)), float(rng.choice(speeds))),
             float(rng.uniform(-gain, gain)) if gain else 0.0,
@@ -138,6 +148,20 @@ def draw_pairs(pools: dict, n: int, config: Config, seed: list[int]) -> list[Pai
         )
         for _ in range(n)
     ]
+
+
+def _two_speakers(pools: list[Pool], rng: np.random.Generator, by: str) -> tuple[str, str]:
+    """``data.genders: any``: an utterance of each of two distinct speakers, each from a pool
+    drawn at random (F+F, F+M, M+F and M+M alike)."""
+    k = int(rng.integers(len(pools)))
+    first = pools[k].draw(rng, by)
+    while True:
+        j = int(rng.integers(len(pools)))
+        if j == k and len(pools[j].every_speaker) < 2:
+            continue  # one speaker: only the other pool can give the second voice
+        second = pools[j].draw(rng, by)
+        if j != k or pools[j].speaker[second] != pools[k].speaker[first]:
+            return first, second
 
 
 def _crop(path: str, position: float, speed: float, seconds: float, rate: int) -> np.ndarray:

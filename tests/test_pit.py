@@ -1,0 +1,103 @@
+"""Permutation-invariant training (``training.permutation_invariant``) and pairs of any two
+speakers (``data.genders: any``): the loss ignores the references' order, the draws give every
+gender combination and never one speaker twice, and a trained model is scored by the best
+permutation."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from synthetic import make_pool_dir
+
+from vaesep.errors import VaesepError
+from vaesep.features import Stft
+from vaesep.models.objectives import Waveforms
+from vaesep.models.rnn_mask import RNNMask
+from vaesep.registry import load_config
+from vaesep.separation.loading import load_separator
+from vaesep.training.experiment import train
+from vaesep.training.joint import JointBatch, JointModel
+from vaesep.training.pools import Pool, draw_pairs
+
+RATE = 8000
+TINY = [f"features.sample_rate={RATE}", "training.progress=false", "training.num_threads=1"]
+PIT = ["training.joint=true", "training.permutation_invariant=true"]
+
+
+def _batch(swap: bool, waveforms: bool) -> tuple[JointModel, JointBatch]:
+    """A joint rnn_mask model and a batch of 3 segments whose references are in order or
+    swapped."""
+    config = load_config("configs/rnn_mask.yaml", [*TINY, *PIT])
+    torch.manual_seed(0)
+    bins = config.features.num_bins
+    models = {s: RNNMask(bins, bins, config.model) for s in ("female", "male")}
+    joint = JointModel(models, config.training)
+    gen = torch.Generator().manual_seed(1)
+    signals = torch.randn(2, 3, 2048, generator=gen)
+    stft = Stft(config.features)
+    specs = [stft.stft(x) for x in signals]
+    mixture = specs[0] + specs[1]
+    names = ("male", "female") if swap else ("female", "male")
+    waves = {n: Waveforms(mixture, s, stft) for n, s in zip(names, specs)} if waveforms else None
+    targets = {n: s.abs() for n, s in zip(names, specs)}
+    inputs = mixture.abs()
+    return joint, JointBatch(inputs, targets, mixture.abs(), torch.ones(3, 2), waves)
+
+
+@pytest.mark.parametrize("waveforms", [False, True])
+def test_the_pit_loss_ignores_the_order_of_the_references(waveforms):
+    joint, in_order = _batch(False, waveforms)
+    _, swapped = _batch(True, waveforms)
+    loss, parts = joint.batch_loss(in_order)
+    loss_swapped, parts_swapped = joint.batch_loss(swapped)
+    assert loss.item() == pytest.approx(loss_swapped.item(), rel=1e-5)
+    assert parts["in_order"] + parts_swapped["in_order"] == pytest.approx(1.0)
+    joint.permutation_invariant = False  # the fixed assignment: no longer the same, and higher
+    fixed = max(joint.batch_loss(in_order)[0].item(), joint.batch_loss(swapped)[0].item())
+    assert fixed > loss.item() + 1e-4
+
+
+def test_any_gender_pairs_mix_every_combination_of_two_distinct_speakers():
+    female = Pool([{"f1": ["f1a", "f1b"], "f2": ["f2a"]}])
+    male = Pool([{"m1": ["m1a", "m1b", "m1c"]}])  # one speaker: M+M pairs cannot be made
+    config = load_config(None, [*TINY, "data.loading=pools", "data.genders=any"])
+    pairs = draw_pairs({"female": female, "male": male}, 2000, config, [0, 4, 0])
+    speaker = {p: p[:2] for pool in (female, male) for p in pool.paths}
+    kinds = Counter("".join(sorted(speaker[p][0] for p in pair.paths)) for pair in pairs)
+    assert all(speaker[a] != speaker[b] for a, b in (pair.paths for pair in pairs))
+    assert set(kinds) == {"ff", "fm"} and kinds["ff"] > 100 and kinds["fm"] > 1000
+    config = load_config(None, [*TINY, "data.loading=pools", "data.draw=speaker"])
+    opposite = draw_pairs({"female": female, "male": male}, 50, config, [0, 4, 0])
+    assert all(speaker[a] < "g" < speaker[b] for a, b in (p.paths for p in opposite))
+
+
+@pytest.mark.parametrize(
+    ("sets", "says"),
+    [
+        (["training.permutation_invariant=true"], "permutation_invariant: needs training.joint"),
+        ([*PIT, "training.discriminative=0.1"], "permutation_invariant: needs .*discriminative"),
+        (["data.genders=any"], "data.genders: any draws pairs from speaker pools"),
+    ],
+)
+def test_impossible_pit_settings_are_one_line_errors(sets, says):
+    with pytest.raises(VaesepError, match=says):
+        load_config("configs/rnn_mask.yaml", [*TINY, *sets])
+
+
+def test_a_pit_model_trains_on_any_pairs_and_is_scored_by_the_best_permutation(tmp_path):
+    speakers = {"s1": "female", "s2": "female", "s3": "male", "s4": "male"}
+    pool = make_pool_dir(tmp_path / "p", speakers, 2, RATE)
+    sets = [*TINY, *PIT, "training.loss=si_sdr", "training.epochs=2", "data.loading=pools"]
+    sets += ["data.genders=any", "data.pairs=12", "data.crop_seconds=0.6"]
+    sets += ["data.stats_examples=8", "model.segment_frames=16", "training.batch_size=4"]
+    sets += ["training.validation_fraction=0.5", "training.dynamic_mixing=false"]
+    train(load_config("configs/rnn_mask.yaml", sets), pool, tmp_path / "exp")
+    lines = [json.loads(x) for x in (tmp_path / "exp" / "train.log").read_text().splitlines()]
+    assert len(lines) == 2 and all(0 <= x["in_order"] <= 1 for x in lines)
+    assert all(np.isfinite(x["val_loss"]) for x in lines)
+    separator = load_separator(tmp_path / "exp")
+    assert separator.permute and separator.sources == ("female", "male")
