@@ -1,7 +1,7 @@
 """Permutation-invariant training (``training.permutation_invariant``) and pairs of any two
 speakers (``data.genders: any``): the loss ignores the references' order, the draws give every
-gender combination and never one speaker twice, and a trained model is scored by the best
-permutation."""
+gender combination and never one speaker twice, a trained model (one shared network,
+``model.shared``) is scored by the best permutation."""
 
 from __future__ import annotations
 
@@ -95,9 +95,21 @@ def test_a_pit_model_trains_on_any_pairs_and_is_scored_by_the_best_permutation(t
     sets += ["data.genders=any", "data.pairs=12", "data.crop_seconds=0.6"]
     sets += ["data.stats_examples=8", "model.segment_frames=16", "training.batch_size=4"]
     sets += ["training.validation_fraction=0.5", "training.dynamic_mixing=false"]
+    sets += ["model.shared=true"]  # one network, a mask layer per output
     train(load_config("configs/rnn_mask.yaml", sets), pool, tmp_path / "exp")
     lines = [json.loads(x) for x in (tmp_path / "exp" / "train.log").read_text().splitlines()]
     assert len(lines) == 2 and all(0 <= x["in_order"] <= 1 for x in lines)
     assert all(np.isfinite(x["val_loss"]) for x in lines)
     separator = load_separator(tmp_path / "exp")
     assert separator.permute and separator.sources == ("female", "male")
+    female, male = (separator.models[s].state_dict() for s in ("female", "male"))
+    shared = [k for k in female if not k.startswith("mask.")]
+    assert shared and all(torch.equal(female[k], male[k]) for k in shared)
+    assert not torch.equal(female["mask.0.weight"], male["mask.0.weight"])
+
+
+def test_a_shared_network_needs_joint_training(tmp_path):
+    pool = make_pool_dir(tmp_path / "p", {"s1": "female", "s2": "male"}, 1, RATE)
+    config = load_config("configs/rnn_mask.yaml", [*TINY, "model.shared=true"])
+    with pytest.raises(VaesepError, match="model.shared: .* set training.joint: true"):
+        train(config, pool, tmp_path / "exp")

@@ -15,8 +15,9 @@
 # speechocean762-adults), each holding out $hold_out female and $hold_out male speakers whose
 # mixtures are the dev sets, and their merge; 2 train conf/<name>.yaml (on the merged pools
 # when it sets data.loading: pools, else on the LibriSpeech mixtures), then score each model
-# trained on the pools on both dev sets: exp/dev_<corpus>/RESULTS.md, what candidates are
-# chosen by (a conf whose first line is '# continues: <model>' goes on from that model's last
+# trained on the pools on both dev sets, each by its best permutation of outputs (so that
+# speaker-independent, PIT candidates and female/male ones compare alike):
+# exp/dev_<corpus>/RESULTS.md, what candidates are chosen by (a conf whose first line is '# continues: <model>' goes on from that model's last
 # epoch, trained first if need be: its experiment copied and resumed with this conf, in which
 # only training.* may differ);
 # 3 export each model (float16 weights, $export_set) into $bundled/<name>, evaluate that
@@ -195,7 +196,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       dir="$exp/$m/eval_dev_$corpus"
       [ "$exp/$m/male.pt" -ot "$dir/summary.json" ] ||
         vaesep evaluate --model "$exp/$m" --data "$data/dev_$corpus/test" --out-dir "$dir" \
-          --label "$m" --examples 0 --force > /dev/null
+          --label "$m" --examples 0 --force --best-permutation > /dev/null
       dirs+=("$dir")
     done
     [ ${#dirs[@]} -gt 0 ] || continue

@@ -2,6 +2,7 @@
 
 The ablation of :mod:`vaesep.models.vrnn`: the same φ and recurrent network (``model.cell``)
 without the stochastic layer, so comparing the two measures what the variational part adds.
+With ``model.shared`` (joint training) the sources' models share φ and the recurrent network.
 With ``x`` ``(B, T, D)``::
 
     h_1..T = RNN(φ(x_1..T))                      (B, T, H·dirs), dirs = 2 if bidirectional
@@ -25,6 +26,11 @@ class RNNMaskConfig(RecurrentConfig):
     """``model`` section of ``rnn_mask``."""
 
     type: str = "rnn_mask"
+    # Joint training: every source's model shares the first one's φ and recurrent network,
+    # only the mask layers are their own (one network, a mask per source, as uPIT's BLSTM;
+    # speaker-independent with training.permutation_invariant). Each source's file keeps the
+    # whole network, so separation is unchanged.
+    shared: bool = False
 
 
 class RNNMask(GradientModel):
@@ -46,6 +52,10 @@ class RNNMask(GradientModel):
         """The masked mixture ``(B, T, F)``."""
         h, _ = self.rnn(self.phi(x))
         return self.mask(h) * mixture
+
+    def share(self, other: RNNMask) -> None:
+        """Use ``other``'s φ and recurrent network as this model's own (``model.shared``)."""
+        self.phi, self.rnn = other.phi, other.rnn
 
     def estimate_for_training(
         self, x: torch.Tensor, mixture: torch.Tensor

@@ -147,6 +147,11 @@ def check_together(config: Config, sources: tuple[str, ...]) -> None:
     """One-line errors for joint or weak training (:mod:`vaesep.training.joint`) that cannot run."""
     t = config.training
     if not t.trains_together:
+        if getattr(config.model, "shared", False):
+            raise VaesepError(
+                "model.shared: the sources' models share a network only when they train as "
+                "one; set training.joint: true"
+            )
         return
     key = "training.joint" if t.joint else "training.supervision"
     if set(sources) != set(config.data.names):

@@ -81,11 +81,14 @@ class JointModel(GradientModel):
     def __init__(self, models: dict[str, GradientModel], training: TrainingConfig):
         super().__init__()
         self.models = nn.ModuleDict(models)
+        first = next(iter(models.values()))
+        if getattr(first.config, "shared", False):  # model.shared: one trunk, a head each
+            for model in list(models.values())[1:]:
+                model.share(first)
         self.weak = training.supervision == "class"
         self.discriminative = training.discriminative
         self.direct = training.joint_direct
         self.permutation_invariant = training.permutation_invariant
-        first = next(iter(models.values()))
         self.config = first.config
         self.selects_best = first.selects_best
 
