@@ -17,9 +17,9 @@
 # when it sets data.loading: pools, else on the LibriSpeech mixtures), then score each model
 # trained on the pools on both dev sets, each by its best permutation of outputs (so that
 # speaker-independent, PIT candidates and female/male ones compare alike):
-# exp/dev_<corpus>/RESULTS.md, what candidates are chosen by (a conf whose first line is '# continues: <model>' goes on from that model's last
-# epoch, trained first if need be: its experiment copied and resumed with this conf, in which
-# only training.* may differ);
+# exp/dev_<corpus>/RESULTS.md, what candidates are chosen by (a conf whose first line is
+# '# continues: <model>' goes on from that model's last epoch, trained first if need be: its
+# experiment copied and resumed with this conf, in which only training.* may differ);
 # 3 export each model (float16 weights, $export_set) into $bundled/<name>, evaluate that
 # export on the six test sets and write its card (conf/<name>.about.yaml + the metrics + sha256
 # of every file);

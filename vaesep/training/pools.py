@@ -64,8 +64,9 @@ class Pool:
         self.paths = sorted(q for f in self.flat for q in f)
         self.speakers = [list(p.values()) for p in self.parts]
         self.every_speaker = [s for p in self.speakers for s in p]
-        self.speaker = {q: (k, s) for k, p in enumerate(self.parts) for s, ps in p.items()
-                        for q in ps}  # fmt: skip
+        self.speaker = {  # utterance -> (part, speaker): whether two draws share a speaker
+            q: (k, s) for k, p in enumerate(self.parts) for s, ps in p.items() for q in ps
+        }
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -131,12 +132,12 @@ def draw_pairs(pools: dict, n: int, config: Config, seed: list[int]) -> list[Pai
     """``n`` random pairs from ``pools``, seeded by ``seed``."""
     rng = np.random.default_rng(seed)
     gain, speeds, by = config.training.mixing_gain_db, config.data.speeds, config.data.draw
-    first, second = pools.values()
+    both = list(pools.values())
 
     def voices() -> tuple[str, str]:
         if config.data.genders == "opposite":
-            return first.draw(rng, by), second.draw(rng, by)
-        return _two_speakers(list(pools.values()), rng, by)
+            return both[0].draw(rng, by), both[1].draw(rng, by)
+        return _two_speakers(both, rng, by)
 
     return [
         Pair(
