@@ -197,7 +197,9 @@ def test_export_set_makes_separation_level_invariant(bundle, tmp_path):
         assert same is invariant, directory
     wider = ["--set", "features.window_ms=64"]
     result = run("bundle", "export", bundle["exp"], tmp_path / "x", *wider)
-    assert_user_error(result, "only features.input_level_db is a separation setting")
+    assert_user_error(
+        result, "only features.input_level_db and features.shifts are separation settings"
+    )
     assert not (tmp_path / "x").exists()
 
 
@@ -233,7 +235,8 @@ def test_the_shipped_models_verify_fit_the_size_limits_and_separate():
         for row in card["metrics"].values():
             assert {"sdr", "sir", "sar", "si_sdr", "pesq", "stoi"} <= set(row)
         separator = Separator.pretrained(name)
-        assert separator.config.features.input_level_db == -23, name  # run.sh's export_set
+        features = separator.config.features
+        assert (features.input_level_db, features.shifts) == (-23, 4), name  # run.sh's export_set
         rng = np.random.default_rng(0)
         mixture = (0.05 * rng.standard_normal(separator.sample_rate)).astype(np.float32)
         outputs = separator.separate(mixture, separator.sample_rate)

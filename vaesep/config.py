@@ -23,6 +23,7 @@ from vaesep.data.options import DataConfig
 from vaesep.errors import VaesepError
 from vaesep.io.atomic import write_text_atomic
 from vaesep.io.overrides import apply_overrides
+from vaesep.io.yamlfile import read_yaml
 
 _SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
@@ -45,10 +46,13 @@ class FeatureConfig:
     # Separation only: each mixture (each chunk of a long one) is scaled to this RMS level in
     # dBFS before the networks see it; the masks apply to the mixture as it came. 0: as it comes.
     input_level_db: float = 0.0
+    # Separation only: the estimates averaged over this many STFT frame grids, each shifted by
+    # another fraction hop / shifts of the hop (1: one grid, the study's).
+    shifts: int = 1
 
     def as_trained(self) -> FeatureConfig:
-        """These features without the separation-only setting: what a network learned from."""
-        return dataclasses.replace(self, input_level_db=0.0)
+        """These features without the separation-only settings: what a network learned from."""
+        return dataclasses.replace(self, input_level_db=0.0, shifts=1)
 
     @property
     def win_length(self) -> int:
@@ -82,6 +86,11 @@ class FeatureConfig:
             -100 <= self.input_level_db <= 0,
             "features.input_level_db",
             "must be within -100 and 0 dBFS (0: the mixture's own level), e.g. -23",
+        )
+        require(
+            1 <= self.shifts <= self.hop_length,
+            "features.shifts",
+            f"must be within 1 and the hop in samples ({self.hop_length}), e.g. 4",
         )
 
 
@@ -356,27 +365,6 @@ def config_from_dict(
         return _build(Config, data, "", sections).validate()
     except VaesepError as exc:
         raise VaesepError(f"{source}: {str(exc).lstrip('.')}") from None
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or a parse error is one line naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise VaesepError(f"{path}: no such config file; 'vaesep configs' lists shipped ones")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise VaesepError(f"{path}{where}: {problem}; fix the YAML syntax") from None
-    except UnicodeDecodeError:
-        raise VaesepError(f"{path}: not a text file; pass a YAML config") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise VaesepError(f"{path}: expected sections features/model/training/data at top level")
-    return data
 
 
 def load_config(

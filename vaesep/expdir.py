@@ -291,9 +291,9 @@ def mismatch(path: Path) -> VaesepError:
 def with_settings(experiment: Experiment, overrides: list[str]) -> Experiment:
     """The experiment with ``--set`` overrides of its model's separation settings, e.g.
     ``model.type=fast_mvae`` on an ``mvae`` experiment (the same network) or
-    ``model.iterations=80``, or ``features.input_level_db``. The other features and the network
-    stay as trained: a type of another network, or a size its weights do not fit, is a
-    one-line error."""
+    ``model.iterations=80``, or ``features.input_level_db`` and ``features.shifts``. The other
+    features and the network stay as trained: a type of another network, or a size its weights
+    do not fit, is a one-line error."""
     source = f"{experiment.path / CONFIG_FILE} with --set"
     data = apply_overrides(experiment.config.to_dict(), overrides)
     config = config_from_dict(data, SECTIONS, source=source)
@@ -301,7 +301,7 @@ def with_settings(experiment: Experiment, overrides: list[str]) -> Experiment:
     if config.features.as_trained() != experiment.config.features.as_trained():
         raise VaesepError(
             f"--set features.*: {experiment.path} was trained with its features (of them only "
-            "features.input_level_db is a separation setting)"
+            "features.input_level_db and features.shifts are separation settings)"
         )
     if MODELS[wanted].module is not MODELS[trained].module:
         raise VaesepError(

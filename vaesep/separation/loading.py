@@ -42,6 +42,11 @@ def load_separator(
             f"--precision {precision}: {experiment.config.model.type} runs in fp32 only (no "
             "network to run in lower precision at separation); drop --precision"
         )
+    if no_network and experiment.config.features.shifts > 1:
+        raise VaesepError(
+            f"features.shifts: a {experiment.config.model.type} model has no network whose "
+            "frame grid to shift; drop the setting"
+        )
     if spec.multichannel:
         return Demixer.from_experiment(experiment, device)
     if spec.needs_references and not separating:

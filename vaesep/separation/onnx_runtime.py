@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from vaesep.config import Config
-from vaesep.errors import optional
+from vaesep.errors import VaesepError, optional
 from vaesep.features import Featurizer
 from vaesep.registry import ModelSpec
 
@@ -185,3 +185,20 @@ def onnx_models(
             quantize_int8(graph) if int8 else graph, model.receptive_field
         )
     return out
+
+
+def on_onnxruntime(
+    config: Config,
+    spec: ModelSpec,
+    models: dict,
+    featurizer: Featurizer,
+    precision: str,
+    name: str,
+) -> dict[str, torch.nn.Module]:
+    """The sources' networks exported to onnxruntime (CPU only), or why they cannot be."""
+    reason = refusal(config, spec, name)
+    if reason:
+        raise VaesepError(reason)
+    if any(p.device.type != "cpu" for m in models.values() for p in m.parameters()):
+        raise VaesepError("--backend onnxruntime runs on the CPU; pass --device cpu")
+    return onnx_models(models, featurizer, int8=precision == "int8")

@@ -32,7 +32,7 @@ from vaesep.io.audio import (
 )
 from vaesep.io.device import resolve_device
 from vaesep.models.masks import soft_masks
-from vaesep.registry import SECTIONS, ModelSpec, build_model, spec_of
+from vaesep.registry import SECTIONS, build_model, spec_of
 from vaesep.separation.arrays import array_rate, batch_items, mono_input
 from vaesep.separation.estimators import ESTIMATORS
 from vaesep.separation.spectra import band_of, rejoined
@@ -92,7 +92,9 @@ class Separator(torch.nn.Module):
         self.stft = Stft(config.features)
         self.band = band_of(config)
         if self.backend == "onnxruntime":
-            models = _on_onnxruntime(config, self.spec, models, self.featurizer, precision, name)
+            from vaesep.separation.onnx_runtime import on_onnxruntime
+
+            models = on_onnxruntime(config, self.spec, models, self.featurizer, precision, name)
         self.models = torch.nn.ModuleDict(models)
         self.name = name
         self.chunk_seconds = chunk_seconds
@@ -169,10 +171,20 @@ class Separator(torch.nn.Module):
 
     @torch.no_grad()
     def _separate_block(self, signal: torch.Tensor) -> torch.Tensor:
-        """(sources, samples) estimates of one block of the signal at the model's rate."""
+        """(sources, samples) estimates of one block of the signal at the model's rate: the
+        mean over ``features.shifts`` STFT frame grids, the signal delayed by k·hop/shifts
+        samples for the k-th (the delay cut off again)."""
+        gain = level_gain(signal, self.config.features.input_level_db)
+        shifts, hop = self.config.features.shifts, self.stft.hop_length
+        delays = [k * hop // shifts for k in range(shifts)]
+        parts = [self._masked(torch.nn.functional.pad(signal, (d, 0)), gain)[:, d:] for d in delays]
+        return parts[0] if shifts == 1 else torch.stack(parts).mean(0)
+
+    def _masked(self, signal: torch.Tensor, gain: float) -> torch.Tensor:
+        """(sources, samples) estimates of ``signal`` on one STFT frame grid; the networks see
+        it times ``gain``."""
         spec = self.stft.stft(signal)
         kind = self.config.features.spectrogram
-        gain = level_gain(signal, self.config.features.input_level_db)
         levelled = spec * gain  # what the networks see; the masks apply to spec itself
         estimates = self.estimate_spectrograms(spectrogram(levelled, kind))
         if kind == "complex":
@@ -362,25 +374,6 @@ def _reporting(
     for block in blocks:
         yield block
         progress(len(block) / rate)
-
-
-def _on_onnxruntime(
-    config: Config,
-    spec: ModelSpec,
-    models: dict,
-    featurizer: Featurizer,
-    precision: str,
-    name: str,
-) -> dict[str, torch.nn.Module]:
-    """The sources' networks exported to onnxruntime (CPU only), or why they cannot be."""
-    from vaesep.separation.onnx_runtime import onnx_models, refusal
-
-    reason = refusal(config, spec, name)
-    if reason:
-        raise VaesepError(reason)
-    if any(p.device.type != "cpu" for m in models.values() for p in m.parameters()):
-        raise VaesepError("--backend onnxruntime runs on the CPU; pass --device cpu")
-    return onnx_models(models, featurizer, int8=precision == "int8")
 
 
 def build_models(experiment: Experiment) -> dict[str, torch.nn.Module]:
