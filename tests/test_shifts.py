@@ -15,6 +15,7 @@ from vaesep.errors import VaesepError
 from vaesep.expdir import load, with_settings
 from vaesep.io.audio import load_audio, save_audio
 from vaesep.registry import SECTIONS, load_config
+from vaesep.separation.loading import load_separator
 from vaesep.separation.separator import Separator
 from vaesep.training.experiment import train
 
@@ -100,3 +101,10 @@ def test_cli_separates_with_shifts_and_refuses_a_bad_value(exp, mixture, tmp_pat
     bad = run("separate", tmp_path / "mix.wav", "-m", exp, "-o", tmp_path / "o2", "--set",
               "features.shifts=0")  # fmt: skip
     assert_user_error(bad, "features.shifts: must be within 1 and the hop")
+
+
+def test_a_model_without_a_network_refuses_shifts(tmp_path):
+    data = make_datadir(tmp_path / "d", n_utts=2, seconds=1.0)
+    train(load_config(CONFIGS / "oracle_irm.yaml", TINY), data, tmp_path / "oracle")
+    with pytest.raises(VaesepError, match="features.shifts: model.type oracle has no network"):
+        load_separator(tmp_path / "oracle", overrides=["features.shifts=2"])

@@ -46,8 +46,8 @@ class FeatureConfig:
     # Separation only: each mixture (each chunk of a long one) is scaled to this RMS level in
     # dBFS before the networks see it; the masks apply to the mixture as it came. 0: as it comes.
     input_level_db: float = 0.0
-    # Separation only: the estimates averaged over this many STFT frame grids, each shifted by
-    # another fraction hop / shifts of the hop (1: one grid, the study's).
+    # Separation only: the estimates averaged over this many STFT frame grids, the k-th with
+    # the mixture delayed by k * hop / shifts samples (1: one grid, the study's).
     shifts: int = 1
 
     def as_trained(self) -> FeatureConfig:

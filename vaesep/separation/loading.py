@@ -44,7 +44,7 @@ def load_separator(
         )
     if no_network and experiment.config.features.shifts > 1:
         raise VaesepError(
-            f"features.shifts: a {experiment.config.model.type} model has no network whose "
+            f"features.shifts: model.type {experiment.config.model.type} has no network whose "
             "frame grid to shift; drop the setting"
         )
     if spec.multichannel:
