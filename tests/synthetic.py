@@ -12,6 +12,17 @@ from vaesep.data.datadir import write_datadir
 from vaesep.io.audio import save_audio
 
 
+def tiny_training(rate: int = 8000) -> list[str]:
+    """``--set`` overrides that train any model for one quick epoch on one thread at ``rate``."""
+    return [
+        f"features.sample_rate={rate}",
+        "training.epochs=1",
+        "training.progress=false",
+        "training.num_threads=1",
+        "training.early_stopping_patience=0",
+    ]
+
+
 def harmonic_comb(f0: float, seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:
     """A voiced-like source: harmonics of a slowly gliding f0 with a syllable-rate envelope."""
     t = np.arange(int(seconds * rate)) / rate

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from synthetic import make_datadir, make_pair
+from synthetic import make_datadir, make_pair, tiny_training
 
 from vaesep.errors import VaesepError
 from vaesep.expdir import load
@@ -32,13 +32,7 @@ from vaesep.training.experiment import FITS, train
 
 RATE = 8000
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-TINY = [
-    f"features.sample_rate={RATE}",
-    "training.epochs=1",
-    "training.progress=false",
-    "training.num_threads=1",
-    "training.early_stopping_patience=0",
-]
+TINY = tiny_training(RATE)
 # Chunked against whole separation where the receptive field is unbounded (recurrent models,
 # overlap-add with a cross-fade): the SNR of the chunked estimate against the whole one, dB.
 UNBOUNDED_MIN_SNR_DB = 20.0

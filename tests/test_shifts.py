@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import assert_user_error, run
-from synthetic import make_datadir, make_pair
+from synthetic import make_datadir, make_pair, tiny_training
 
 from vaesep.errors import VaesepError
 from vaesep.expdir import load, with_settings
@@ -20,13 +20,7 @@ from vaesep.separation.separator import Separator
 from vaesep.training.experiment import train
 
 RATE = 8000
-TINY = [
-    f"features.sample_rate={RATE}",
-    "training.epochs=1",
-    "training.progress=false",
-    "training.num_threads=1",
-    "training.early_stopping_patience=0",
-]
+TINY = tiny_training(RATE)
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
