@@ -95,7 +95,8 @@ def separate(
         "--set",
         help="Another separation setting than trained, e.g. --set model.type=fast_mvae on an "
         "mvae experiment (the same network), --set model.iterations=80, --set "
-        "features.input_level_db=-23 (each mixture scaled to -23 dBFS RMS for the networks).",
+        "features.input_level_db=-23 (each mixture scaled to -23 dBFS RMS for the networks), "
+        "--set features.shifts=4 (estimates averaged over 4 STFT frame grids).",
     ),
     precision: str = PRECISION,
     backend: str | None = BACKEND,

@@ -52,7 +52,7 @@ def evaluate_command(
         "--set",
         help="With --model: another separation setting than trained, e.g. "
         "--set model.type=fast_mvae on an mvae experiment, --set model.iterations=80, "
-        "--set features.input_level_db=-23.",
+        "--set features.input_level_db=-23, --set features.shifts=4.",
     ),
     device: str = typer.Option(
         "auto",
