@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from vaesep.cli import app
 from vaesep.data.datadir import DEFAULT_SOURCES as SOURCES
 from vaesep.data.datadir import load_datadir, read_scp, source_scp, write_datadir
-from vaesep.data.rooms import DRY_SCP, SUMMARY_FILE, _draw_geometry, prepare_rooms
+from vaesep.data.rooms import DRY_SCP, SUMMARY_FILE, draw_geometry, prepare_rooms
 from vaesep.errors import VaesepError
 
 RATE = 8000
@@ -124,7 +124,7 @@ def test_rooms_json_holds_the_parameters_and_a_valid_geometry(data, rooms):
 @pytest.mark.parametrize(("mics", "min_distance"), [(2, 1.0), (4, 0.3), (3, 2.0)])
 def test_every_drawn_geometry_keeps_the_placement_rules(mics, min_distance):
     for index in range(200):
-        room = _draw_geometry(np.random.default_rng([0, index]), mics, 0.1, min_distance)
+        room = draw_geometry(np.random.default_rng([0, index]), mics, 0.1, min_distance)
         dims, sources = np.array(room["dims"]), np.array(room["sources"])
         mic_pos = np.array(room["mics"])
         assert np.all(sources >= 0.5) and np.all(sources <= dims - 0.5)

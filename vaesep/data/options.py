@@ -9,6 +9,8 @@ from vaesep.data.datadir import DEFAULT_SOURCES, check_source_names
 from vaesep.errors import VaesepError
 
 LOADINGS = ("memory", "stream", "pools")
+MIN_RT60, MAX_RT60 = 0.15, 1.0  # seconds: shorter needs walls absorbing more than all of
+# vaesep.data.rooms' largest room; longer rooms take seconds each to simulate
 
 
 @dataclass
@@ -50,6 +52,14 @@ class DataConfig:
     genders: Literal["opposite", "any"] = "opposite"
     # pools: speed factors (sox speed: tempo and pitch), one drawn per source and pair.
     speeds: list[float] = field(default_factory=lambda: [1.0])
+    # pools: share of pairs played in a simulated room (0: none, 1: all), of RT60 within rt60
+    # seconds; each voice's reverberant image becomes its target (vaesep.training.acoustics).
+    reverb: float = 0.0
+    rt60: list[float] = field(default_factory=lambda: [0.2, 0.6])
+    # pools: share of pairs with white, pink or brown noise added to the mixture (the targets
+    # stay clean), at a mixture-to-noise ratio drawn within noise_snr dB.
+    noise: float = 0.0
+    noise_snr: list[float] = field(default_factory=lambda: [20.0, 40.0])
     # stream, pools: mixtures (utterances or pairs) the input normalization is estimated on.
     stats_examples: int = 1000
     # stream: MB of read utterances (their STFTs) each training process keeps for the next
@@ -69,7 +79,24 @@ class DataConfig:
                 bool(self.speeds) and all(0.5 <= s <= 2.0 for s in self.speeds),
                 "must be a non-empty list of factors in [0.5, 2], e.g. [0.9, 1.0, 1.1]",
             ),
+            "reverb": (0 <= self.reverb <= 1, "must be a share of pairs in [0, 1]"),
+            "rt60": (
+                len(self.rt60) == 2 and MIN_RT60 <= self.rt60[0] <= self.rt60[1] <= MAX_RT60,
+                f"must be [LOW, HIGH] seconds with {MIN_RT60} <= LOW <= HIGH <= {MAX_RT60}",
+            ),
+            "noise": (0 <= self.noise <= 1, "must be a share of pairs in [0, 1]"),
+            "noise_snr": (
+                len(self.noise_snr) == 2 and self.noise_snr[0] <= self.noise_snr[1],
+                "must be [LOW, HIGH] dB with LOW <= HIGH, e.g. [20, 40]",
+            ),
         }
+        for key in ("reverb", "noise"):
+            if self.loading != "pools" and getattr(self, key):
+                checks[key] = (
+                    False,
+                    f"plays pairs drawn from speaker pools; data.loading: {self.loading} reads "
+                    f"fixed mixtures: set data.loading: pools or data.{key}: 0",
+                )
         checks["genders"] = (
             self.genders == "opposite" or self.loading == "pools",
             f"any draws pairs from speaker pools; data.loading: {self.loading} reads fixed "

@@ -94,10 +94,10 @@ def _check_options(rt60: float, mics: int, spacing: float, min_distance: float) 
             f"--mics {mics} --spacing {spacing}: the array would span {(mics - 1) * spacing:g} m; "
             f"keep (mics - 1) × spacing at most {MAX_APERTURE:g} m"
         )
-    _room_acoustics(rt60, [hi for _, hi in ROOM_SIZE])  # the largest room needs the longest
+    room_acoustics(rt60, [hi for _, hi in ROOM_SIZE])  # the largest room needs the longest
 
 
-def _room_acoustics(rt60: float, dims: list[float]) -> tuple[float, int]:
+def room_acoustics(rt60: float, dims: list[float]) -> tuple[float, int]:
     """Wall energy absorption and image source order for ``rt60`` in a ``dims`` room."""
     try:
         absorption, max_order = pra.inverse_sabine(rt60, dims)
@@ -139,8 +139,8 @@ def _convert(
                 )
             rate, dry[source] = file_rate, signal
         length = audio_info(data.mixtures[utt]).frames
-        geometry = _draw_geometry(np.random.default_rng([seed, index]), mics, spacing, min_distance)
-        absorption, max_order = _room_acoustics(rt60, geometry["dims"])
+        geometry = draw_geometry(np.random.default_rng([seed, index]), mics, spacing, min_distance)
+        absorption, max_order = room_acoustics(rt60, geometry["dims"])
         room = pra.ShoeBox(
             geometry["dims"], fs=rate, materials=pra.Material(absorption), max_order=max_order
         )
@@ -188,9 +188,7 @@ def _convert(
     return summary
 
 
-def _draw_geometry(
-    rng: np.random.Generator, mics: int, spacing: float, min_distance: float
-) -> dict:
+def draw_geometry(rng: np.random.Generator, mics: int, spacing: float, min_distance: float) -> dict:
     """A room, an array near its centre and two sources that satisfy the placement rules."""
     for _ in range(_ATTEMPTS):
         dims = np.array([rng.uniform(lo, hi) for lo, hi in ROOM_SIZE])

@@ -9,7 +9,9 @@ merged pool with weights, of a part drawn by its weight first), a random ``data.
 crop of each (only the crop is read), a speed factor for each from ``data.speeds`` (sox speed:
 tempo and pitch), the male crop scaled to a level ratio drawn uniformly within
 ``±training.mixing_gain_db`` dB of the female one's RMS, and, with
-``training.mixing_colouring_db``, a random colouring of each; the mixture is their sum. So N
+``training.mixing_colouring_db``, a random colouring of each, and with ``data.reverb`` or
+``data.noise`` a simulated room or added noise (:mod:`vaesep.training.acoustics`); the
+mixture is their sum (and the noise's). So N
 utterances give N² pairs. Validation holds out ``training.validation_fraction`` of the speakers
 of each pool (of the mixtures, for a mixture dir) and draws a fixed seeded set of pairs from
 them. With ``data.genders: any`` each voice of a pair is of a pool drawn at random, two
@@ -32,6 +34,7 @@ from vaesep.data.pool_dir import POOL_JSON, POOL_SCP, read_pool_json
 from vaesep.errors import VaesepError, log
 from vaesep.features import Featurizer, Stft
 from vaesep.io.audio import load_excerpt, resample
+from vaesep.training.acoustics import augment
 from vaesep.training.augment import random_colouring
 from vaesep.training.segments import SegmentSet, check_target, cut, featurize, split_utterances
 from vaesep.training.streaming import Streamed, fit_stats, groups
@@ -190,6 +193,9 @@ def mix_pair(pair: Pair, config: Config, stft: Stft) -> tuple[torch.Tensor, dict
         log.warning("skipping a pair: a silent crop of %s", pair.paths[int(levels[1] < 1e-8)])
         return None
     second = second * np.float32(levels[0] / levels[1] * 10 ** (pair.gain_db / 20))
+    noise = None
+    if config.data.reverb or config.data.noise:
+        (first, second), noise = augment((first, second), config.data, pair.seed, rate)
     names = config.data.names
     specs = {s: stft.stft(torch.from_numpy(x))[None] for s, x in zip(names, (first, second))}
     db = config.training.mixing_colouring_db
@@ -197,7 +203,8 @@ def mix_pair(pair: Pair, config: Config, stft: Stft) -> tuple[torch.Tensor, dict
         generator = torch.Generator().manual_seed(pair.seed)
         specs = {s: random_colouring(x, db, generator) for s, x in specs.items()}
     specs = {s: x[0] for s, x in specs.items()}
-    return specs[names[0]] + specs[names[1]], specs
+    mixture = specs[names[0]] + specs[names[1]]
+    return (mixture if noise is None else mixture + stft.stft(torch.from_numpy(noise))), specs
 
 
 def pool_sets(
