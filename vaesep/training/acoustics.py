@@ -16,7 +16,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from vaesep.data.mixing import rms
 from vaesep.data.noises import coloured
@@ -50,9 +49,9 @@ def augment(
 @lru_cache(maxsize=ROOMS)
 def room_responses(index: int, rt60: tuple[float, float], rate: int) -> list[np.ndarray]:
     """Room ``index``'s impulse responses from its two voices' places to the microphone."""
+    pra = optional("pyroomacoustics", "rooms", "data.reverb")  # before rooms, which needs it
     from vaesep.data.rooms import draw_geometry, room_acoustics
 
-    pra = optional("pyroomacoustics", "rooms", "data.reverb")
     rng = np.random.default_rng([_STREAM, index])
     geometry = draw_geometry(rng, 2, 0.05, 1.0)
     absorption, max_order = room_acoustics(float(rng.uniform(*rt60)), geometry["dims"])
@@ -68,6 +67,7 @@ def room_responses(index: int, rt60: tuple[float, float], rate: int) -> list[np.
 
 def _image(voice: np.ndarray, response: np.ndarray) -> np.ndarray:
     """``voice`` through ``response``, cut to its length, at its RMS."""
-    image = fftconvolve(voice, response)[: len(voice)]
+    signal = optional("scipy.signal", "rooms", "data.reverb")  # pyroomacoustics needs scipy
+    image = signal.fftconvolve(voice, response)[: len(voice)]
     reached = rms(image)
     return (image * (rms(voice) / reached if reached > 0 else 1.0)).astype(np.float32)
