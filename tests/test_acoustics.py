@@ -3,15 +3,17 @@ does to a pair, reproducibly per pair, and the config's one-line errors."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from synthetic import make_pool_dir
 
 from vaesep.data.mixing import rms
-from vaesep.errors import VaesepError
+from vaesep.errors import MissingExtra, VaesepError
 from vaesep.features import Stft
 from vaesep.registry import load_config
-from vaesep.training.acoustics import augment
+from vaesep.training.acoustics import augment, room_responses
 from vaesep.training.pools import Pair, mix_pair
 
 RATE = 8000
@@ -88,3 +90,11 @@ def test_bad_room_and_noise_settings_are_one_line_errors(overrides, message):
     with pytest.raises(VaesepError) as error:
         load_config(None, [*POOLS, *overrides])
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_rooms_without_pyroomacoustics_name_the_extra_and_the_key(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyroomacoustics", None)  # import fails as if missing
+    room_responses.cache_clear()
+    with pytest.raises(MissingExtra) as info:
+        augment(_voices(), _data("data.reverb=1"), seed=0, rate=RATE)
+    assert str(info.value) == "data.reverb needs pyroomacoustics: pip install 'vaesep[rooms]'"
