@@ -83,7 +83,10 @@ def test_a_noisy_pair_mixes_the_noise_into_the_mixture_only(tmp_path):
         (["data.rt60=[0.1,0.5]"], "data.rt60: must be [LOW, HIGH] seconds with 0.15 <= LOW"),
         (["data.rt60=[0.5]"], "data.rt60: must be [LOW, HIGH] seconds"),
         (["data.noise_snr=[30,20]"], "data.noise_snr: must be [LOW, HIGH] dB with LOW <= HIGH"),
-        (["data.loading=memory", "data.noise=0.5"], "data.noise: plays pairs drawn from speaker"),
+        (
+            ["data.loading=memory", "data.noise=0.5"],
+            "data.noise: 0.5 draws pairs from speaker pools; data.loading: memory",
+        ),
     ],
 )
 def test_bad_room_and_noise_settings_are_one_line_errors(overrides, message):

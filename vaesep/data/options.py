@@ -90,18 +90,14 @@ class DataConfig:
                 "must be [LOW, HIGH] dB with LOW <= HIGH, e.g. [20, 40]",
             ),
         }
-        for key in ("reverb", "noise"):
-            if self.loading != "pools" and getattr(self, key):
+        for key, off in {"genders": "opposite", "reverb": 0, "noise": 0}.items():
+            if self.loading != "pools" and getattr(self, key) != off:  # pools-only settings
                 checks[key] = (
                     False,
-                    f"plays pairs drawn from speaker pools; data.loading: {self.loading} reads "
-                    f"fixed mixtures: set data.loading: pools or data.{key}: 0",
+                    f"{getattr(self, key)} draws pairs from speaker pools; data.loading: "
+                    f"{self.loading} reads fixed mixtures: set data.loading: pools or "
+                    f"data.{key}: {off}",
                 )
-        checks["genders"] = (
-            self.genders == "opposite" or self.loading == "pools",
-            f"any draws pairs from speaker pools; data.loading: {self.loading} reads fixed "
-            "mixtures: set data.loading: pools or data.genders: opposite",
-        )
         for key, (ok, message) in checks.items():
             if not ok:
                 raise VaesepError(f"data.{key}: {message}")

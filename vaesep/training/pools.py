@@ -193,9 +193,7 @@ def mix_pair(pair: Pair, config: Config, stft: Stft) -> tuple[torch.Tensor, dict
         log.warning("skipping a pair: a silent crop of %s", pair.paths[int(levels[1] < 1e-8)])
         return None
     second = second * np.float32(levels[0] / levels[1] * 10 ** (pair.gain_db / 20))
-    noise = None
-    if config.data.reverb or config.data.noise:
-        (first, second), noise = augment((first, second), config.data, pair.seed, rate)
+    (first, second), noise = augment((first, second), config.data, pair.seed, rate)
     names = config.data.names
     specs = {s: stft.stft(torch.from_numpy(x))[None] for s, x in zip(names, (first, second))}
     db = config.training.mixing_colouring_db
