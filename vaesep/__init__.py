@@ -43,6 +43,7 @@ _API = {
     "pretrained_models": "vaesep.zoo.pretrained",
     # separation
     "Separator": "vaesep.separation.separator",
+    "Bag": "vaesep.separation.bag",
     "Demixer": "vaesep.separation.demixer",
     "OracleSeparator": "vaesep.separation.oracle_separator",
     "load_separator": "vaesep.separation.loading",
@@ -72,6 +73,7 @@ __all__ = [
     "train",
     "pretrained_models",
     "Separator",
+    "Bag",
     "Demixer",
     "OracleSeparator",
     "load_separator",
@@ -107,6 +109,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ do
     from vaesep.scoring.evaluation import evaluate, evaluate_separated
     from vaesep.scoring.reports import report
     from vaesep.scoring.runs import run_seeds
+    from vaesep.separation.bag import Bag
     from vaesep.separation.demixer import Demixer
     from vaesep.separation.loading import load_separator
     from vaesep.separation.onnx_export import export_onnx
