@@ -93,10 +93,12 @@ def test_a_file_streams_as_the_array_separates(exps, mixture, tmp_path):
         assert rate == RATE and np.allclose(written, expected[source], atol=1e-6)
 
 
-def test_a_bag_has_no_spectrograms_of_its_own(exps):
+def test_a_bag_has_no_spectrograms_of_its_own_and_is_not_loaded_as_one_model(exps):
     bag = Bag([_member(exps["w16"])])
     with pytest.raises(VaesepError, match="no spectrogram estimates of its own"):
         bag.estimate_spectrograms(torch.zeros(3, 65))
+    with pytest.raises(VaesepError, match="is one model; build a bag from separators"):
+        Bag.from_dir(exps["w16"])
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import torch
 
 from vaesep.errors import VaesepError
+from vaesep.expdir import Experiment
 from vaesep.separation.separator import Separator
 
 
@@ -38,6 +39,14 @@ class Bag(Separator):
         self.chunk_seconds, self.crossfade_seconds = first.chunk_seconds, first.crossfade_seconds
         self.precision, self.backend = first.precision, first.backend
         self.eval()
+
+    @classmethod
+    def from_experiment(cls, experiment: Experiment, device: str = "auto", **kwargs) -> Separator:
+        """Refused: ``from_dir`` and ``pretrained`` load one model; a bag is built from them."""
+        raise VaesepError(
+            f"Bag: {experiment.path} is one model; build a bag from separators, e.g. "
+            "Bag([Separator.pretrained('rnn_mask'), Separator.from_dir(EXP_DIR)])"
+        )
 
     @property
     def sources(self) -> tuple[str, ...]:
