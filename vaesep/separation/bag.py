@@ -15,8 +15,8 @@ from vaesep.separation.separator import Separator
 
 class Bag(Separator):
     """The weighted mean of ``members``' estimates, block by block (``weights``: how much each
-    member counts, equal by default). Each member's masks sum to one, so the bag's estimates
-    still sum to the mixture. Separates as any :class:`Separator` does (``separate``,
+    member counts, equal by default). Where each member's estimates sum to the mixture (soft
+    masks), so do the bag's. Separates as any :class:`Separator` does (``separate``,
     ``separate_file``, ``separate_batch``, ``separate_tensor``), long files chunk by chunk.
     """
 
