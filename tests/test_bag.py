@@ -11,9 +11,9 @@ from synthetic import make_datadir, make_pair, tiny_training
 
 from vaesep import Bag
 from vaesep.errors import VaesepError
-from vaesep.expdir import load, with_settings
 from vaesep.io.audio import load_audio, save_audio
-from vaesep.registry import SECTIONS, load_config
+from vaesep.registry import load_config
+from vaesep.separation.loading import load_separator
 from vaesep.separation.separator import Separator
 from vaesep.training.experiment import train
 
@@ -45,8 +45,7 @@ def mixture() -> np.ndarray:
 
 
 def _member(exp: Path, *settings: str, **kwargs) -> Separator:
-    experiment = with_settings(load(exp, SECTIONS), list(settings))
-    return Separator.from_experiment(experiment, device="cpu", **kwargs)
+    return load_separator(exp, device="cpu", overrides=list(settings), **kwargs)
 
 
 def test_a_bag_of_one_is_its_member(exps, mixture):

@@ -79,11 +79,12 @@ class Bag(Separator):
         return torch.stack(parts).sum(0)
 
     def _chunking(self) -> tuple[int, int]:
-        """As :meth:`Separator._chunking`, with the widest margin any member needs."""
+        """As :meth:`Separator._chunking`; for finite receptive fields, the widest margin any
+        member needs."""
         chunk, margin = super()._chunking()
         if self.receptive_field is None:
             return chunk, margin  # the cross-fade between chunks
-        return chunk, max(margin, *(m._chunking()[1] for m in self.members))
+        return chunk, max(m._chunking()[1] for m in self.members)
 
 
 def _check(members: list[Separator], weights: list[float]) -> None:
