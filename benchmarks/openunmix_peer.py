@@ -13,7 +13,10 @@ female and one male utterance each, mixed at 0 dB, until the CPU-time budget (of
 process's threads) is spent. A line ``speaker<TAB>path`` groups a speaker's files: a crop
 then draws the speaker first, every speaker equally likely (as vaesep's ``data.draw:
 speaker``); ``--snapshot M`` also keeps the models as they are after M CPU minutes.
-Separation: its ``Separator`` with one Wiener iteration. Files: one path per line.
+Every ``--checkpoint-minutes`` of CPU time the whole state (models, optimisers, step, random
+states, time spent) goes to ``DIR/checkpoint.pt``; the same command run again resumes from it,
+so a budget longer than one sitting (or a stopped run) is still one run. Separation: its
+``Separator`` with one Wiener iteration. Files: one path per line.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch
 
 RATE, N_FFT, HOP, HIDDEN, LAYERS = 16000, 512, 256, 256, 3
 TARGETS = ("female", "male")
+CHECKPOINT = "checkpoint.pt"
 
 
 def crop(path: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
@@ -89,30 +93,28 @@ def _models(mean: np.ndarray | None = None, scale: np.ndarray | None = None) -> 
 
 
 def train(args: argparse.Namespace) -> None:
-    """Train both targets until ``--cpu-minutes`` of CPU time are spent; save them and a log."""
-    started, cpu = time.perf_counter(), time.process_time()  # the statistics count too
+    """Train both targets until ``--cpu-minutes`` of CPU time are spent (resuming from
+    ``DIR/checkpoint.pt`` where a run left one); save them and a log."""
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    state = _start(args) if not (Path(args.out) / CHECKPOINT).is_file() else _resumed(args)
+    models, optimizers, rng = state["models"], state["optimizers"], state["rng"]
     files = {t: read_groups(getattr(args, t)) for t in TARGETS}
     spectra = _transforms()
-    with torch.no_grad():  # get_statistics: per-bin mean and std of the mixtures' magnitudes
-        frames = [
-            spectra(draw_batch(files, args.batch, args.seconds, rng)[0])[:, 0].permute(0, 2, 1)
-            for _ in range(args.stats_batches)
-        ]
-    frames = torch.cat([f.reshape(-1, f.shape[-1]) for f in frames]).double().numpy()
-    mean, scale = frames.mean(0), np.maximum(frames.std(0), 1e-4)
-    models = _models(mean, scale)
-    optimizers = {
-        t: torch.optim.Adam(m.parameters(), lr=1e-3, weight_decay=1e-5) for t, m in models.items()
-    }
-    steps, losses = 0, []
-    snapshots = sorted(m for m in args.snapshot if m < args.cpu_minutes)
+    snapshots = sorted(m for m in args.snapshot if state["cpu_s"] / 60 < m < args.cpu_minutes)
+    cpu = time.process_time() - state["cpu_s"]  # CPU time spent before this sitting counts
+    started = time.perf_counter() - state["wall_s"]
+    steps, losses = state["steps"], state["losses"]
+    checkpoint = time.process_time() + args.checkpoint_minutes * 60
     while time.process_time() - cpu < args.cpu_minutes * 60:
         if snapshots and time.process_time() - cpu >= snapshots[0] * 60:
             at = Path(args.out) / f"cpu{snapshots.pop(0):g}min"
             save(models, steps, losses, started, cpu, args, at)
+        if time.process_time() >= checkpoint:
+            keep = {"models": models, "optimizers": optimizers, "rng": rng, "steps": steps,
+                    "losses": losses, "cpu_s": time.process_time() - cpu,
+                    "wall_s": time.perf_counter() - started}  # fmt: skip
+            _checkpoint(keep, Path(args.out))
+            checkpoint = time.process_time() + args.checkpoint_minutes * 60
         mixture, targets = draw_batch(files, args.batch, args.seconds, rng)
         with torch.no_grad():
             x = spectra(mixture)
@@ -129,6 +131,59 @@ def train(args: argparse.Namespace) -> None:
         steps += 1
         losses.append(step_loss)
     save(models, steps, losses, started, cpu, args, Path(args.out))
+    (Path(args.out) / CHECKPOINT).unlink(missing_ok=True)
+
+
+def _start(args: argparse.Namespace) -> dict:
+    """A fresh run: the input statistics (their CPU time counts), the models and optimisers."""
+    started, cpu = time.perf_counter(), time.process_time()
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    files = {t: read_groups(getattr(args, t)) for t in TARGETS}
+    spectra = _transforms()
+    with torch.no_grad():  # get_statistics: per-bin mean and std of the mixtures' magnitudes
+        frames = [
+            spectra(draw_batch(files, args.batch, args.seconds, rng)[0])[:, 0].permute(0, 2, 1)
+            for _ in range(args.stats_batches)
+        ]
+    frames = torch.cat([f.reshape(-1, f.shape[-1]) for f in frames]).double().numpy()
+    mean, scale = frames.mean(0), np.maximum(frames.std(0), 1e-4)
+    models = _models(mean, scale)
+    return {"models": models, "optimizers": _optimizers(models), "rng": rng, "steps": 0,
+            "losses": [], "cpu_s": time.process_time() - cpu,
+            "wall_s": time.perf_counter() - started}  # fmt: skip
+
+
+def _optimizers(models: dict) -> dict:
+    return {
+        t: torch.optim.Adam(m.parameters(), lr=1e-3, weight_decay=1e-5) for t, m in models.items()
+    }
+
+
+def _checkpoint(state: dict, out: Path) -> None:
+    """Write the whole training state to ``out/checkpoint.pt`` (atomically)."""
+    out.mkdir(parents=True, exist_ok=True)
+    saved = {**state, "rng": state["rng"].bit_generator.state, "torch_rng": torch.get_rng_state()}
+    saved["models"] = {t: m.state_dict() for t, m in state["models"].items()}
+    saved["optimizers"] = {t: o.state_dict() for t, o in state["optimizers"].items()}
+    torch.save(saved, out / f"{CHECKPOINT}.tmp")
+    os.replace(out / f"{CHECKPOINT}.tmp", out / CHECKPOINT)
+
+
+def _resumed(args: argparse.Namespace) -> dict:
+    """The state a stopped run left in ``DIR/checkpoint.pt``."""
+    saved = torch.load(Path(args.out) / CHECKPOINT, weights_only=False)
+    models = _models()
+    for t, model in models.items():
+        model.load_state_dict(saved["models"][t])
+    optimizers = _optimizers(models)
+    for t, optimizer in optimizers.items():
+        optimizer.load_state_dict(saved["optimizers"][t])
+    rng = np.random.default_rng()
+    rng.bit_generator.state = saved["rng"]
+    torch.set_rng_state(saved["torch_rng"])
+    print(f"resuming at step {saved['steps']}, {saved['cpu_s'] / 60:.1f} CPU min", flush=True)
+    return {**saved, "models": models, "optimizers": optimizers, "rng": rng}
 
 
 def save(
@@ -195,6 +250,9 @@ def main() -> None:
     fit.add_argument("--stats-batches", type=int, default=64)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--threads", type=int, default=0, help="0: every core")
+    fit.add_argument(
+        "--checkpoint-minutes", type=float, default=10.0, help="CPU minutes between checkpoints"
+    )
     run = commands.add_parser("separate")
     run.add_argument("--model", required=True)
     run.add_argument("--scp", required=True, help="A data dir's wav.scp")

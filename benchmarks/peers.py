@@ -111,7 +111,8 @@ def train_peer(
     snapshots: list[float],
     hold_out: float,
 ) -> Path:
-    """Train the peer on the female and male utterances (once); its model dir."""
+    """Train the peer on the female and male utterances (once; a stopped training resumes
+    from its checkpoint); its model dir."""
     out = work / "open-unmix"
     if not (out / "train.json").is_file():
         write_lists(work, pools, hold_out)
