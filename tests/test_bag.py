@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_user_error, run
 from synthetic import make_datadir, make_pair, tiny_training
 
 from vaesep import Bag
@@ -16,6 +17,7 @@ from vaesep.registry import load_config
 from vaesep.separation.loading import load_separator
 from vaesep.separation.separator import Separator
 from vaesep.training.experiment import train
+from vaesep.zoo import pretrained
 
 RATE = 8000
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -96,7 +98,7 @@ def test_a_bag_has_no_spectrograms_of_its_own_and_is_not_loaded_as_one_model(exp
     bag = Bag([_member(exps["w16"])])
     with pytest.raises(VaesepError, match="no spectrogram estimates of its own"):
         bag.estimate_spectrograms(torch.zeros(3, 65))
-    with pytest.raises(VaesepError, match="is one model; build a bag from separators"):
+    with pytest.raises(VaesepError, match=r"w16: not a bag dir \(no bag.yaml\)"):
         Bag.from_dir(exps["w16"])
 
 
@@ -122,3 +124,93 @@ def test_members_that_cannot_be_averaged_are_refused(exps, case, message):
     }
     with pytest.raises(VaesepError, match=message):
         cases[case]()
+
+
+def _bag_dir(root: Path, text: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "bag.yaml").write_text(text)
+    return root
+
+
+def test_a_bag_dir_is_a_model_for_the_api_and_the_cli(exps, mixture, tmp_path):
+    text = f"members:\n  - path: ../w16\n    weight: 3\n  - path: {exps['w32']}\n"
+    bag_dir = _bag_dir(exps["w16"].parent / "bag", text)  # one relative, one absolute path
+    built = Bag([_member(exps[n], "features.shifts=2") for n in ("w16", "w32")], [3, 1])
+    expected = built.separate(mixture, RATE)
+    loaded = load_separator(bag_dir, device="cpu", overrides=["features.shifts=2"])
+    assert isinstance(loaded, Bag) and isinstance(Separator.from_dir(bag_dir), Bag)
+    assert loaded.name == "bag" and loaded.weights == [0.75, 0.25]
+    out = loaded.separate(mixture, RATE)
+    save_audio(tmp_path / "mix.wav", mixture, RATE)
+    result = run("separate", tmp_path / "mix.wav", "-m", bag_dir, "--set", "features.shifts=2",
+                 "--out-dir", tmp_path / "sep", "--subtype", "FLOAT")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for source in built.sources:
+        assert np.allclose(out[source], expected[source], atol=1e-6)
+        written, _ = load_audio(tmp_path / "sep" / f"mix_{source}.wav")
+        assert np.allclose(written, expected[source], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("members: []\n", "bag.yaml: members: list the member dirs"),
+        ("members:\n  - ../w16\n", "members[0]: give 'path'"),
+        ("members:\n  - path: ../nope\n", "members[0].path ../nope: no such dir"),
+        ("members:\n  - {path: ../w16, weigth: 2}\n", "members[0]: unknown key weigth"),
+        ("members:\n  - {path: ../w16, weight: 0}\n", "members[0].weight 0: give a positive"),
+        ("members:\n  - path: ../bag_ok\n", "members[0].path ../bag_ok: a bag; list its"),
+    ],
+)
+def test_a_bad_bag_yaml_is_a_one_line_error(exps, text, message, tmp_path):
+    _bag_dir(exps["w16"].parent / "bag_ok", "members:\n  - path: ../w16\n")
+    bag_dir = _bag_dir(exps["w16"].parent / "bag_bad", text)
+    save_audio(tmp_path / "mix.wav", np.zeros(800, np.float32), RATE)
+    result = run("separate", tmp_path / "mix.wav", "-m", bag_dir, "--out-dir", tmp_path / "o")
+    assert_user_error(result, message)
+    assert not (tmp_path / "o").exists()
+
+
+def test_one_model_commands_refuse_a_bag_in_one_line(exps, tmp_path):
+    bag_dir = _bag_dir(exps["w16"].parent / "bag_one", "members:\n  - path: ../w16\n")
+    result = run("export", bag_dir, "--onnx", tmp_path / "onnx")
+    assert_user_error(result, "a bag of several models (bag.yaml); only separating")
+
+
+def test_a_bag_exports_bundles_and_loads_by_name_verified(exps, mixture, tmp_path, monkeypatch):
+    text = "members:\n  - path: ../w16\n  - path: ../w32\n    weight: 2\n"
+    bag_dir = _bag_dir(exps["w16"].parent / "bag_export", text)
+    out = tmp_path / "bundled" / "tiny_bag"
+    result = run("bundle", "export", bag_dir, out, "--set", "features.shifts=2")
+    assert result.exit_code == 0, result.output
+    assert (out / "bag.yaml").is_file() and (out / "w32" / "female.pt").is_file()
+    assert "shifts: 2" in (out / "w16" / "config.yaml").read_text()
+    evaluated = tmp_path / "ev"
+    data = make_datadir(tmp_path / "test", n_utts=2, seconds=0.5, seed=3)
+    result = run("evaluate", "-m", out, "--data", data, "--out-dir", evaluated)
+    assert result.exit_code == 0, result.output
+    (tmp_path / "about.yaml").write_text(
+        "summary: two tiny VAEs\ntraining_data: combs\nlicence: CC0\nattribution: none\n"
+        "command: pytest\n"
+    )
+    result = run(
+        "bundle", "card", out, "--about", tmp_path / "about.yaml", "--eval", f"t={evaluated}"
+    )
+    assert result.exit_code == 0, result.output
+    card = (out / "card.md").read_text()
+    assert "`bag` of `w16` (vae, weight 1), `w32` (vae, weight 2)" in card
+    assert "### w32" in card and "w16/female.pt" in card
+    monkeypatch.setattr(pretrained, "BUNDLED", out.parent)
+    assert "tiny_bag: bag, " in run("models").output
+    shown = run("models", "tiny_bag", "--config").output
+    assert "# tiny_bag/w16/config.yaml" in shown and "# tiny_bag/w32/config.yaml" in shown
+    bag = Separator.pretrained("tiny_bag", device="cpu")
+    built = Bag([_member(exps[n], "features.shifts=2") for n in ("w16", "w32")], [1, 2])
+    ours, theirs = bag.separate(mixture, RATE), built.separate(mixture, RATE)
+    for source in bag.sources:  # float16 weights: close, not equal
+        assert np.corrcoef(ours[source], theirs[source])[0, 1] > 0.99
+    data = bytearray((out / "w32" / "male.pt").read_bytes())
+    data[-100] ^= 0xFF
+    (out / "w32" / "male.pt").write_bytes(bytes(data))
+    with pytest.raises(VaesepError, match="w32/male.pt: checksum mismatch"):
+        Separator.pretrained("tiny_bag")

@@ -225,8 +225,8 @@ def test_the_shipped_models_verify_fit_the_size_limits_and_separate():
     for name in shipped:
         directory = pretrained.verified_dir(name)
         card = pretrained.card(name)
-        sizes = [p.stat().st_size for p in directory.iterdir()]
-        assert max(sizes) <= 2 * 2**20, name
+        sizes = [p.stat().st_size for p in directory.rglob("*") if p.is_file()]
+        assert max(sizes) <= 8 * 2**20, name  # issue 29's limits: 8 MiB a file, 24 in all
         total += sum(sizes)
         assert "LibriSpeech" in card["training_data"] and "CC BY 4.0" in card["licence"]
         assert "TIMIT" not in card["training_data"].replace("no TIMIT", "")
@@ -235,8 +235,9 @@ def test_the_shipped_models_verify_fit_the_size_limits_and_separate():
         for row in card["metrics"].values():
             assert {"sdr", "sir", "sar", "si_sdr", "pesq", "stoi"} <= set(row)
         separator = Separator.pretrained(name)
-        features = separator.config.features
-        assert (features.input_level_db, features.shifts) == (-23, 4), name  # run.sh's export_set
+        for member in getattr(separator, "members", [separator]):  # a bag: each member
+            features = member.config.features
+            assert (features.input_level_db, features.shifts) == (-23, 4), name  # export_set
         rng = np.random.default_rng(0)
         mixture = (0.05 * rng.standard_normal(separator.sample_rate)).astype(np.float32)
         outputs = separator.separate(mixture, separator.sample_rate)
@@ -245,4 +246,4 @@ def test_the_shipped_models_verify_fit_the_size_limits_and_separate():
             assert outputs[source].shape == mixture.shape
             assert np.isfinite(outputs[source]).all()
             assert np.allclose(quiet[source] * 100, outputs[source], rtol=1e-3, atol=1e-5)
-    assert total <= 8 * 2**20
+    assert total <= 24 * 2**20

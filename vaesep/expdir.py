@@ -5,6 +5,7 @@ An experiment dir holds ``config.yaml`` (resolved: only the chosen model's keys)
 the software versions) with ``<source>.json`` (its summary), ``train.log`` (JSON lines),
 ``command.txt`` (the command that trained it) and ``checkpoints/<source>.last.pt`` (the last
 epoch's weights, every optimizer's state and the random-generator state, for ``--resume``).
+A bag dir (:class:`vaesep.Bag`) holds ``bag.yaml`` instead: its member dirs and weights.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ LOG_FILE = "train.log"
 LOCK_FILE = ".lock"
 COMMAND_FILE = "command.txt"
 CHECKPOINTS = "checkpoints"
+BAG_FILE = "bag.yaml"
+
+
+def is_bag(path: str | Path) -> bool:
+    """Whether ``path`` is a bag dir (several models averaged), not one experiment."""
+    return (Path(path) / BAG_FILE).is_file()
 
 
 def versions() -> dict[str, str]:
@@ -245,6 +252,11 @@ def read_config(path: Path, sections: Mapping[str, type]) -> Config:
 def load(exp_dir: str | Path, sections: Mapping[str, type]) -> Experiment:
     """Read an experiment dir written by a training; every problem is a one-line error."""
     exp_dir = Path(exp_dir)
+    if is_bag(exp_dir):
+        raise VaesepError(
+            f"{exp_dir}: a bag of several models ({BAG_FILE}); only separating and evaluating "
+            "take a bag: pass one of its members (a dir it lists) here"
+        )
     if not (exp_dir / CONFIG_FILE).is_file() or not (exp_dir / STATS_FILE).is_file():
         raise VaesepError(
             f"{exp_dir}: not an experiment dir (no {CONFIG_FILE}/{STATS_FILE}); "

@@ -30,19 +30,26 @@ def models(
     config: bool = typer.Option(
         False,
         "--config",
-        help="Print the bundled model's training config instead (to fine-tune it: "
-        "training.init_from=NAME, or to retrain it).",
+        help="Print the bundled model's training config instead (a bag: each member's; to "
+        "fine-tune it: training.init_from=NAME, or to retrain it).",
     ),
 ) -> None:
     """List the bundled models (the default first), or print one model's card or config."""
-    from vaesep.expdir import CONFIG_FILE
+    from vaesep.expdir import CONFIG_FILE, is_bag
+    from vaesep.separation.bag import read_bag
     from vaesep.zoo import pretrained
 
     if config and name is None:
         raise fail("--config prints a bundled model's config: name the model (vaesep models)")
     if name is not None:
+        directory = pretrained.verified_dir(name)
+        if config and is_bag(directory):  # a bag: each member's config, under its name
+            for path, _ in read_bag(directory):
+                text = (path / CONFIG_FILE).read_text()
+                typer.echo(f"# {name}/{path.name}/{CONFIG_FILE}\n{text}", nl=False)
+            return
         shown = CONFIG_FILE if config else pretrained.CARD_MD
-        typer.echo(pretrained.verified_dir(name).joinpath(shown).read_text(), nl=False)
+        typer.echo(directory.joinpath(shown).read_text(), nl=False)
         return
     listed = pretrained.names()
     if not listed:

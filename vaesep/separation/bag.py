@@ -1,15 +1,25 @@
 """A bag of separators: several trained separators' estimates averaged, as demucs averages a bag
 of models. Members may differ in network, STFT window, input level and frame grids; they share
-the sample rate, the sources and the hop, so that chunked and streamed separation stay exact."""
+the sample rate, the sources and the hop, so that chunked and streamed separation stay exact.
+
+A bag dir holds ``bag.yaml``, read by :meth:`Bag.from_dir` (and so by ``--model``)::
+
+    members:               # experiment or bundle dirs, relative to this file (or absolute)
+      - path: ../rnn_mask
+        weight: 1.0        # optional: how much the member counts (1 each by default)
+      - path: ../rnn_mask_64ms
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 from vaesep.errors import VaesepError
-from vaesep.expdir import Experiment
+from vaesep.expdir import BAG_FILE, Experiment, is_bag
+from vaesep.io.yamlfile import read_yaml
 from vaesep.separation.separator import Separator
 
 
@@ -41,8 +51,30 @@ class Bag(Separator):
         self.eval()
 
     @classmethod
+    def from_dir(
+        cls, exp_dir: str | Path, device: str = "auto", overrides: list[str] | None = None, **kwargs
+    ) -> Bag:
+        """The bag a bag dir's ``bag.yaml`` describes, each member loaded as ``--model`` loads
+        it (``device``, ``overrides``: separation settings such as
+        ``features.shifts=4``, and ``kwargs``: chunking, ``precision``, ``backend``, go to
+        every member)."""
+        from vaesep.separation.loading import load_separator  # it loads bags through here
+
+        if not is_bag(exp_dir):
+            raise VaesepError(
+                f"{exp_dir}: not a bag dir (no {BAG_FILE}); load one model with "
+                "Separator.from_dir, or list members in a bag.yaml"
+            )
+        entries = read_bag(exp_dir)
+        members = [
+            load_separator(path, device, separating=True, overrides=overrides, **kwargs)
+            for path, _ in entries
+        ]
+        return cls(members, [w for _, w in entries], name=Path(exp_dir).name)
+
+    @classmethod
     def from_experiment(cls, experiment: Experiment, device: str = "auto", **kwargs) -> Separator:
-        """Refused: ``from_dir`` and ``pretrained`` load one model; a bag is built from them."""
+        """Refused: an experiment is one model; a bag is built from several."""
         raise VaesepError(
             f"Bag: {experiment.path} is one model; build a bag from separators, e.g. "
             "Bag([Separator.pretrained('rnn_mask'), Separator.from_dir(EXP_DIR)])"
@@ -114,3 +146,33 @@ def _check(members: list[Separator], weights: list[float]) -> None:
                     f"Bag: {m.name} has {what} {mine}, {first.name} {theirs}; members must "
                     "share the sources, the sample rate and the hop"
                 )
+
+
+def read_bag(bag_dir: str | Path) -> list[tuple[Path, float]]:
+    """A bag dir's members (their dirs) and weights, from its ``bag.yaml``; every problem a
+    one-line error naming the file and the entry."""
+    file = Path(bag_dir) / BAG_FILE
+    members = read_yaml(file).get("members")
+    if not isinstance(members, list) or not members:
+        raise VaesepError(
+            f"{file}: members: list the member dirs, e.g. 'members: [{{path: ../exp_a}}, "
+            "{path: ../exp_b}]'"
+        )
+    entries = []
+    for i, entry in enumerate(members):
+        where = f"{file}: members[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise VaesepError(f"{where}: give 'path' (a model dir, relative to {BAG_FILE})")
+        unknown = sorted(set(entry) - {"path", "weight"})
+        if unknown:
+            raise VaesepError(f"{where}: unknown key {unknown[0]}; a member has path and weight")
+        path = file.parent / entry["path"]
+        if not path.is_dir():
+            raise VaesepError(f"{where}.path {entry['path']}: no such dir ({path}); fix the path")
+        if is_bag(path):
+            raise VaesepError(f"{where}.path {entry['path']}: a bag; list its members instead")
+        weight = entry.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+            raise VaesepError(f"{where}.weight {weight}: give a positive number")
+        entries.append((path, float(weight)))
+    return entries

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from vaesep.errors import VaesepError
-from vaesep.expdir import load, with_settings
+from vaesep.expdir import is_bag, load, with_settings
 from vaesep.io.device import resolve_device
 from vaesep.registry import SECTIONS, spec_of
+from vaesep.separation.bag import Bag
 from vaesep.separation.demixer import Demixer
 from vaesep.separation.onnx_runtime import refusal
 from vaesep.separation.oracle_separator import OracleSeparator
@@ -27,7 +28,10 @@ def load_separator(
     else a :class:`Separator` (``kwargs``: its chunking options, ``precision`` and
     ``backend``) on ``device`` (see :meth:`Separator.from_experiment`; ``auto`` by default).
     ``overrides`` change model settings that keep the trained network (see
-    :func:`with_settings`)."""
+    :func:`with_settings`). A bag dir (``bag.yaml``) is a :class:`Bag` of its members, each
+    loaded as here with these options."""
+    if is_bag(exp_dir):
+        return Bag.from_dir(exp_dir, device, overrides, **kwargs)
     experiment = load(exp_dir, SECTIONS)
     if overrides:
         experiment = with_settings(experiment, overrides)

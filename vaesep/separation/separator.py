@@ -21,7 +21,7 @@ import torch
 
 from vaesep.config import Config
 from vaesep.errors import VaesepError, log
-from vaesep.expdir import Experiment, load, mismatch
+from vaesep.expdir import Experiment, is_bag, load, mismatch
 from vaesep.features import FeatureStats, Featurizer, Stft, spectrogram
 from vaesep.io.audio import (
     StreamResampler,
@@ -129,8 +129,12 @@ class Separator(torch.nn.Module):
 
     @classmethod
     def from_dir(cls, exp_dir: str | Path, device: str = "auto", **kwargs) -> Separator:
-        """Load an experiment dir written by :func:`vaesep.training.experiment.train`;
-        ``device`` as in :meth:`from_experiment`."""
+        """Load an experiment dir written by :func:`vaesep.training.experiment.train` (a
+        :class:`vaesep.Bag` for a bag dir); ``device`` as in :meth:`from_experiment`."""
+        if is_bag(exp_dir):
+            from vaesep.separation.bag import Bag
+
+            return Bag.from_dir(exp_dir, device, **kwargs)
         return cls.from_experiment(load(exp_dir, SECTIONS), device, **kwargs)
 
     @classmethod

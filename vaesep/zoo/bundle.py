@@ -4,7 +4,9 @@ Two steps, so that a card's metrics are those of the files it describes:
 :func:`export` copies what separation reads, weights rounded to float16 (half the bytes; the
 network still computes in float32), then the export is evaluated like any experiment dir, and
 :func:`write_card` writes ``card.json`` and ``card.md`` from an ``about`` YAML (description,
-training data, licence, attribution, the reproducing command) and those evaluations.
+training data, licence, attribution, the reproducing command) and those evaluations. A bag
+dir (:class:`vaesep.Bag`) exports as a bag: each member exported into a subfolder, a
+``bag.yaml`` naming them, one card over every file.
 """
 
 from __future__ import annotations
@@ -20,9 +22,19 @@ import yaml
 from vaesep.config import read_yaml, save_config
 from vaesep.data.datadir import DEFAULT_SOURCES, check_replaceable, replacing
 from vaesep.errors import VaesepError
-from vaesep.expdir import COMMAND_FILE, CONFIG_FILE, STATS_FILE, atomic_save, load, with_settings
+from vaesep.expdir import (
+    BAG_FILE,
+    COMMAND_FILE,
+    CONFIG_FILE,
+    STATS_FILE,
+    atomic_save,
+    is_bag,
+    load,
+    with_settings,
+)
 from vaesep.io.atomic import write_text_atomic
 from vaesep.registry import SECTIONS
+from vaesep.separation.bag import read_bag
 from vaesep.zoo.pretrained import CARD_JSON, CARD_MD, sha256
 
 EXPORT_MARKER = "export.json"  # written by export: the dir is one --force may replace
@@ -47,28 +59,60 @@ def export(
     """Copy an experiment dir's config, statistics and models into ``out_dir``, float weights
     in float16; nothing half-written is left. ``overrides`` (``key=value``) change separation
     settings in the exported config, as ``vaesep separate --set`` would (e.g.
-    ``features.input_level_db=-23``). Returns ``out_dir``."""
+    ``features.input_level_db=-23``). A bag dir exports each member so, into
+    ``out_dir/<member dir's name>``, with a ``bag.yaml`` naming them. Returns ``out_dir``."""
     exp_dir, out_dir = Path(exp_dir), Path(out_dir)
+    members = read_bag(exp_dir) if is_bag(exp_dir) else [(exp_dir, 1.0)]
+    names = _unique([path.name for path, _ in members])
+    plans = [_plan(path, overrides) for path, _ in members]
+    check_replaceable(out_dir, EXPORT_MARKER, "vaesep bundle export", force)
+    with replacing(out_dir) as tmp:
+        if not is_bag(exp_dir):
+            _copy(exp_dir, tmp, *plans[0])
+        else:
+            for (path, _), name, plan in zip(members, names, plans):
+                _copy(path, tmp / name, *plan)
+            bag = {"members": [{"path": n, "weight": w} for n, (_, w) in zip(names, members)]}
+            (tmp / BAG_FILE).write_text(yaml.safe_dump(bag, sort_keys=False), encoding="utf-8")
+        marker = {"exported_from": str(exp_dir), "weights": "float16"}
+        (tmp / EXPORT_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    return out_dir
+
+
+def _plan(exp_dir: Path, overrides: list[str] | None) -> tuple[list[str], Any]:
+    """The files an export of ``exp_dir`` copies and its config with ``overrides`` (None:
+    copied as it is); a one-line error for an unfinished experiment."""
     names = _names(exp_dir) if (exp_dir / CONFIG_FILE).is_file() else DEFAULT_SOURCES
     files = [CONFIG_FILE, STATS_FILE, *(f"{s}{ext}" for s in names for ext in (".pt", ".json"))]
     for file in files:
         if not (exp_dir / file).is_file():
             raise VaesepError(f"{exp_dir / file}: missing; pass a finished experiment dir")
+    if (exp_dir / COMMAND_FILE).is_file():
+        files.append(COMMAND_FILE)
     config = with_settings(load(exp_dir, SECTIONS), overrides).config if overrides else None
-    check_replaceable(out_dir, EXPORT_MARKER, "vaesep bundle export", force)
-    with replacing(out_dir) as tmp:
-        for file in files:
-            if file.endswith(".pt"):
-                atomic_save(_halved(exp_dir / file), tmp / file)
-            elif file == CONFIG_FILE and config is not None:
-                save_config(config, tmp / file)
-            else:
-                shutil.copyfile(exp_dir / file, tmp / file)
-        if (exp_dir / COMMAND_FILE).is_file():
-            shutil.copyfile(exp_dir / COMMAND_FILE, tmp / COMMAND_FILE)
-        marker = {"exported_from": str(exp_dir), "weights": "float16"}
-        (tmp / EXPORT_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-    return out_dir
+    return files, config
+
+
+def _copy(exp_dir: Path, into: Path, files: list[str], config: Any) -> None:
+    """Write ``files`` of ``exp_dir`` into ``into``: weights halved, ``config`` if given."""
+    into.mkdir(exist_ok=True)
+    for file in files:
+        if file.endswith(".pt"):
+            atomic_save(_halved(exp_dir / file), into / file)
+        elif file == CONFIG_FILE and config is not None:
+            save_config(config, into / file)
+        else:
+            shutil.copyfile(exp_dir / file, into / file)
+
+
+def _unique(names: list[str]) -> list[str]:
+    """``names`` with repeats numbered (``a``, ``a_2``): a bag's member subfolders."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out
 
 
 def _names(folder: Path) -> tuple[str, ...]:
@@ -100,33 +144,49 @@ def write_card(
     missing = [k for k in ABOUT_KEYS if not about.get(k)]
     if missing:
         raise VaesepError(f"{about_path}: missing {', '.join(missing)}; add them")
-    checkpoints = [
-        torch.load(bundle_dir / f"{s}.pt", map_location="cpu", weights_only=True)
-        for s in _names(bundle_dir)
-    ]
+    bag = read_bag(bundle_dir) if is_bag(bundle_dir) else None
+    parts = [(path, path.name + "/", w) for path, w in bag] if bag else [(bundle_dir, "", 1.0)]
+    checkpoints = {
+        f"{prefix}{s}": torch.load(path / f"{s}.pt", map_location="cpu", weights_only=True)
+        for path, prefix, _ in parts
+        for s in _names(path)
+    }
     card = {
         "name": bundle_dir.name,
         **{k: about[k] for k in ABOUT_KEYS},
-        "model_type": checkpoints[0]["model_type"],
-        "parameters": sum(
-            v.numel()
-            for c in checkpoints
-            for v in c["state_dict"].values()
-            if v.is_floating_point()
-        ),
-        "config": read_yaml(bundle_dir / CONFIG_FILE),
-        "training": {s: _training(bundle_dir / f"{s}.json") for s in _names(bundle_dir)},
+        "model_type": "bag" if bag else next(iter(checkpoints.values()))["model_type"],
+        "parameters": sum(_parameters(c) for c in checkpoints.values()),
+        "config": read_yaml(bundle_dir / (BAG_FILE if bag else CONFIG_FILE)),
+        "training": {
+            f"{prefix}{s}": _training(path / f"{s}.json")
+            for path, prefix, _ in parts
+            for s in _names(path)
+        },
         "metrics": {label: _metrics(Path(d)) for label, d in evaluations.items()},
-        "versions": checkpoints[0]["versions"],
+        "versions": next(iter(checkpoints.values()))["versions"],
         "files": {
-            p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
-            for p in sorted(bundle_dir.iterdir())
+            p.relative_to(bundle_dir).as_posix(): {"sha256": sha256(p), "bytes": p.stat().st_size}
+            for p in sorted(bundle_dir.rglob("*"))
             if p.is_file() and p.name not in (CARD_JSON, CARD_MD)
         },
     }
+    if bag:
+        card["members"] = [
+            {
+                "path": prefix.rstrip("/"),
+                "weight": w,
+                "model_type": checkpoints[f"{prefix}{_names(path)[0]}"]["model_type"],
+                "config": read_yaml(path / CONFIG_FILE),
+            }
+            for path, prefix, w in parts
+        ]
     write_text_atomic(bundle_dir / CARD_JSON, json.dumps(card, indent=2) + "\n")
     write_text_atomic(bundle_dir / CARD_MD, card_markdown(card))
     return card
+
+
+def _parameters(checkpoint: dict) -> int:
+    return sum(v.numel() for v in checkpoint["state_dict"].values() if v.is_floating_point())
 
 
 def _training(path: Path) -> dict[str, Any]:
@@ -156,7 +216,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         card["summary"].strip(),
         "",
-        f"- model type: `{card['model_type']}`, {card['parameters']:,} parameters "
+        f"- model type: `{card['model_type']}`{_members_text(card)}, {card['parameters']:,} "
+        "parameters "
         "(float16 weights, float32 compute)",
         f"- training data: {card['training_data'].strip()}",
         f"- licence: {card['licence'].strip()}",
@@ -173,10 +234,20 @@ def card_markdown(card: dict[str, Any]) -> str:
     for label, row in card["metrics"].items():
         cells = [f"{row[m]:.2f}" if m in row else "" for m in metrics]
         lines.append(f"| {label} | {row['utterances']} | " + " | ".join(cells) + " |")
-    lines += ["", "## Config", "", "```yaml", yaml.safe_dump(card["config"], sort_keys=False)]
-    lines += ["```", "", "## Files (sha256, verified at every load)", ""]
+    configs = [("## Config", card["config"])]
+    configs += [(f"### {m['path']}", m["config"]) for m in card.get("members", [])]
+    for title, config in configs:
+        lines += ["", title, "", "```yaml", yaml.safe_dump(config, sort_keys=False) + "```"]
+    lines += ["", "## Files (sha256, verified at every load)", ""]
     lines += [f"- `{name}` {f['bytes']:,} B `{f['sha256']}`" for name, f in card["files"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _members_text(card: dict[str, Any]) -> str:
+    """`` of `a` (rnn_mask, weight 1), `b` (...)`` for a bag's card; nothing for one model."""
+    members = card.get("members") or []
+    listed = (f"`{m['path']}` ({m['model_type']}, weight {m['weight']:g})" for m in members)
+    return f" of {', '.join(listed)}" if members else ""
 
 
 def _training_line(training: dict[str, dict]) -> list[str]:
