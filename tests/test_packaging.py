@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 from cli_helpers import assert_user_error, run
 from synthetic import make_datadir
 
@@ -170,4 +171,10 @@ def test_every_recipe_config_loads():
     confs = [p for p in ROOT.glob("recipes/*/conf/*.yaml") if not p.name.endswith(".about.yaml")]
     assert confs
     for path in confs:
+        members = (yaml.safe_load(path.read_text()) or {}).get("members")
+        if members:  # a bag: each member a model conf beside it
+            for member in members:
+                assert member["path"].startswith("../"), path
+                load_config(str(path.parent / f"{Path(member['path']).name}.yaml"))
+            continue
         load_config(str(path))

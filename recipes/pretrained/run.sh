@@ -13,7 +13,8 @@
 # at 0, +5 and -5 dB (and speed-perturbed training copies for $perturbed), built-in test sets
 # at the same ratios; speaker pools of both corpora (LibriSpeech train-clean-100 and
 # speechocean762-adults), each holding out $hold_out female and $hold_out male speakers whose
-# mixtures are the dev sets, and their merge; 2 train conf/<name>.yaml (on the merged pools
+# mixtures are the dev sets, and their merge; 2 train conf/<name>.yaml (a bag, a conf listing
+# 'members:', the members' confs; on the merged pools
 # when it sets data.loading: pools, else on the LibriSpeech mixtures), then score each model
 # trained on the pools on both dev sets, each by its best permutation of outputs (so that
 # speaker-independent, PIT candidates and female/male ones compare alike):
@@ -32,7 +33,9 @@ stage=0
 stop_stage=4
 librispeech=../../../shared/data/LibriSpeech-subset
 speechocean=../../../shared/data/speechocean762-adults  # its manifest.csv lists the utterances
-models="rnn_mask vae beta_vae itl_ae"   # conf/<name>.yaml and conf/<name>.about.yaml
+models="rnn_bag rnn_mask vae beta_vae itl_ae"  # conf/<name>.yaml and conf/<name>.about.yaml
+                         # (a conf listing 'members:' is a bag: its members are trained, not
+                         # bundled, unless listed too)
 perturbed=""             # these train on speed-perturbed mixtures (0.9, 1.0, 1.1), the others
                          # on the mixtures as made
 on_pools="vae beta_vae itl_ae"  # the study's published configs (conf/<name>.yaml links to
@@ -66,16 +69,30 @@ __options="stage stop_stage librispeech speechocean models perturbed on_pools bu
 log "$0 $*"
 ratios="0 5 -5"          # female-to-male level ratios of the test sets (dB)
 
-pooled() {  # whether model $1 trains on speaker pools (data.loading: pools)
-  [[ " $on_pools " == *" $1 "* ]] || grep -Eq "^  loading: *pools" "conf/$1.yaml"
+pooled() {  # whether model $1 trains on speaker pools (data.loading: pools; a bag: counted)
+  [[ " $on_pools " == *" $1 "* ]] || grep -Eq "^  loading: *pools|^members:" "conf/$1.yaml"
 }
 continues() {  # the model conf/$1.yaml goes on from ('# continues: <model>'), or nothing
   sed -n 's/^# continues: \([A-Za-z0-9_]*\).*/\1/p' "conf/$1.yaml"
+}
+is_bag() {  # whether conf/$1.yaml is a bag (vaesep.Bag: 'members:' with '- path: ../<model>')
+  grep -q "^members:" "conf/$1.yaml"
+}
+members() {  # a bag's member models (exp dirs beside it)
+  sed -n 's|^ *- *path: *\.\./\([A-Za-z0-9_]*\).*|\1|p' "conf/$1.yaml"
+}
+trained() {  # the file whose age says when model $1 was last trained (a bag: its newest member)
+  if is_bag "$1"; then
+    ls -t $(for x in $(members "$1"); do echo "$exp/$x/male.pt"; done) 2>/dev/null | head -n 1
+  else
+    echo "$exp/$1/male.pt"
+  fi
 }
 
 case $pool in all | librispeech | speechocean) ;; *)
   echo "$0: error: --pool $pool: use all, librispeech or speechocean" >&2; exit 2 ;;
 esac
+train_models=""  # what stage 2 trains: $models, a bag's members in its place
 for m in $models; do  # before any work: a missing file would only fail at stage 2 or 3
   for f in "conf/$m.yaml" "conf/$m.about.yaml"; do
     if [ ! -f "$f" ]; then
@@ -84,6 +101,21 @@ for m in $models; do  # before any work: a missing file would only fail at stage
       exit 2
     fi
   done
+  listed=$m
+  if is_bag "$m"; then
+    listed=$(members "$m")
+    if [ -z "$listed" ]; then
+      echo "$0: error: conf/$m.yaml lists no members; give them as '  - path: ../<model>'" >&2
+      exit 2
+    fi
+  fi
+  for x in $listed; do [[ " $train_models " == *" $x "* ]] || train_models+=" $x"; done
+done
+for m in $train_models; do
+  if [ ! -f "conf/$m.yaml" ] || is_bag "$m"; then
+    echo "$0: error: conf/$m.yaml: a bag's member needs a conf of one model to train" >&2
+    exit 2
+  fi
   from=$(continues "$m")
   if [ -n "$from" ] && { [ ! -f "conf/$from.yaml" ] || [ -n "$(continues "$from")" ]; }; then
     echo "$0: error: conf/$m.yaml continues $from, which has no conf/$from.yaml or continues" \
@@ -154,16 +186,18 @@ fi
 
 mkdir -p "$exp/log"
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  # Two waves: every model that starts from scratch (and every model another one continues,
-  # listed or not), then those that continue one: a copy of its experiment, resumed.
+  # Two waves: every model that starts from scratch (and every model another one still to
+  # train continues, listed or not), then those that continue one: a copy of its experiment,
+  # resumed.
   parents=""
-  for m in $models; do
+  for m in $train_models; do
     from=$(continues "$m")
-    [ -z "$from" ] || [[ " $models $parents " == *" $from "* ]] || parents+=" $from"
+    { [ -n "$from" ] && [ ! -f "$exp/$m/male.pt" ]; } || continue  # trained: no parent needed
+    [[ " $train_models $parents " == *" $from "* ]] || parents+=" $from"
   done
   for wave in 1 2; do
     : > "$exp/log/train.jobs"
-    for m in $parents $models; do
+    for m in $parents $train_models; do
       from=$(continues "$m")
       want=1; [ -z "$from" ] || want=2
       [ "$wave" = "$want" ] || continue
@@ -191,12 +225,15 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     utils/launch.sh --name train --jobs-file "$exp/log/train.jobs" --log-dir "$exp/log" \
       --gpu true --nodes "${train_nodes:-1}"
   done
+  for m in $models; do  # a bag: its members, as exp/<bag>/bag.yaml
+    ! is_bag "$m" || { mkdir -p "$exp/$m" && cp "conf/$m.yaml" "$exp/$m/bag.yaml"; }
+  done
   for corpus in librispeech speechocean; do
     dirs=()
     for m in $models; do
       pooled "$m" || continue  # the others trained on speakers of the LibriSpeech dev set
       dir="$exp/$m/eval_dev_$corpus"
-      [ "$exp/$m/male.pt" -ot "$dir/summary.json" ] ||
+      [ "$(trained "$m")" -ot "$dir/summary.json" ] ||
         vaesep evaluate --model "$exp/$m" --data "$data/dev_$corpus/test" --out-dir "$dir" \
           --label "$m" --examples 0 --force --best-permutation > /dev/null
       dirs+=("$dir")
@@ -211,7 +248,7 @@ fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for m in $models; do
     out="$bundled/$m"
-    if [ "$exp/$m/female.pt" -ot "$out/card.json" ]; then
+    if [ "$(trained "$m")" -ot "$out/card.json" ]; then
       log "Stage 3: $out already exported and carded"; continue
     fi
     log "Stage 3: exporting $exp/$m into $out, evaluating it, writing its card"

@@ -18,7 +18,7 @@ from typing import Any
 from vaesep.errors import VaesepError
 
 BUNDLED = Path(__file__).parent / "bundled"
-DEFAULT = "rnn_mask"  # what `vaesep separate mix.wav` uses
+DEFAULT = "rnn_bag"  # what `vaesep separate mix.wav` uses
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
 
