@@ -66,7 +66,9 @@ def models(
 @bundle_app.command("export")
 @user_errors
 def export_command(
-    exp_dir: Path = typer.Argument(..., help="Experiment dir written by 'vaesep train'."),
+    exp_dir: Path = typer.Argument(
+        ..., help="Experiment dir written by 'vaesep train', or a bag dir (bag.yaml)."
+    ),
     out_dir: Path = typer.Argument(..., help="Bundle dir to write (e.g. vaesep/zoo/bundled/NAME)."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier export."),
     overrides: list[str] = typer.Option(
@@ -75,7 +77,8 @@ def export_command(
         help="A separation setting of the export, e.g. --set features.input_level_db=-23.",
     ),
 ) -> None:
-    """Copy what separation reads, weights in float16; then evaluate OUT_DIR as a --model."""
+    """Copy what separation reads, weights in float16 (a bag: each member into a subdir); then
+    evaluate OUT_DIR as a --model."""
     from vaesep.zoo.bundle import export
 
     export(exp_dir, out_dir, force=force, overrides=overrides)

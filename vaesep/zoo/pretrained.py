@@ -4,8 +4,9 @@ Each bundled model is ``vaesep/zoo/bundled/<name>/``: the experiment dir's ``con
 ``stats.npz`` and ``<source>.pt`` (weights stored in float16, computed in float32), plus its
 model card: ``card.json`` (training data with licence and attribution, config, the command
 that reproduces it, metrics, software versions and the sha256 of every other file) and
-``card.md`` (the same for people). Loading verifies every checksum first. ``--model`` takes a
-bundled name or an experiment dir: an existing path is an experiment dir.
+``card.md`` (the same for people). A bag (:class:`vaesep.Bag`, the default) holds ``bag.yaml``
+and each member's files in a subdir instead. Loading verifies every checksum first.
+``--model`` takes a bundled name or an experiment (or bag) dir: an existing path is a dir.
 """
 
 from __future__ import annotations
