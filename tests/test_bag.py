@@ -94,14 +94,6 @@ def test_a_file_streams_as_the_array_separates(exps, mixture, tmp_path):
         assert rate == RATE and np.allclose(written, expected[source], atol=1e-6)
 
 
-def test_a_bag_has_no_spectrograms_of_its_own_and_is_not_loaded_as_one_model(exps):
-    bag = Bag([_member(exps["w16"])])
-    with pytest.raises(VaesepError, match="no spectrogram estimates of its own"):
-        bag.estimate_spectrograms(torch.zeros(3, 65))
-    with pytest.raises(VaesepError, match=r"w16: not a bag dir \(no bag.yaml\)"):
-        Bag.from_dir(exps["w16"])
-
-
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -110,6 +102,7 @@ def test_a_bag_has_no_spectrograms_of_its_own_and_is_not_loaded_as_one_model(exp
         ("zero", "give one positive weight per member"),
         ("hop", r"has hop \(samples\) 128, w16 64"),
         ("rate", "has sample rate 16000, w16 8000"),
+        ("type", "Bag: str does not separate mono audio"),
     ],
 )
 def test_members_that_cannot_be_averaged_are_refused(exps, case, message):
@@ -121,6 +114,7 @@ def test_members_that_cannot_be_averaged_are_refused(exps, case, message):
         "zero": lambda: Bag([a, a], weights=[1, 0]),
         "hop": lambda: Bag([a, _member(exps["hop16"])]),
         "rate": lambda: Bag([a, _member(exps["r16"])]),
+        "type": lambda: Bag([a, "exp/w16"]),
     }
     with pytest.raises(VaesepError, match=message):
         cases[case]()

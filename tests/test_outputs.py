@@ -9,17 +9,18 @@ import io
 import logging
 import re
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-import yaml
 from cli_helpers import assert_user_error, run
 from typer.testing import Result
 
 from vaesep.io.audio import audio_writers, resample
 from vaesep.io.progress import audio_seconds, progress_bar
+from vaesep.separation.separator import Separator
 from vaesep.zoo import pretrained
 
 RATE = 16000
@@ -65,10 +66,10 @@ def written(out: Path) -> list[Path]:
     return sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) if out.exists() else []
 
 
+@cache
 def model_rate() -> int:
     """The bundled default model's sample rate (inputs at another rate go through it)."""
-    config = yaml.safe_load((pretrained.BUNDLED / pretrained.DEFAULT / "config.yaml").read_text())
-    return int(config["features"]["sample_rate"])
+    return Separator.pretrained(device="cpu").sample_rate
 
 
 def assert_separated(mix: Path, outs: dict[str, Path], fmt: str, subtype: str) -> None:

@@ -321,3 +321,33 @@ def with_settings(experiment: Experiment, overrides: list[str]) -> Experiment:
             f"{wanted} uses another; choose a type of the same network or train one"
         )
     return replace(experiment, config=config)
+
+
+def read_bag(bag_dir: str | Path) -> list[tuple[Path, float]]:
+    """A bag dir's members (their dirs) and weights, from its ``bag.yaml``; every problem a
+    one-line error naming the file and the entry."""
+    file = Path(bag_dir) / BAG_FILE
+    members = read_yaml(file).get("members")
+    if not isinstance(members, list) or not members:
+        raise VaesepError(
+            f"{file}: members: list the member dirs, e.g. 'members: [{{path: ../exp_a}}, "
+            "{path: ../exp_b}]'"
+        )
+    entries = []
+    for i, entry in enumerate(members):
+        where = f"{file}: members[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise VaesepError(f"{where}: give 'path' (a model dir, relative to {BAG_FILE})")
+        unknown = sorted(set(entry) - {"path", "weight"})
+        if unknown:
+            raise VaesepError(f"{where}: unknown key {unknown[0]}; a member has path and weight")
+        path = file.parent / entry["path"]
+        if not path.is_dir():
+            raise VaesepError(f"{where}.path {entry['path']}: no such dir ({path}); fix the path")
+        if is_bag(path):
+            raise VaesepError(f"{where}.path {entry['path']}: a bag; list its members instead")
+        weight = entry.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+            raise VaesepError(f"{where}.weight {weight}: give a positive number")
+        entries.append((path, float(weight)))
+    return entries

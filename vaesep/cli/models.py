@@ -35,8 +35,7 @@ def models(
     ),
 ) -> None:
     """List the bundled models (the default first), or print one model's card or config."""
-    from vaesep.expdir import CONFIG_FILE, is_bag
-    from vaesep.separation.bag import read_bag
+    from vaesep.expdir import CONFIG_FILE, is_bag, read_bag
     from vaesep.zoo import pretrained
 
     if config and name is None:

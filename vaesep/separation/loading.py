@@ -9,7 +9,7 @@ from vaesep.errors import VaesepError
 from vaesep.expdir import is_bag, load, with_settings
 from vaesep.io.device import resolve_device
 from vaesep.registry import SECTIONS, spec_of
-from vaesep.separation.bag import Bag
+from vaesep.separation.bag import Bag, bag_from_dir
 from vaesep.separation.demixer import Demixer
 from vaesep.separation.onnx_runtime import refusal
 from vaesep.separation.oracle_separator import OracleSeparator
@@ -22,7 +22,7 @@ def load_separator(
     separating: bool = False,
     overrides: list[str] | None = None,
     **kwargs,
-) -> Separator | Demixer | OracleSeparator:
+) -> Separator | Bag | Demixer | OracleSeparator:
     """A :class:`Demixer` for a multichannel model, an :class:`OracleSeparator` for an
     oracle (only ``evaluate`` can run it: with ``separating`` an oracle is a one-line error),
     else a :class:`Separator` (``kwargs``: its chunking options, ``precision`` and
@@ -31,7 +31,10 @@ def load_separator(
     :func:`with_settings`). A bag dir (``bag.yaml``) is a :class:`Bag` of its members, each
     loaded as here with these options."""
     if is_bag(exp_dir):
-        return Bag.from_dir(exp_dir, device, overrides, **kwargs)
+        return bag_from_dir(
+            exp_dir,
+            lambda member: load_separator(member, device, True, overrides, **kwargs),
+        )
     experiment = load(exp_dir, SECTIONS)
     if overrides:
         experiment = with_settings(experiment, overrides)

@@ -30,11 +30,11 @@ from vaesep.expdir import (
     atomic_save,
     is_bag,
     load,
+    read_bag,
     with_settings,
 )
 from vaesep.io.atomic import write_text_atomic
 from vaesep.registry import SECTIONS
-from vaesep.separation.bag import read_bag
 from vaesep.zoo.pretrained import CARD_JSON, CARD_MD, sha256
 
 EXPORT_MARKER = "export.json"  # written by export: the dir is one --force may replace
