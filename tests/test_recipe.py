@@ -248,6 +248,12 @@ def test_pretrained_recipe_continues_a_model_from_its_last_epoch(tmp_path):
     assert child_log[0] == parent[0]  # the child went on from the parent's epoch
     assert "learning_rate" in child_log[1]  # with its own training.*
     assert (tmp_path / "exp" / "child" / "male.pt").is_file()
+    shutil.rmtree(tmp_path / "exp" / "parent")  # a trained child needs its parent no more
+    again = subprocess.run(
+        ["bash", str(recipe), *args], env=RECIPE_ENV, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert not (tmp_path / "exp" / "parent").exists()
 
 
 def test_pretrained_recipe_refuses_a_continuation_of_no_model(tmp_path):
@@ -261,6 +267,33 @@ def test_pretrained_recipe_refuses_a_continuation_of_no_model(tmp_path):
     assert result.returncode == 2
     assert "conf/child.yaml continues nothing, which has no conf/nothing.yaml" in result.stderr
     assert not (tmp_path / "exp").exists()
+
+
+def test_pretrained_recipe_trains_a_bags_members_and_scores_the_bag(tmp_path):
+    make_datadir(tmp_path / "data" / "librispeech_snr0" / "train", n_utts=4, seconds=0.5, rate=8000)
+    for corpus in ("librispeech", "speechocean"):
+        make_datadir(tmp_path / "data" / f"dev_{corpus}" / "test", n_utts=2, rate=8000)
+    bag = "members:\n  - path: ../a\n  - path: ../b\n    weight: 2\n"
+    member = TINY_CONF.format(epochs=1)
+    confs = {"a": member, "b": member + "  seed: 1\n", "duo": bag}
+    recipe = _pretrained_recipe(tmp_path, confs)
+    args = ["--stage", "2", "--stop-stage", "2", "--models", "duo"]
+    args += ["--exp", str(tmp_path / "exp"), "--data", str(tmp_path / "data")]
+    result = subprocess.run(
+        ["bash", str(recipe), *args], env=RECIPE_ENV, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    exp = tmp_path / "exp"
+    assert (exp / "a" / "male.pt").is_file() and (exp / "b" / "male.pt").is_file()
+    members = yaml.safe_load((exp / "duo" / "bag.yaml").read_text())["members"]
+    assert members == [{"path": "../a"}, {"path": "../b", "weight": 2}]
+    assert "| duo |" in (exp / "dev_librispeech" / "RESULTS.md").read_text()  # the bag scored
+    (recipe.parent / "conf" / "duo.yaml").write_text(bag + "  - path: ../missing\n")
+    result = subprocess.run(
+        ["bash", str(recipe), *args], env=RECIPE_ENV, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "conf/missing.yaml: a bag's member needs a conf of one model" in result.stderr
 
 
 def test_pretrained_recipe_trains_a_published_config_on_the_pools_with_settings(tmp_path):
