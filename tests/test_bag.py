@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -208,3 +209,59 @@ def test_a_bag_exports_bundles_and_loads_by_name_verified(exps, mixture, tmp_pat
     (out / "w32" / "male.pt").write_bytes(bytes(data))
     with pytest.raises(VaesepError, match="w32/male.pt: checksum mismatch"):
         Separator.pretrained("tiny_bag")
+
+
+def test_a_member_equal_to_a_bundle_is_referenced_not_copied(exps, mixture, tmp_path, monkeypatch):
+    bundled = tmp_path / "bundled"
+    for name, sets in (("w16", ["--set", "features.shifts=2"]), ("w32", [])):
+        assert run("bundle", "export", exps[name], bundled / name, *sets).exit_code == 0
+    bag_dir = _bag_dir(
+        exps["w16"].parent / "bag_reuse", "members: [{path: ../w16}, {path: ../w32}]"
+    )
+    reuse = ["--reuse", bundled / "w16", "--reuse", bundled / "w32"]
+    result = run("bundle", "export", bag_dir, bundled / "bag", "--set", "features.shifts=2", *reuse)
+    assert result.exit_code == 0, result.output
+    # w16 exports equal to its bundle; w32's bundle separates without shifts, so it is copied.
+    assert "(members: ../w16, w32)" in result.output
+    assert not (bundled / "bag" / "w16").exists() and (bundled / "bag" / "w32").is_dir()
+    (tmp_path / "about.yaml").write_text(
+        "summary: s\ntraining_data: d\nlicence: CC0\nattribution: a\ncommand: pytest\n"
+    )
+    assert run("bundle", "card", bundled / "bag", "--about", tmp_path / "about.yaml").exit_code == 0
+    card = json.loads((bundled / "bag" / "card.json").read_text())
+    assert {"../w16/male.pt", "w32/male.pt", "bag.yaml"} <= set(card["files"])
+    assert [m["path"] for m in card["members"]] == ["../w16", "w32"]
+    monkeypatch.setattr(pretrained, "BUNDLED", bundled)
+    assert "# w16/config.yaml" in run("models", "bag", "--config").output
+    built = Bag(
+        [_member(exps["w16"], "features.shifts=2"), _member(exps["w32"], "features.shifts=2")]
+    )
+    ours = Separator.pretrained("bag").separate(mixture, RATE)
+    theirs = built.separate(mixture, RATE)
+    for source in built.sources:  # float16 weights: close, not equal
+        assert np.corrcoef(ours[source], theirs[source])[0, 1] > 0.99
+    data = bytearray((bundled / "w16" / "male.pt").read_bytes())
+    data[-100] ^= 0xFF
+    (bundled / "w16" / "male.pt").write_bytes(bytes(data))
+    with pytest.raises(VaesepError, match="w16/male.pt: checksum mismatch"):
+        Separator.pretrained("bag")  # the bag's card pins the referenced bundle's files
+
+
+@pytest.mark.parametrize(
+    ("target", "reuse", "message"),
+    [
+        ("w16", "w32", "only a bag's members are reused; drop --reuse"),
+        ("bag", "nowhere", "not a one-model dir written by 'vaesep bundle export'"),
+        ("bag", "bag/inner", "which the export replaces"),
+    ],
+)
+def test_a_bad_reuse_is_a_one_line_error(exps, target, reuse, message, tmp_path):
+    bag_dir = _bag_dir(exps["w16"].parent / "bag_bad_reuse", "members: [{path: ../w16}]")
+    (tmp_path / "bag").mkdir()
+    assert run("bundle", "export", exps["w32"], tmp_path / "w32").exit_code == 0
+    assert run("bundle", "export", exps["w16"], tmp_path / "bag" / "inner").exit_code == 0
+    source = bag_dir if target == "bag" else exps[target]
+    out = tmp_path / "out" if target != "bag" or reuse != "bag/inner" else tmp_path / "bag"
+    result = run("bundle", "export", source, out, "--force", "--reuse", tmp_path / reuse)
+    assert_user_error(result, message)
+    assert not (tmp_path / "out").exists() and (tmp_path / "bag" / "inner").is_dir()

@@ -288,6 +288,25 @@ def test_pretrained_recipe_trains_a_bags_members_and_scores_the_bag(tmp_path):
     members = yaml.safe_load((exp / "duo" / "bag.yaml").read_text())["members"]
     assert members == [{"path": "../a"}, {"path": "../b", "weight": 2}]
     assert "| duo |" in (exp / "dev_librispeech" / "RESULTS.md").read_text()  # the bag scored
+    # Stage 3: the bag after the single models, its member `a` a reference to a's bundle.
+    for corpus in ("librispeech", "builtin"):
+        for r in (0, 5, -5):
+            make_datadir(tmp_path / "data" / f"{corpus}_snr{r}" / "test", n_utts=1, rate=8000)
+    about = "summary: s\ntraining_data: d\nlicence: CC0\nattribution: a\ncommand: ./run.sh\n"
+    for name in confs:
+        (recipe.parent / "conf" / f"{name}.about.yaml").write_text(about)
+    bundled = tmp_path / "bundled"
+    stage3 = ["--stage", "3", "--stop-stage", "3", "--models", "duo a", *args[6:]]
+    result = subprocess.run(
+        ["bash", str(recipe), *stage3, "--bundled", str(bundled)],
+        env=RECIPE_ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    members = yaml.safe_load((bundled / "duo" / "bag.yaml").read_text())["members"]
+    assert [m["path"] for m in members] == ["../a", "b"]
+    assert "../a/male.pt" in json.loads((bundled / "duo" / "card.json").read_text())["files"]
     (recipe.parent / "conf" / "duo.yaml").write_text(bag + "  - path: ../missing\n")
     result = subprocess.run(
         ["bash", str(recipe), *args], env=RECIPE_ENV, capture_output=True, text=True

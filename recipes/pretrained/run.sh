@@ -246,14 +246,22 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  for m in $models; do
+  # Bags last: a member bundled on its own is then exported already, and the bag references
+  # it (--reuse) instead of storing the same weights twice.
+  for m in $(for x in $models; do is_bag "$x" || echo "$x"; done) \
+    $(for x in $models; do is_bag "$x" && echo "$x"; done); do
     out="$bundled/$m"
     if [ "$(trained "$m")" -ot "$out/card.json" ]; then
       log "Stage 3: $out already exported and carded"; continue
     fi
     log "Stage 3: exporting $exp/$m into $out, evaluating it, writing its card"
-    sets=(); for kv in $export_set; do sets+=(--set "$kv"); done
-    vaesep bundle export "$exp/$m" "$out" --force "${sets[@]}"
+    opts=(); for kv in $export_set; do opts+=(--set "$kv"); done
+    if is_bag "$m"; then
+      for x in $(members "$m"); do
+        [ ! -f "$bundled/$x/export.json" ] || opts+=(--reuse "$bundled/$x")
+      done
+    fi
+    vaesep bundle export "$exp/$m" "$out" --force "${opts[@]}"
     evals=()
     for corpus in librispeech builtin; do
       for r in $ratios; do

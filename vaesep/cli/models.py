@@ -3,6 +3,7 @@ one), ``export`` (the networks as ONNX)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -43,9 +44,10 @@ def models(
     if name is not None:
         directory = pretrained.verified_dir(name)
         if config and is_bag(directory):  # a bag: each member's config, under its name
-            for path, _ in read_bag(directory):
-                text = (path / CONFIG_FILE).read_text()
-                typer.echo(f"# {name}/{path.name}/{CONFIG_FILE}\n{text}", nl=False)
+            for path, _ in read_bag(directory):  # named from the bundled dir: a member
+                text = (path / CONFIG_FILE).read_text()  # may be another bundle (--reuse)
+                where = Path(os.path.relpath(path.resolve(), pretrained.BUNDLED.resolve()))
+                typer.echo(f"# {where.as_posix()}/{CONFIG_FILE}\n{text}", nl=False)
             return
         shown = CONFIG_FILE if config else pretrained.CARD_MD
         typer.echo(directory.joinpath(shown).read_text(), nl=False)
@@ -75,13 +77,23 @@ def export_command(
         "--set",
         help="A separation setting of the export, e.g. --set features.input_level_db=-23.",
     ),
+    reuse: list[Path] = typer.Option(
+        [],
+        "--reuse",
+        help="A bundle dir a bag's member may equal (same config, statistics and float16 "
+        "weights): the bag references it instead of a copy (repeatable).",
+    ),
 ) -> None:
-    """Copy what separation reads, weights in float16 (a bag: each member into a subdir); then
-    evaluate OUT_DIR as a --model."""
+    """Copy what separation reads, weights in float16 (a bag: each member into a subdir, or a
+    reference to an equal --reuse bundle); then evaluate OUT_DIR as a --model."""
+    from vaesep.config import read_yaml
+    from vaesep.expdir import BAG_FILE
     from vaesep.zoo.bundle import export
 
-    export(exp_dir, out_dir, force=force, overrides=overrides)
-    typer.echo(f"wrote {out_dir}")
+    export(exp_dir, out_dir, force=force, overrides=overrides, reuse=reuse)
+    members = read_yaml(out_dir / BAG_FILE)["members"] if (out_dir / BAG_FILE).is_file() else []
+    listed = ", ".join(m["path"] for m in members)
+    typer.echo(f"wrote {out_dir}" + (f" (members: {listed})" if listed else ""))
 
 
 @bundle_app.command("card")

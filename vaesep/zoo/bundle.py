@@ -6,16 +6,21 @@ network still computes in float32), then the export is evaluated like any experi
 :func:`write_card` writes ``card.json`` and ``card.md`` from an ``about`` YAML (description,
 training data, licence, attribution, the reproducing command) and those evaluations. A bag
 dir (:class:`vaesep.Bag`) exports as a bag: each member exported into a subfolder, a
-``bag.yaml`` naming them, one card over every file.
+``bag.yaml`` naming them, one card over every file. A member whose export would equal an
+already exported bundle (``reuse``) is referenced (``path: ../rnn_mask``) instead of copied,
+so that a bundle shipped on its own and in a bag is stored once; the bag's card pins its files.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -55,24 +60,34 @@ def export(
     out_dir: str | Path,
     force: bool = False,
     overrides: list[str] | None = None,
+    reuse: Sequence[str | Path] = (),
 ) -> Path:
     """Copy an experiment dir's config, statistics and models into ``out_dir``, float weights
     in float16; nothing half-written is left. ``overrides`` (``key=value``) change separation
     settings in the exported config, as ``vaesep separate --set`` would (e.g.
     ``features.input_level_db=-23``). A bag dir exports each member so, into
-    ``out_dir/<member dir's name>``, with a ``bag.yaml`` naming them. Returns ``out_dir``."""
+    ``out_dir/<member dir's name>``, with a ``bag.yaml`` naming them; a member whose export
+    equals one of the bundle dirs ``reuse`` (same config, statistics and float16 weights) is
+    referenced by its path relative to ``out_dir`` instead. Returns ``out_dir``."""
     exp_dir, out_dir = Path(exp_dir), Path(out_dir)
     members = read_bag(exp_dir) if is_bag(exp_dir) else [(exp_dir, 1.0)]
     names = _unique([path.name for path, _ in members])
     plans = [_plan(path, overrides) for path, _ in members]
+    reuse = [_reusable(Path(r), out_dir, bag=is_bag(exp_dir)) for r in reuse]
     check_replaceable(out_dir, EXPORT_MARKER, "vaesep bundle export", force)
     with replacing(out_dir) as tmp:
         if not is_bag(exp_dir):
             _copy(exp_dir, tmp, *plans[0])
         else:
+            paths = []
             for (path, _), name, plan in zip(members, names, plans):
                 _copy(path, tmp / name, *plan)
-            bag = {"members": [{"path": n, "weight": w} for n, (_, w) in zip(names, members)]}
+                same = next((r for r in reuse if _same_export(tmp / name, r)), None)
+                if same is not None:
+                    shutil.rmtree(tmp / name)
+                    name = Path(os.path.relpath(same.resolve(), out_dir.resolve())).as_posix()
+                paths.append(name)
+            bag = {"members": [{"path": p, "weight": w} for p, (_, w) in zip(paths, members)]}
             (tmp / BAG_FILE).write_text(yaml.safe_dump(bag, sort_keys=False), encoding="utf-8")
         marker = {"exported_from": str(exp_dir), "weights": "float16"}
         (tmp / EXPORT_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
@@ -91,6 +106,40 @@ def _plan(exp_dir: Path, overrides: list[str] | None) -> tuple[list[str], Any]:
         files.append(COMMAND_FILE)
     config = with_settings(load(exp_dir, SECTIONS), overrides).config if overrides else None
     return files, config
+
+
+def _reusable(bundle: Path, out_dir: Path, bag: bool) -> Path:
+    """``bundle`` once it is a one-model export outside ``out_dir``; else a one-line error."""
+    if not bag:
+        raise VaesepError(f"--reuse {bundle}: only a bag's members are reused; drop --reuse")
+    if not (bundle / EXPORT_MARKER).is_file() or is_bag(bundle):
+        raise VaesepError(
+            f"--reuse {bundle}: not a one-model dir written by 'vaesep bundle export'; "
+            "export it first"
+        )
+    if not _outside(bundle, out_dir):
+        raise VaesepError(f"--reuse {bundle}: inside {out_dir}, which the export replaces")
+    return bundle
+
+
+def _same_export(a: Path, b: Path) -> bool:
+    """Whether two exported model dirs separate alike: the same config (defaults filled in),
+    statistics, sources and weights."""
+    if _names(a) != _names(b) or load(a, SECTIONS).config != load(b, SECTIONS).config:
+        return False
+    with np.load(a / STATS_FILE) as x, np.load(b / STATS_FILE) as y:
+        if x.files != y.files or any(not np.array_equal(x[k], y[k]) for k in x.files):
+            return False
+    for source in _names(a):
+        x, y = (
+            torch.load(d / f"{source}.pt", map_location="cpu", weights_only=True) for d in (a, b)
+        )
+        mine, theirs = x.pop("state_dict"), y.pop("state_dict")
+        if x != y or mine.keys() != theirs.keys():
+            return False
+        if any(not torch.equal(mine[k], theirs[k]) for k in mine):
+            return False
+    return True
 
 
 def _copy(exp_dir: Path, into: Path, files: list[str], config: Any) -> None:
@@ -145,7 +194,8 @@ def write_card(
     if missing:
         raise VaesepError(f"{about_path}: missing {', '.join(missing)}; add them")
     bag = read_bag(bundle_dir) if is_bag(bundle_dir) else None
-    parts = [(path, path.name + "/", w) for path, w in bag] if bag else [(bundle_dir, "", 1.0)]
+    parts = [(path, _relative(path, bundle_dir) + "/", w) for path, w in bag or []]
+    parts = parts or [(bundle_dir, "", 1.0)]
     checkpoints = {
         f"{prefix}{s}": torch.load(path / f"{s}.pt", map_location="cpu", weights_only=True)
         for path, prefix, _ in parts
@@ -165,8 +215,9 @@ def write_card(
         "metrics": {label: _metrics(Path(d)) for label, d in evaluations.items()},
         "versions": next(iter(checkpoints.values()))["versions"],
         "files": {
-            p.relative_to(bundle_dir).as_posix(): {"sha256": sha256(p), "bytes": p.stat().st_size}
-            for p in sorted(bundle_dir.rglob("*"))
+            _relative(p, bundle_dir): {"sha256": sha256(p), "bytes": p.stat().st_size}
+            for folder in [bundle_dir, *(p for p, _, _ in parts if _outside(p, bundle_dir))]
+            for p in sorted(folder.rglob("*"))
             if p.is_file() and p.name not in (CARD_JSON, CARD_MD)
         },
     }
@@ -183,6 +234,15 @@ def write_card(
     write_text_atomic(bundle_dir / CARD_JSON, json.dumps(card, indent=2) + "\n")
     write_text_atomic(bundle_dir / CARD_MD, card_markdown(card))
     return card
+
+
+def _relative(path: Path, start: Path) -> str:
+    """``path`` relative to ``start`` (``../x`` where it lies beside it), with slashes."""
+    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
+
+
+def _outside(path: Path, folder: Path) -> bool:
+    return not path.resolve().is_relative_to(folder.resolve())
 
 
 def _parameters(checkpoint: dict) -> int:
