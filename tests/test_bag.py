@@ -199,16 +199,22 @@ def test_a_bag_exports_bundles_and_loads_by_name_verified(exps, mixture, tmp_pat
     assert "tiny_bag: bag, " in run("models").output
     shown = run("models", "tiny_bag", "--config").output
     assert "# tiny_bag/w16/config.yaml" in shown and "# tiny_bag/w32/config.yaml" in shown
-    bag = Separator.pretrained("tiny_bag", device="cpu")
     built = Bag([_member(exps[n], "features.shifts=2") for n in ("w16", "w32")], [1, 2])
-    ours, theirs = bag.separate(mixture, RATE), built.separate(mixture, RATE)
-    for source in bag.sources:  # float16 weights: close, not equal
+    _check_bundled_bag("tiny_bag", built, mixture, out / "w32" / "male.pt")
+
+
+def _check_bundled_bag(name: str, built: Bag, mixture: np.ndarray, member_file: Path) -> None:
+    """The bundled bag ``name`` separates as ``built`` (float16 weights: close, not equal) and,
+    once a byte of ``member_file`` changes, refuses to load in one line naming it."""
+    ours, theirs = Separator.pretrained(name).separate(mixture, RATE), built.separate(mixture, RATE)
+    for source in built.sources:
         assert np.corrcoef(ours[source], theirs[source])[0, 1] > 0.99
-    data = bytearray((out / "w32" / "male.pt").read_bytes())
+    data = bytearray(member_file.read_bytes())
     data[-100] ^= 0xFF
-    (out / "w32" / "male.pt").write_bytes(bytes(data))
-    with pytest.raises(VaesepError, match="w32/male.pt: checksum mismatch"):
-        Separator.pretrained("tiny_bag")
+    member_file.write_bytes(bytes(data))
+    where = f"{member_file.parent.name}/{member_file.name}: checksum mismatch"
+    with pytest.raises(VaesepError, match=where):
+        Separator.pretrained(name)
 
 
 def test_a_member_equal_to_a_bundle_is_referenced_not_copied(exps, mixture, tmp_path, monkeypatch):
@@ -233,18 +239,9 @@ def test_a_member_equal_to_a_bundle_is_referenced_not_copied(exps, mixture, tmp_
     assert [m["path"] for m in card["members"]] == ["../w16", "w32"]
     monkeypatch.setattr(pretrained, "BUNDLED", bundled)
     assert "# w16/config.yaml" in run("models", "bag", "--config").output
-    built = Bag(
-        [_member(exps["w16"], "features.shifts=2"), _member(exps["w32"], "features.shifts=2")]
-    )
-    ours = Separator.pretrained("bag").separate(mixture, RATE)
-    theirs = built.separate(mixture, RATE)
-    for source in built.sources:  # float16 weights: close, not equal
-        assert np.corrcoef(ours[source], theirs[source])[0, 1] > 0.99
-    data = bytearray((bundled / "w16" / "male.pt").read_bytes())
-    data[-100] ^= 0xFF
-    (bundled / "w16" / "male.pt").write_bytes(bytes(data))
-    with pytest.raises(VaesepError, match="w16/male.pt: checksum mismatch"):
-        Separator.pretrained("bag")  # the bag's card pins the referenced bundle's files
+    built = Bag([_member(exps[n], "features.shifts=2") for n in ("w16", "w32")])
+    # The bag's card pins the referenced bundle's files too.
+    _check_bundled_bag("bag", built, mixture, bundled / "w16" / "male.pt")
 
 
 @pytest.mark.parametrize(
