@@ -95,3 +95,18 @@ def test_a_resumed_decay_keeps_its_rate_but_takes_the_new_factor_and_patience():
     restore_plateaus(after, {"model": fresh}, state)
     assert fresh.param_groups[0]["lr"] == pytest.approx(0.005)
     assert (after["model"].factor, after["model"].patience) == (0.1, 3)
+
+
+def test_max_minutes_stops_after_the_epoch_that_passes_it_and_resume_goes_on(tmp_path):
+    make_datadir(tmp_path / "d", n_utts=4, seconds=0.5, rate=8000)
+    budget = "training.max_minutes=1e-9"  # any epoch passes it
+    train(_config("training.epochs=5", budget), tmp_path / "d", tmp_path / "e")
+    assert [r["epoch"] for r in _log(tmp_path / "e")] == [1]
+    record = json.loads((tmp_path / "e" / "female.json").read_text())
+    assert (record["epochs_run"], record["stopped_by"]) == (1, "training.max_minutes")
+    train(_config("training.epochs=3"), tmp_path / "d", tmp_path / "e", resume=True)
+    assert [r["epoch"] for r in _log(tmp_path / "e")] == [1, 2, 3]
+    record = json.loads((tmp_path / "e" / "female.json").read_text())
+    assert (record["epochs_run"], record["stopped_by"]) == (3, "training.epochs")
+    with pytest.raises(VaesepError, match="training.max_minutes"):
+        load_config(None, ["training.max_minutes=-1"])

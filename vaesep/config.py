@@ -134,6 +134,9 @@ class TrainingConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     validation_fraction: float = 0.1
     early_stopping_patience: int = 8
+    # Stop after the first epoch that ends past this many minutes of this run's training of a
+    # model (0: no limit): the best epoch is kept and --resume goes on (job limits, GPU leases).
+    max_minutes: float = 0.0
     # Pair the training sources anew every epoch (complex STFT sum; not in the study). Under weak
     # class supervision: one-class recordings mixed anew into two-class mixtures, beside them.
     dynamic_mixing: bool = False
@@ -183,6 +186,7 @@ class TrainingConfig:
                 self.early_stopping_patience >= 0,
                 "must be 0 (off) or more",
             ),
+            "max_minutes": (self.max_minutes >= 0, "must be 0 (no limit) or positive"),
             "mixing_gain_db": (self.mixing_gain_db >= 0, "must be zero or positive"),
             "mixing_colouring_db": (self.mixing_colouring_db >= 0, "must be zero or positive"),
             "num_threads": (self.num_threads >= 0, "must be 0 (auto) or positive"),

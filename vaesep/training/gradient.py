@@ -241,6 +241,9 @@ def train_model(
             position=position,
         )
         partial = state.pop("partial", None)  # an epoch stopped part of the way (streamed data)
+        begun, stopped_by = time.perf_counter(), "training.epochs"
+        if done and state["epoch"] < t.epochs:  # resumed after an early stop
+            stopped_by = "training.early_stopping_patience"
         for epoch in bar:
             started = time.perf_counter()
             sums: dict[str, float] = dict(partial["sums"]) if partial else {}
@@ -302,9 +305,11 @@ def train_model(
             run.exp.append_log([record])  # after the checkpoint: no repeats on resume
             bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
             if t.early_stopping_patience and state["stale"] >= t.early_stopping_patience:
-                log.info(
-                    "%s: early stop after epoch %d (best %d)", name, epoch + 1, state["best_epoch"]
-                )
+                stopped_by = "training.early_stopping_patience"
+            elif t.max_minutes and _out_of_time(begun, t.max_minutes, ranks):
+                stopped_by = "training.max_minutes"
+            if stopped_by != "training.epochs":
+                log.info("%s: stopped after epoch %d by %s", name, epoch + 1, stopped_by)
                 break
         bar.close()
 
@@ -319,10 +324,17 @@ def train_model(
             "val_frames": val_data.frames if val_data is not None else 0,
             "device": str(device),
             "seconds": seconds,
+            "stopped_by": stopped_by,
             "outcome": f"best epoch {state['best_epoch']}/{state['epoch']}, "
             f"loss {state['best_loss']:.4g}, {seconds:.1f} s",
         }
         return best_weights, summary
+
+
+def _out_of_time(begun: float, minutes: float, ranks: Ranks) -> bool:
+    """Whether this run has trained past ``minutes`` (on every rank alike: any rank's clock)."""
+    over = {"over": float(time.perf_counter() - begun > 60 * minutes)}
+    return sum_over_ranks(over, ranks)["over"] > 0
 
 
 def _steps(
