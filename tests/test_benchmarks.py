@@ -6,10 +6,12 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from synthetic import make_datadir
+from synthetic import make_datadir, make_pool_dir
 
+from benchmarks.device_pack import pack
 from benchmarks.precision import WAYS, score
 from benchmarks.precision import markdown as markdown_precision
 from benchmarks.roofline import (
@@ -19,7 +21,11 @@ from benchmarks.roofline import (
     markdown,
     network_flops,
 )
+from vaesep.errors import VaesepError
+from vaesep.io.audio import load_audio
+from vaesep.registry import load_config
 from vaesep.separation.separator import Separator
+from vaesep.training.experiment import train
 from vaesep.zoo.pretrained import verified_dir
 
 BENCHMARKS = sorted(p.stem for p in (Path(__file__).parents[1] / "benchmarks").glob("*.py"))
@@ -163,3 +169,32 @@ def test_the_peers_benchmark_names_its_setup_when_the_venv_is_missing(tmp_path):
 
     with pytest.raises(SystemExit, match="peers_setup.sh"):
         check_venv(tmp_path / "no-venv")
+
+
+def test_a_packed_pool_is_relative_opus_and_trains(tmp_path, monkeypatch):
+    speakers = {"s1": "female", "s2": "male"}
+    pool = make_pool_dir(tmp_path / "p", speakers, 2, 8000)
+    out = tmp_path / "elsewhere" / "packed"
+    summary = pack(pool, out, kbps=24)
+    assert summary["hours"] == pytest.approx(2 * (0.5 + 1.0) / 3600)
+    lines = (out / "female.scp").read_text().split("\n")
+    assert lines[0] == "s1-0 audio/s1-0.ogg"  # relative to the scp: the copy moves freely
+    assert (out / "utt2spk").read_text() == (pool / "utt2spk").read_text()
+    original, _ = load_audio(pool / "wav" / "s1-1.wav")
+    packed, rate = load_audio(out / "audio" / "s1-1.ogg")
+    assert rate == 8000 and abs(len(packed) - len(original)) <= 0.01 * rate
+    n = min(len(packed), len(original))
+    assert np.corrcoef(original[:n], packed[:n])[0, 1] > 0.9  # lossy, the same tone
+    monkeypatch.chdir(tmp_path)  # the scp's paths are not the working dir's
+    sets = [
+        "features.sample_rate=8000", "training.progress=false", "training.num_threads=1",
+        "training.epochs=1", "data.loading=pools", "data.pairs=4", "data.crop_seconds=0.4",
+        "data.stats_examples=4", "model.segment_frames=16", "training.validation_fraction=0",
+        "training.dynamic_mixing=false",
+    ]  # fmt: skip
+    train(load_config(Path(__file__).parents[1] / "configs/rnn_mask.yaml", sets), out, "exp")
+    assert (tmp_path / "exp" / "male.pt").is_file()
+    with pytest.raises(VaesepError, match="not a pool dir"):
+        pack(tmp_path / "exp", tmp_path / "x")
+    with pytest.raises(VaesepError, match="exists"):
+        pack(pool, out)  # nothing replaced without force
