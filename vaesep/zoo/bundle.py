@@ -85,7 +85,7 @@ def export(
                 same = next((r for r in reuse if _same_export(tmp / name, r)), None)
                 if same is not None:
                     shutil.rmtree(tmp / name)
-                    name = Path(os.path.relpath(same.resolve(), out_dir.resolve())).as_posix()
+                    name = _relative(same, out_dir)  # e.g. ../rnn_mask
                 paths.append(name)
             bag = {"members": [{"path": p, "weight": w} for p, (_, w) in zip(paths, members)]}
             (tmp / BAG_FILE).write_text(yaml.safe_dump(bag, sort_keys=False), encoding="utf-8")
@@ -242,6 +242,7 @@ def _relative(path: Path, start: Path) -> str:
 
 
 def _outside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies outside ``folder`` (links resolved)."""
     return not path.resolve().is_relative_to(folder.resolve())
 
 
