@@ -8,9 +8,10 @@ Every utterance of ``POOL``'s ``female.scp`` and ``male.scp`` is written as Ogg 
 ``--kbps`` kilobits a second: about 11 MB an hour of 16 kHz speech at 24) into ``OUT/audio/``,
 and the scp files name them relative to ``OUT``, so that the copy trains wherever it lies
 (``vaesep train --data OUT`` with ``data.loading: pools``). ``utt2spk``, ``spk2utt`` and
-``pool.json`` (the parts' prefixes and weights) are copied as they are, where present. Opus is lossy: a model
-trained on the copy heard coded speech, which its card must say; it is scored on the uncoded
-test sets as every other model. Nothing is half-written; an existing ``OUT`` needs ``--force``.
+``pool.json`` (the parts' prefixes and weights) are copied as they are, where present. Opus is
+lossy: a model trained on the copy heard coded speech, which its card must say; it is scored on
+the uncoded test sets as every other model. Nothing is half-written; an existing ``OUT``
+needs ``--force``.
 """
 
 from __future__ import annotations
