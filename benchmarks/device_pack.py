@@ -26,6 +26,7 @@ import soundfile as sf
 from vaesep.data.datadir import check_replaceable, read_scp, replacing
 from vaesep.data.pool_dir import POOL_JSON, POOL_SCP
 from vaesep.errors import VaesepError
+from vaesep.io.audio import load_audio
 
 COPIED = ("utt2spk", "spk2utt", POOL_JSON)
 PACKED = "packed.json"  # what was packed, and how
@@ -47,7 +48,7 @@ def pack(pool: Path, out: Path, kbps: float = 24.0, force: bool = False) -> dict
         for scp in POOL_SCP.values():
             entries = {}
             for utt, path in read_scp(pool / scp).items():
-                audio, rate = sf.read(path, dtype="float32")
+                audio, rate = load_audio(path)  # as training reads it: mono, pipes too
                 target = tmp / "audio" / f"{utt}.ogg"
                 sf.write(
                     target,
