@@ -21,7 +21,7 @@ from vaesep.registry import load_config
 from vaesep.separation.loading import load_separator
 from vaesep.training.experiment import train
 from vaesep.training.joint import JointBatch, JointModel
-from vaesep.training.pools import Pool, draw_pairs
+from vaesep.training.pools import Pair, Pool, draw_pairs, median_pitch, mix_pair
 
 RATE = 8000
 TINY = [f"features.sample_rate={RATE}", "training.progress=false", "training.num_threads=1"]
@@ -75,9 +75,38 @@ def test_any_gender_pairs_mix_every_combination_of_two_distinct_speakers():
     assert all(speaker[a] < "g" < speaker[b] for a, b in (p.paths for p in opposite))
 
 
+def test_median_pitch_finds_a_tone_and_calls_silence_zero():
+    t = np.arange(RATE) / RATE
+    for f0 in (110.0, 230.0):
+        tone = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 5)).astype(np.float32)
+        assert median_pitch(tone, RATE) == pytest.approx(f0, rel=0.01)
+    assert median_pitch(np.zeros(RATE, np.float32), RATE) == 0.0
+
+
+def test_pitch_order_puts_the_higher_voice_first_whatever_the_draw(tmp_path):
+    pool = make_pool_dir(tmp_path / "p", {"f": "female", "m": "male"}, 2, RATE)
+    high, low = str(pool / "wav" / "f-1.wav"), str(pool / "wav" / "m-1.wav")  # 220, 110 Hz
+    base = [*TINY, "data.loading=pools", "data.genders=any", "data.crop_seconds=0.6"]
+    base += ["training.dynamic_mixing=false"]
+    pitch = load_config("configs/rnn_mask.yaml", [*base, "data.order=pitch"])
+    drawn = load_config("configs/rnn_mask.yaml", base)
+    stft = Stft(pitch.features)
+
+    def mixed(config, paths, positions):
+        return mix_pair(Pair(paths, positions, (1.0, 1.0), 0.0, 7), config, stft)
+
+    reference = mixed(drawn, (high, low), (0.1, 0.3))
+    for made in (mixed(pitch, (low, high), (0.3, 0.1)), mixed(pitch, (high, low), (0.1, 0.3))):
+        assert torch.equal(made[0], reference[0])
+        assert all(torch.equal(made[1][s], reference[1][s]) for s in ("female", "male"))
+    swapped = mixed(drawn, (low, high), (0.3, 0.1))  # as drawn: the low voice first
+    assert not torch.equal(swapped[1]["female"], reference[1]["female"])
+
+
 @pytest.mark.parametrize(
     ("sets", "says"),
     [
+        (["data.order=pitch"], "data.order: pitch draws pairs from speaker pools"),
         (["training.permutation_invariant=true"], "permutation_invariant: needs training.joint"),
         ([*PIT, "training.discriminative=0.1"], "permutation_invariant: needs .*discriminative"),
         (["data.genders=any"], "data.genders: any draws pairs from speaker pools"),

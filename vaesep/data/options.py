@@ -50,6 +50,11 @@ class DataConfig:
     # (any: F+F, M+M and F+M alike; for speaker-independent models,
     # training.permutation_invariant).
     genders: Literal["opposite", "any"] = "opposite"
+    # pools: which voice of a pair is the first source: as drawn (the female one with genders:
+    # opposite), or the one of higher median pitch over its crop (pitch: librosa's YIN), so
+    # that with genders: any the outputs are the higher and the lower voice, a fixed order
+    # learned without a permutation search.
+    order: Literal["drawn", "pitch"] = "drawn"
     # pools: speed factors (sox speed: tempo and pitch), one drawn per source and pair.
     speeds: list[float] = field(default_factory=lambda: [1.0])
     # pools: share of pairs played in a simulated room (0: none, 1: all), of RT60 within rt60
@@ -90,7 +95,8 @@ class DataConfig:
                 "must be [LOW, HIGH] dB with LOW <= HIGH, e.g. [20, 40]",
             ),
         }
-        for key, off in {"genders": "opposite", "reverb": 0, "noise": 0}.items():
+        pools_only = {"genders": "opposite", "order": "drawn", "reverb": 0, "noise": 0}
+        for key, off in pools_only.items():
             if self.loading != "pools" and getattr(self, key) != off:  # pools-only settings
                 checks[key] = (
                     False,

@@ -15,8 +15,9 @@ mixture is their sum (and the noise's). So N
 utterances give N² pairs. Validation holds out ``training.validation_fraction`` of the speakers
 of each pool (of the mixtures, for a mixture dir) and draws a fixed seeded set of pairs from
 them. With ``data.genders: any`` each voice of a pair is of a pool drawn at random, two
-distinct speakers (F+F, M+M and F+M pairs alike, for permutation-invariant training). A file
-that cannot be read is skipped with a warning naming it.
+distinct speakers (F+F, M+M and F+M pairs alike, for permutation-invariant training); with
+``data.order: pitch`` the voice of higher median pitch over its crop is the first source. A
+file that cannot be read is skipped with a warning naming it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from vaesep.config import Config
 from vaesep.data.datadir import load_datadir, read_scp, read_utt2spk
 from vaesep.data.mixing import rms
 from vaesep.data.pool_dir import POOL_JSON, POOL_SCP, read_pool_json
-from vaesep.errors import VaesepError, log
+from vaesep.errors import VaesepError, log, optional
 from vaesep.features import Featurizer, Stft
 from vaesep.io.audio import load_excerpt, resample
 from vaesep.training.acoustics import augment
@@ -174,6 +175,19 @@ def _crop(path: str, position: float, speed: float, seconds: float, rate: int) -
     return resample(signal, round(native * speed), rate) if speed != 1 or native != rate else signal
 
 
+def median_pitch(signal: np.ndarray, rate: int) -> float:
+    """Median fundamental frequency (Hz, librosa's YIN within 65-400 Hz) over the frames within
+    30 dB of the signal's loudest; 0 for a silent signal."""
+    librosa = optional("librosa", "train", "data.order: pitch")
+    frame, hop = 2 ** round(np.log2(0.064 * rate)), 2 ** round(np.log2(0.016 * rate))
+    if len(signal) < frame:
+        return 0.0
+    f0 = librosa.yin(signal, fmin=65, fmax=400, sr=rate, frame_length=frame, hop_length=hop)
+    energy = librosa.feature.rms(y=signal, frame_length=frame, hop_length=hop)[0][: len(f0)]
+    loud = energy > energy.max() * 10 ** (-30 / 20)
+    return float(np.median(f0[loud])) if loud.any() else 0.0
+
+
 def mix_pair(pair: Pair, config: Config, stft: Stft) -> tuple[torch.Tensor, dict] | None:
     """The pair's mixture and sources as complex STFTs, or None (with a warning) when a file
     cannot be read or a crop is silent."""
@@ -188,6 +202,8 @@ def mix_pair(pair: Pair, config: Config, stft: Stft) -> tuple[torch.Tensor, dict
         return None
     length = min(len(c) for c in crops)
     first, second = (c[:length] for c in crops)
+    if config.data.order == "pitch" and median_pitch(second, rate) > median_pitch(first, rate):
+        first, second = second, first
     levels = rms(first), rms(second)
     if min(levels) < 1e-8:
         log.warning("skipping a pair: a silent crop of %s", pair.paths[int(levels[1] < 1e-8)])
@@ -211,6 +227,8 @@ def pool_sets(
     """``data.loading: pools``: training and validation pairs drawn from the data dir's pools."""
     t, d = config.training, config.data
     check_target(featurizer, t)
+    if d.order == "pitch":
+        optional("librosa", "train", "data.order: pitch")  # before any worker needs it
     train, val = read_pools(data_dir, t.validation_fraction, t.seed)
     stft = Stft(config.features)
 
