@@ -6,6 +6,7 @@ gender combination and never one speaker twice, a trained model (one shared netw
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 
 import numpy as np
@@ -15,6 +16,7 @@ from synthetic import make_pool_dir
 
 from vaesep.errors import VaesepError
 from vaesep.features import Stft
+from vaesep.io.audio import save_audio
 from vaesep.models.objectives import Waveforms
 from vaesep.models.rnn_mask import RNNMask
 from vaesep.registry import load_config
@@ -83,7 +85,7 @@ def test_median_pitch_finds_a_tone_and_calls_silence_zero():
     assert median_pitch(np.zeros(RATE, np.float32), RATE) == 0.0
 
 
-def test_pitch_order_puts_the_higher_voice_first_whatever_the_draw(tmp_path):
+def test_pitch_order_puts_the_higher_voice_first_whatever_the_draw(tmp_path, caplog):
     pool = make_pool_dir(tmp_path / "p", {"f": "female", "m": "male"}, 2, RATE)
     high, low = str(pool / "wav" / "f-1.wav"), str(pool / "wav" / "m-1.wav")  # 220, 110 Hz
     base = [*TINY, "data.loading=pools", "data.genders=any", "data.crop_seconds=0.6"]
@@ -101,6 +103,11 @@ def test_pitch_order_puts_the_higher_voice_first_whatever_the_draw(tmp_path):
         assert all(torch.equal(made[1][s], reference[1][s]) for s in ("female", "male"))
     swapped = mixed(drawn, (low, high), (0.3, 0.1))  # as drawn: the low voice first
     assert not torch.equal(swapped[1]["female"], reference[1]["female"])
+    silent = tmp_path / "silent.wav"  # pitch 0: ordered second, and still the one named
+    save_audio(silent, np.zeros(RATE, np.float32), RATE)
+    with caplog.at_level(logging.WARNING, logger="vaesep"):
+        assert mixed(pitch, (str(silent), high), (0.1, 0.1)) is None
+    assert f"silent crop of {silent}" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -202,11 +202,12 @@ def mix_pair(pair: Pair, config: Config, stft: Stft) -> tuple[torch.Tensor, dict
         return None
     length = min(len(c) for c in crops)
     first, second = (c[:length] for c in crops)
+    paths = pair.paths
     if config.data.order == "pitch" and median_pitch(second, rate) > median_pitch(first, rate):
-        first, second = second, first
+        (first, second), paths = (second, first), paths[::-1]
     levels = rms(first), rms(second)
     if min(levels) < 1e-8:
-        log.warning("skipping a pair: a silent crop of %s", pair.paths[int(levels[1] < 1e-8)])
+        log.warning("skipping a pair: a silent crop of %s", paths[int(levels[1] < 1e-8)])
         return None
     second = second * np.float32(levels[0] / levels[1] * 10 ** (pair.gain_db / 20))
     (first, second), noise = augment((first, second), config.data, pair.seed, rate)
